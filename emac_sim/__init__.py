@@ -1,0 +1,41 @@
+"""emac-sim: Emergence-as-Code journey reliability (DESIGN.md).
+
+Public API (each maps one to one onto an ``emac`` command)::
+
+    load_spec(path) -> Journey          # emac check
+    bounds(journey) -> dict             # emac bounds
+    simulate(journey, ...) -> Result    # emac simulate
+    compile_spec(path, out, ...)        # emac compile
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .errors import SpecError
+from .model import Journey
+from .spec import dump_spec, load_spec
+
+__version__ = "0.1.0"
+
+# heavy layers (numba, scipy grids) load on first use so `emac check` starts fast
+_LAZY = {
+    "bounds": ("emac_sim.analytic", "bounds"),
+    "simulate": ("emac_sim.engine", "simulate"),
+    "compile_spec": ("emac_sim.emit.compile", "compile_spec"),
+    "validate": ("emac_sim.emit.validate", "validate_paths"),
+    "discover": ("emac_sim.discover", "discover"),
+    "whatif": ("emac_sim.studies", "whatif"),
+    "report": ("emac_sim.studies", "report"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        return getattr(import_module(mod), attr)
+    raise AttributeError(f"module 'emac_sim' has no attribute {name!r}")
+
+
+__all__ = ["Journey", "SpecError", "__version__", "dump_spec", "load_spec", *_LAZY]

@@ -1,0 +1,166 @@
+"""The ``emac`` command line: a thin typer layer over the public API (DESIGN §9).
+
+Exit codes: 0 ok; 1 a check or gate fell short; 2 bad input (one line ``FILE: PATH: what``).
+``--format json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .errors import SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emergence-as-Code: journey reliability you can compute.")
+
+
+@app.callback()
+def _root() -> None:
+    """Emergence-as-Code: journey reliability you can compute."""
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+SloPath = typer.Option(None, "--slo-path", help="Directory (or file) with OpenSLO / Sloth SLO documents; repeatable.")
+FormatOpt = typer.Option(Format.text, "--format", help="text (tables) or json (one object on stdout).")
+
+
+def fail_input(err: SpecError) -> None:
+    """Bad input: one line on stderr, exit code 2, no traceback."""
+    typer.echo(err.line(), err=True)
+    raise typer.Exit(2)
+
+
+def run_guarded(fn: Callable[[], int | None]) -> None:
+    """Run a command body; SpecError → exit 2; return value → exit code."""
+    try:
+        code = fn()
+    except SpecError as err:
+        fail_input(err)
+        return
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout (NaN/inf rendered as null)."""
+    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=False))
+
+
+def _json_safe(o: Any) -> Any:
+    if isinstance(o, float):
+        return o if o == o and o not in (float("inf"), float("-inf")) else None
+    if isinstance(o, dict):
+        return {str(k): _json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_safe(v) for v in o]
+    if hasattr(o, "item") and callable(o.item):  # numpy scalars
+        return _json_safe(o.item())
+    return o
+
+
+def load(spec: Path, slo_path: list[Path] | None) -> Any:
+    from .spec import load_spec
+
+    return load_spec(spec, slo_paths=slo_path or ())
+
+
+# --------------------------------------------------------------------------- check
+
+
+@app.command()
+def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."), slo_path: list[Path] = SloPath, fmt: Format = FormatOpt) -> None:
+    """Validate a spec and print the journey, components, domains and objectives."""
+
+    def body() -> int:
+        from .model.summary import summarize
+
+        j = load(spec, slo_path)
+        s = summarize(j)
+        if fmt is Format.json:
+            print_json(s)
+            return 0
+        from rich.console import Console
+        from rich.table import Table
+
+        con = Console()
+        con.print(f"[bold]{j.name}[/bold] ({j.kind}) from {spec}")
+        con.print(f"journey: {s['expression']}")
+        t = Table(title="components")
+        for col in ("id", "availability", "source", "latency", "failure domains"):
+            t.add_column(col)
+        for cid, c in s["components"].items():
+            lat = j.component(cid).latency
+            t.add_row(cid, f"{c['availability']:.6g}", c["source"], lat.describe() if lat else "not modelled", ", ".join(c["failureDomains"]))
+        con.print(t)
+        if s["domains"]:
+            t = Table(title="failure domains")
+            for col in ("domain", "members", "correlation"):
+                t.add_column(col)
+            for name, d in s["domains"].items():
+                corr = {"none": "shared-fate hypothesis (no magnitude)", "gaussian": f"gaussian rho={d.get('rho', 0):g} latencyRho={d.get('latencyRho', 0):g}"}.get(
+                    d["model"], f"shock q={d.get('probability', 0):.3g}"
+                )
+                t.add_row(name, ", ".join(d["members"]), corr)
+            con.print(t)
+        o = s["objectives"]
+        if "availability" in o:
+            con.print(f"objective: availability >= {o['availability']['target']:g} over {o['availability']['windowSeconds'] / 86400:g}d")
+        if "latency" in o:
+            con.print(f"objective: {o['latency']['metric']} <= {o['latency']['thresholdSeconds']:g}s")
+        return 0
+
+    run_guarded(body)
+
+
+# --------------------------------------------------------------------------- bounds
+# (section owned by the bounds command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- simulate
+# (section owned by the simulate command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- compile
+# (section owned by the compile command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- validate
+# (section owned by the validate command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- discover
+# (section owned by the discover command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- whatif
+# (section owned by the whatif command; keep edits inside it)
+
+
+# --------------------------------------------------------------------------- report
+# (section owned by the report command; keep edits inside it)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SpecError as err:  # raised outside a command body (should not happen)
+        print(err.line(), file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

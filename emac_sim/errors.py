@@ -1,0 +1,36 @@
+"""Errors raised for bad user input.
+
+Every error a user can cause is a :class:`SpecError`: it renders as one line
+``FILE: PATH: what is wrong`` and the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class SpecError(ValueError):
+    """Bad input: names the file, the path inside it and what is wrong.
+
+    Parameters
+    ----------
+    file
+        The file the problem is in (as the user named it), or ``"<spec>"``.
+    path
+        Dotted path inside the document, e.g. ``spec.operator.steps[2].branches[1]``.
+    message
+        What is wrong, in one line.
+    """
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file = file
+        self.path = path
+        self.message = " ".join(str(message).split())
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        """The one-line rendering ``FILE: PATH: message``."""
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}: {where}{self.message}"
+
+
+class CheckRefused(RuntimeError):
+    """Monte Carlo estimates and analytic bounds disagree: budgets and artifacts are refused."""

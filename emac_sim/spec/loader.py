@@ -1,0 +1,971 @@
+"""EmaC spec documents → validated, frozen :class:`~emac_sim.model.Journey` (DESIGN §3–4, §9).
+
+Every problem is a :class:`~emac_sim.errors.SpecError` naming the file, the path inside the
+document (``spec.operator.steps[2].branches[1]``) and what is wrong. Unknown keys are errors with a
+did-you-mean; defaults are filled in here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+from ..model import distributions as D
+from ..model.journey import (
+    OPERATOR_TYPES,
+    Action,
+    AvailabilityObjective,
+    Backoff,
+    BurnRateWindow,
+    Capacity,
+    Choice,
+    Component,
+    CorrelationMatrix,
+    Domain,
+    Evidence,
+    Fallback,
+    Governance,
+    Journey,
+    LatencyObjective,
+    Node,
+    Optional,
+    Parallel,
+    Race,
+    Ref,
+    Repeat,
+    Retry,
+    Series,
+    Timeout,
+)
+from ..units import parse_duration
+from .atomic import AtomicSLOIndex
+from .yamlio import load_yaml_documents
+
+API_VERSION = "emac.dev/v1alpha1"
+KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
+FREE_FORM = object()  # marker: the value under this key is not validated
+
+
+@dataclass
+class _Ctx:
+    """Validation context: which file we are reading."""
+
+    file: str
+
+    def fail(self, path: str, message: str) -> SpecError:
+        return SpecError(self.file, path, message)
+
+    def mapping(self, value: Any, path: str, what: str = "a mapping") -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected {what}, got {_typename(value)}")
+        return value
+
+    def sequence(self, value: Any, path: str, nonempty: bool = False) -> list:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list, got {_typename(value)}")
+        if nonempty and not value:
+            raise self.fail(path, "must not be empty")
+        return value
+
+    def keys(self, d: dict, allowed: Iterable[str], path: str, required: Iterable[str] = ()) -> None:
+        allowed = tuple(allowed)
+        for k in d:
+            if not isinstance(k, str) or k not in allowed:
+                hint = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.6)
+                dym = f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
+                raise self.fail(_join(path, str(k)), f"unknown key {k!r}{dym}")
+        for k in required:
+            if k not in d:
+                raise self.fail(path, f"missing required key {k!r}")
+
+    def number(
+        self,
+        value: Any,
+        path: str,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+        integer: bool = False,
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise self.fail(path, f"expected a number, got {value!r}") from None
+            else:
+                raise self.fail(path, f"expected a number, got {_typename(value)}")
+        v = float(value)
+        if not math.isfinite(v):
+            raise self.fail(path, f"must be a finite number, got {value!r}")
+        if integer and v != int(v):
+            raise self.fail(path, f"must be a whole number, got {value!r}")
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            bound = f"> {lo:g}" if lo_open else f">= {lo:g}"
+            raise self.fail(path, f"must be {bound}, got {value!r}")
+        if hi is not None and v > hi:
+            raise self.fail(path, f"must be <= {hi:g}, got {value!r}")
+        return v
+
+    def probability(self, value: Any, path: str) -> float:
+        if isinstance(value, float) and math.isnan(value):
+            raise self.fail(path, "must be a probability in [0, 1], got NaN")
+        v = self.number(value, path)
+        if not 0.0 <= v <= 1.0:
+            raise self.fail(path, f"must be a probability in [0, 1], got {value!r}")
+        return v
+
+    def duration(self, value: Any, path: str, positive: bool = False) -> float:
+        try:
+            v = parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+        if positive and v <= 0:
+            raise self.fail(path, f"must be a positive duration, got {value!r}")
+        return v
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"expected a non-empty string, got {_typename(value)}")
+        return value
+
+
+def _typename(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# --------------------------------------------------------------------------- distributions
+
+_DIST_PARAMS: dict[str, tuple[str, ...]] = {
+    "lognormal": ("p50", "p99", "mu", "sigma"),
+    "gamma": ("mean", "cv", "shape", "scale"),
+    "weibull": ("shape", "scale"),
+    "exponential": ("mean",),
+    "pareto": ("scale", "alpha"),
+    "constant": ("value",),
+    "empirical": ("quantiles",),
+    "histogram": ("buckets",),
+    "mixture": ("components",),
+}
+
+
+def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
+    """Parse a ``{dist: …}`` mapping (DESIGN §3 table) into a distribution."""
+    d = ctx.mapping(raw, path)
+    if "dist" not in d:
+        raise ctx.fail(path, f"missing required key 'dist' (one of {', '.join(D.DISTRIBUTION_KINDS)})")
+    kind = d["dist"]
+    if kind not in _DIST_PARAMS:
+        hint = difflib.get_close_matches(str(kind), D.DISTRIBUTION_KINDS, n=1)
+        dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(D.DISTRIBUTION_KINDS)})"
+        raise ctx.fail(_join(path, "dist"), f"unknown distribution {kind!r}{dym}")
+    ctx.keys(d, ("dist", *_DIST_PARAMS[kind]), path)
+
+    def dur(key: str, positive: bool = True) -> float:
+        if key not in d:
+            raise ctx.fail(path, f"{kind} needs {key!r}")
+        return ctx.duration(d[key], _join(path, key), positive=positive)
+
+    def pos(key: str) -> float:
+        if key not in d:
+            raise ctx.fail(path, f"{kind} needs {key!r}")
+        return ctx.number(d[key], _join(path, key), lo=0.0, lo_open=True)
+
+    def one_of(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+        has_a, has_b = any(k in d for k in a), any(k in d for k in b)
+        if has_a and has_b:
+            raise ctx.fail(path, f"{kind}: give {' + '.join(a)} or {' + '.join(b)}, not both")
+        if not has_a and not has_b:
+            raise ctx.fail(path, f"{kind} needs {' + '.join(a)} or {' + '.join(b)}")
+        return a if has_a else b
+
+    if kind == "lognormal":
+        if one_of(("p50", "p99"), ("mu", "sigma")) == ("p50", "p99"):
+            p50, p99 = dur("p50"), dur("p99")
+            if p99 < p50:
+                raise ctx.fail(_join(path, "p99"), f"p99 ({p99:g}s) is below p50 ({p50:g}s)")
+            return D.LogNormal.from_quantiles(p50, p99)
+        if "mu" not in d:
+            raise ctx.fail(path, "lognormal needs 'mu'")
+        if "sigma" not in d:
+            raise ctx.fail(path, "lognormal needs 'sigma'")
+        return D.LogNormal(mu=ctx.number(d["mu"], _join(path, "mu")), sigma=ctx.number(d["sigma"], _join(path, "sigma"), lo=0.0))
+    if kind == "gamma":
+        if one_of(("mean", "cv"), ("shape", "scale")) == ("mean", "cv"):
+            return D.Gamma.from_mean_cv(dur("mean"), pos("cv"))
+        return D.Gamma(shape=pos("shape"), scale=dur("scale"))
+    if kind == "weibull":
+        return D.Weibull(shape=pos("shape"), scale=dur("scale"))
+    if kind == "exponential":
+        return D.Exponential(mean_s=dur("mean"))
+    if kind == "pareto":
+        return D.Pareto(scale=dur("scale"), alpha=pos("alpha"))
+    if kind == "constant":
+        return D.Constant(value=dur("value", positive=False))
+    if kind == "empirical":
+        qpath = _join(path, "quantiles")
+        if "quantiles" not in d:
+            raise ctx.fail(path, "empirical needs 'quantiles'")
+        q = ctx.mapping(d["quantiles"], qpath, "a mapping probability: duration")
+        if not q:
+            raise ctx.fail(qpath, "must not be empty")
+        pts = []
+        for p, x in q.items():
+            pp = ctx.probability(p, f"{qpath}[{p}]")
+            pts.append((pp, ctx.duration(x, f"{qpath}[{p}]")))
+        pts.sort()
+        for (p0, x0), (p1, x1) in zip(pts, pts[1:]):
+            if x1 < x0:
+                raise ctx.fail(qpath, f"quantiles must not decrease: q{p1:g} = {x1:g}s is below q{p0:g} = {x0:g}s")
+        return D.Empirical(quantiles=tuple(pts))
+    if kind == "histogram":
+        bpath = _join(path, "buckets")
+        if "buckets" not in d:
+            raise ctx.fail(path, "histogram needs 'buckets'")
+        rows = ctx.sequence(d["buckets"], bpath, nonempty=True)
+        buckets: list[tuple[float, float]] = []
+        for i, row in enumerate(rows):
+            rp = f"{bpath}[{i}]"
+            if not isinstance(row, list) or len(row) != 2:
+                raise ctx.fail(rp, "expected [le, cumulative count]")
+            le = math.inf if str(row[0]).strip() in ("+Inf", "Inf", "inf", "+inf") else ctx.duration(row[0], rp)
+            count = ctx.number(row[1], rp, lo=0.0)
+            if buckets and (le <= buckets[-1][0]):
+                raise ctx.fail(rp, "bucket bounds must increase")
+            if buckets and count < buckets[-1][1]:
+                raise ctx.fail(rp, "cumulative counts must not decrease")
+            buckets.append((le, count))
+        if not math.isinf(buckets[-1][0]):
+            raise ctx.fail(bpath, "the last bucket must be +Inf")
+        if buckets[-1][1] <= 0:
+            raise ctx.fail(bpath, "histogram has no observations")
+        if len(buckets) < 2:
+            raise ctx.fail(bpath, "needs at least one finite bucket before +Inf")
+        return D.Histogram(buckets=tuple(buckets))
+    # mixture
+    cpath = _join(path, "components")
+    if "components" not in d:
+        raise ctx.fail(path, "mixture needs 'components'")
+    items = ctx.sequence(d["components"], cpath, nonempty=True)
+    parts: list[tuple[float, D.Distribution]] = []
+    for i, item in enumerate(items):
+        ip = f"{cpath}[{i}]"
+        m = ctx.mapping(item, ip)
+        ctx.keys(m, ("weight", "dist"), ip, required=("weight", "dist"))
+        w = ctx.number(m["weight"], _join(ip, "weight"), lo=0.0)
+        inner = m["dist"] if isinstance(m["dist"], dict) else {"dist": m["dist"]}
+        parts.append((w, parse_distribution(ctx, inner, _join(ip, "dist"))))
+    total = sum(w for w, _ in parts)
+    if total <= 0:
+        raise ctx.fail(cpath, "mixture weights are all zero")
+    return D.Mixture(components=tuple((w / total, dist) for w, dist in parts))
+
+
+# --------------------------------------------------------------------------- operators
+
+_OP_KEYS: dict[str, tuple[str, ...]] = {
+    "series": ("steps",),
+    "parallel": ("branches", "join", "k"),
+    "race": ("branches", "semantics", "hedgeDelay"),
+    "fallback": ("branches",),
+    "retry": ("step", "attempts", "perTryTimeout", "backoff"),
+    "timeout": ("step", "deadline"),
+    "choice": ("branches",),
+    "optional": ("step", "probability"),
+    "repeat": ("step", "count"),
+}
+
+
+def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -> Node:
+    """Parse an operator node; ``components`` holds the defined component ids."""
+    d = ctx.mapping(raw, path, "an operator mapping (with 'type' or 'ref')")
+    common = ("name", "description")
+    if "ref" in d:
+        ctx.keys(d, ("ref", *common), path)
+        cid = d["ref"]
+        if not isinstance(cid, str) or cid not in components:
+            known = difflib.get_close_matches(str(cid), list(components), n=1)
+            dym = f" (did you mean {known[0]!r}?)" if known else ""
+            raise ctx.fail(_join(path, "ref"), f"ref to undefined component {cid!r}{dym}")
+        return Ref(component=cid)
+    if "type" not in d:
+        raise ctx.fail(path, "operator needs 'type' (one of " + ", ".join(OPERATOR_TYPES) + ") or 'ref'")
+    op = d["type"]
+    if op == "ref":
+        ctx.keys(d, ("type", "component", *common), path, required=("component",))
+        return parse_operator(ctx, {"ref": d["component"]}, path, components)
+    if op not in _OP_KEYS:
+        hint = difflib.get_close_matches(str(op), OPERATOR_TYPES, n=1)
+        dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(OPERATOR_TYPES)})"
+        raise ctx.fail(_join(path, "type"), f"unknown operator type {op!r}{dym}")
+    ctx.keys(d, ("type", *_OP_KEYS[op], *common), path)
+
+    def child(key: str) -> Node:
+        if key not in d:
+            raise ctx.fail(path, f"{op} needs {key!r}")
+        return parse_operator(ctx, d[key], _join(path, key), components)
+
+    def children(key: str) -> tuple[Node, ...]:
+        if key not in d:
+            raise ctx.fail(path, f"{op} needs {key!r}")
+        items = ctx.sequence(d[key], _join(path, key))
+        if not items:
+            raise ctx.fail(_join(path, key), f"{op} has empty {key}")
+        return tuple(parse_operator(ctx, b, f"{path}.{key}[{i}]", components) for i, b in enumerate(items))
+
+    if op == "series":
+        return Series(steps=children("steps"))
+    if op == "parallel":
+        branches = children("branches")
+        join = d.get("join", "all")
+        if join not in ("all", "any", "quorum"):
+            raise ctx.fail(_join(path, "join"), f"join must be all, any or quorum, got {join!r}")
+        k = None
+        if join == "quorum":
+            if "k" not in d:
+                raise ctx.fail(path, "quorum join needs 'k'")
+            k = int(ctx.number(d["k"], _join(path, "k"), lo=1, integer=True))
+            if k > len(branches):
+                raise ctx.fail(_join(path, "k"), f"quorum k = {k} is larger than the {len(branches)} branches")
+        elif "k" in d:
+            raise ctx.fail(_join(path, "k"), f"'k' only applies to join: quorum (join is {join!r})")
+        return Parallel(branches=branches, join=join, k=k)
+    if op == "race":
+        branches = children("branches")
+        sem = d.get("semantics", "hedged")
+        if sem not in ("hedged", "first"):
+            raise ctx.fail(_join(path, "semantics"), f"semantics must be hedged or first, got {sem!r}")
+        delay = ctx.duration(d["hedgeDelay"], _join(path, "hedgeDelay")) if "hedgeDelay" in d else 0.0
+        return Race(branches=branches, hedge_delay=delay)
+    if op == "fallback":
+        return Fallback(branches=children("branches"))
+    if op == "retry":
+        step = child("step")
+        if "attempts" not in d:
+            raise ctx.fail(path, "retry needs 'attempts'")
+        attempts = int(ctx.number(d["attempts"], _join(path, "attempts"), lo=1, hi=100, integer=True))
+        ptt = ctx.duration(d["perTryTimeout"], _join(path, "perTryTimeout"), positive=True) if "perTryTimeout" in d else None
+        return Retry(step=step, attempts=attempts, per_try_timeout=ptt, backoff=_parse_backoff(ctx, d.get("backoff"), _join(path, "backoff")))
+    if op == "timeout":
+        step = child("step")
+        if "deadline" not in d:
+            raise ctx.fail(path, "timeout needs 'deadline'")
+        return Timeout(step=step, deadline=ctx.duration(d["deadline"], _join(path, "deadline"), positive=True))
+    if op == "choice":
+        if "branches" not in d:
+            raise ctx.fail(path, "choice needs 'branches'")
+        items = ctx.sequence(d["branches"], _join(path, "branches"))
+        if not items:
+            raise ctx.fail(_join(path, "branches"), "choice has empty branches")
+        weights, nodes = [], []
+        for i, raw_b in enumerate(items):
+            bp = f"{path}.branches[{i}]"
+            bm = ctx.mapping(raw_b, bp)
+            if "weight" not in bm:
+                raise ctx.fail(bp, "choice branch needs 'weight'")
+            weights.append(ctx.number(bm["weight"], _join(bp, "weight"), lo=0.0))
+            nodes.append(_parse_choice_branch(ctx, bm, bp, components))
+        if sum(weights) <= 0:
+            raise ctx.fail(_join(path, "branches"), "choice weights are all zero")
+        return Choice(branches=tuple(nodes), weights=tuple(weights))
+    if op == "optional":
+        step = child("step")
+        if "probability" not in d:
+            raise ctx.fail(path, "optional needs 'probability'")
+        return Optional(step=step, probability=ctx.probability(d["probability"], _join(path, "probability")))
+    # repeat
+    step = child("step")
+    if "count" not in d:
+        raise ctx.fail(path, "repeat needs 'count'")
+    return Repeat(step=step, count=int(ctx.number(d["count"], _join(path, "count"), lo=1, hi=10_000, integer=True)))
+
+
+def _parse_choice_branch(ctx: _Ctx, raw: dict, path: str, components: dict[str, Any]) -> Node:
+    """A choice branch is either ``{weight, step: node}`` or a node with an extra ``weight``."""
+    if "step" in raw:
+        ctx.keys(raw, ("weight", "step", "name", "description"), path)
+        return parse_operator(ctx, raw["step"], _join(path, "step"), components)
+    body = {k: v for k, v in raw.items() if k != "weight"}
+    return parse_operator(ctx, body, path, components)
+
+
+def _parse_backoff(ctx: _Ctx, raw: Any, path: str) -> Backoff:
+    if raw is None:
+        return Backoff()
+    if not isinstance(raw, dict):
+        return Backoff(initial=ctx.duration(raw, path))
+    ctx.keys(raw, ("initial", "multiplier", "max"), path)
+    return Backoff(
+        initial=ctx.duration(raw.get("initial", 0), _join(path, "initial")),
+        multiplier=ctx.number(raw.get("multiplier", 1.0), _join(path, "multiplier"), lo=1.0),
+        max=ctx.duration(raw["max"], _join(path, "max")) if "max" in raw else None,
+    )
+
+
+# --------------------------------------------------------------------------- the document
+
+_TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
+_SPEC_KEYS = (
+    "objectives",
+    "operator",
+    "components",
+    "evidence",
+    "failureDomains",
+    "correlation",
+    "governance",
+    "load",
+    # DiscoveredJourneyModel extras
+    "confidence",
+    "topology",
+    "redundancy",
+    "provenance",
+    "evidenceFlags",
+)
+_COMPONENT_KEYS = (
+    "kind",
+    "availability",
+    "atomicSLORef",
+    "telemetry",
+    "failureDomains",
+    "latency",
+    "errorLatency",
+    "capacity",
+    "description",
+    "provenance",
+    "confidence",
+)
+
+
+def load_spec(path: str | os.PathLike, slo_paths: Iterable[str | os.PathLike] = ()) -> Journey:
+    """Load, resolve and validate an EmaC spec.
+
+    Parameters
+    ----------
+    path
+        A ``JourneyIntent`` (or ``DiscoveredJourneyModel``) YAML file.
+    slo_paths
+        Extra directories (or files) holding OpenSLO ``SLO`` / Sloth ``prometheus/v1`` documents
+        for ``atomicSLORef``. The spec's own directory and ``../atomic/openslo`` and
+        ``../atomic/sloth`` beside it are always searched.
+
+    Raises
+    ------
+    SpecError
+        Any problem, as one line ``FILE: PATH: what is wrong``.
+    """
+    shown = str(path)
+    docs = load_yaml_documents(path, shown)
+    ctx = _Ctx(shown)
+    docs = [d for d in docs if d is not None]
+    if not docs:
+        raise ctx.fail("", "empty document: expected a JourneyIntent mapping")
+    if len(docs) > 1:
+        raise ctx.fail("", f"expected one YAML document, found {len(docs)}")
+    here = Path(path).resolve().parent
+    search = [here, here.parent / "atomic" / "openslo", here.parent / "atomic" / "sloth", *map(Path, slo_paths)]
+    index = AtomicSLOIndex(search, explicit=[Path(p) for p in slo_paths], display=shown)
+    journey = parse_document(ctx, docs[0], index)
+    inputs = [(shown, _sha256(Path(path)))] + [(str(f), _sha256(f)) for f in index.used_files()]
+    return _replace(journey, source=shown, inputs=tuple(inputs))
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def _sha256(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> Journey:
+    """Validate one parsed YAML document into a :class:`Journey`."""
+    doc = ctx.mapping(doc, "", "a mapping at the top level (apiVersion, kind, metadata, spec)")
+    ctx.keys(doc, _TOP_KEYS, "")
+    if doc.get("apiVersion") != API_VERSION:
+        raise ctx.fail("apiVersion", f"expected {API_VERSION!r}, got {doc.get('apiVersion')!r}")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise ctx.fail("kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+    meta = ctx.mapping(doc.get("metadata"), "metadata")
+    ctx.keys(meta, ("name", "labels", "annotations", "namespace"), "metadata", required=("name",))
+    name = ctx.string(meta["name"], "metadata.name")
+    labels = tuple(sorted((str(k), str(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
+    spec = ctx.mapping(doc.get("spec"), "spec")
+    ctx.keys(spec, _SPEC_KEYS, "spec", required=("operator", "components"))
+
+    raw_components = ctx.mapping(spec["components"], "spec.components")
+    if not raw_components:
+        raise ctx.fail("spec.components", "no components defined")
+    root = parse_operator(ctx, spec["operator"], "spec.operator", raw_components)
+
+    domain_rules = _parse_domain_rules(ctx, spec.get("failureDomains"))
+    components = tuple(
+        _parse_component(ctx, cid, raw, f"spec.components.{cid}", index) for cid, raw in raw_components.items()
+    )
+    domains = _build_domains(ctx, components, domain_rules)
+    _check_rho_sums(ctx, components, domains)
+    correlation = _parse_correlation(ctx, spec.get("correlation"), components, domains)
+    avail_obj, lat_obj = _parse_objectives(ctx, spec.get("objectives"))
+    governance = _parse_governance(ctx, spec.get("governance"))
+    evidence = _parse_evidence(ctx, spec.get("evidence"))
+    load_rate = None
+    if "load" in spec:
+        load = ctx.mapping(spec["load"], "spec.load")
+        ctx.keys(load, ("rate",), "spec.load", required=("rate",))
+        load_rate = ctx.number(load["rate"], "spec.load.rate", lo=0.0, lo_open=True)
+    confidence = None
+    if "confidence" in spec:
+        c = spec["confidence"]
+        if isinstance(c, dict):
+            ctx.keys(c, ("overall", "notes", "formula", "fields"), "spec.confidence")
+            c = c.get("overall")
+        confidence = ctx.probability(c, "spec.confidence.overall") if c is not None else None
+    flags = tuple(str(f) for f in ctx.sequence(spec.get("evidenceFlags", []), "spec.evidenceFlags"))
+    return Journey(
+        name=name,
+        root=root,
+        components=components,
+        domains=domains,
+        correlation=correlation,
+        availability_objective=avail_obj,
+        latency_objective=lat_obj,
+        governance=governance,
+        evidence=evidence,
+        load_rate=load_rate,
+        labels=labels,
+        kind=kind,
+        confidence=confidence,
+        evidence_flags=flags,
+    )
+
+
+def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOIndex | None) -> Component:
+    if not isinstance(cid, str) or not cid:
+        raise ctx.fail(path, "component ids must be non-empty strings")
+    d = ctx.mapping(raw, path)
+    ctx.keys(d, _COMPONENT_KEYS, path)
+    has_inline, has_ref = "availability" in d, "atomicSLORef" in d
+    if has_inline and has_ref:
+        raise ctx.fail(path, "give availability or atomicSLORef, not both")
+    if has_inline:
+        availability = ctx.probability(d["availability"], _join(path, "availability"))
+        source = "inline"
+    elif has_ref:
+        ref = ctx.string(d["atomicSLORef"], _join(path, "atomicSLORef"))
+        if index is None:
+            raise ctx.fail(_join(path, "atomicSLORef"), f"cannot resolve {ref!r}: no SLO search path")
+        try:
+            availability, source = index.resolve(ref)
+        except LookupError as exc:
+            raise ctx.fail(_join(path, "atomicSLORef"), str(exc)) from None
+        if not 0.0 <= availability <= 1.0 or math.isnan(availability):
+            raise ctx.fail(_join(path, "atomicSLORef"), f"{ref} resolves to target {availability!r}, outside [0, 1]")
+    else:
+        raise ctx.fail(path, "component needs availability or atomicSLORef")
+    latency = parse_distribution(ctx, d["latency"], _join(path, "latency")) if "latency" in d else None
+    err: Any = "same"
+    if "errorLatency" in d:
+        e = d["errorLatency"]
+        if e in ("same", "fast"):
+            err = e
+        elif isinstance(e, dict):
+            err = parse_distribution(ctx, e, _join(path, "errorLatency"))
+        else:
+            raise ctx.fail(_join(path, "errorLatency"), f"expected same, fast or a distribution, got {e!r}")
+        if err == "same" and latency is None:
+            err = "same"
+    domains = tuple(str(x) for x in ctx.sequence(d.get("failureDomains", []), _join(path, "failureDomains")))
+    if len(set(domains)) != len(domains):
+        raise ctx.fail(_join(path, "failureDomains"), "lists a domain twice")
+    capacity = None
+    if "capacity" in d:
+        cp = _join(path, "capacity")
+        c = ctx.mapping(d["capacity"], cp)
+        ctx.keys(c, ("replicas", "serviceTime"), cp, required=("replicas", "serviceTime"))
+        capacity = Capacity(
+            replicas=int(ctx.number(c["replicas"], _join(cp, "replicas"), lo=1, integer=True)),
+            service_time=parse_distribution(ctx, c["serviceTime"], _join(cp, "serviceTime")),
+        )
+    extra = tuple((k, d[k]) for k in ("telemetry", "description", "provenance", "confidence") if k in d)
+    return Component(
+        id=cid,
+        availability=availability,
+        latency=latency,
+        error_latency=err,
+        domains=domains,
+        kind=str(d.get("kind", "service")),
+        capacity=capacity,
+        availability_source=source,
+        extra=extra,
+    )
+
+
+@dataclass
+class _Rule:
+    name: str
+    path: str
+    kind: str
+    model: str
+    rho: float
+    latency_rho: float
+    probability: float | None
+    beta: float | None
+    members: tuple[str, ...]
+    confidence: float | None
+    description: str
+    extra: tuple[tuple[str, Any], ...]
+
+
+def _parse_domain_rules(ctx: _Ctx, raw: Any) -> list[_Rule]:
+    if raw is None:
+        return []
+    d = ctx.mapping(raw, "spec.failureDomains")
+    ctx.keys(d, ("rules",), "spec.failureDomains")
+    rules: list[_Rule] = []
+    seen: set[str] = set()
+    for i, r in enumerate(ctx.sequence(d.get("rules", []), "spec.failureDomains.rules")):
+        p = f"spec.failureDomains.rules[{i}]"
+        m = ctx.mapping(r, p)
+        ctx.keys(
+            m,
+            ("name", "kind", "source", "key", "description", "correlation", "members", "confidence", "provenance"),
+            p,
+            required=("name",),
+        )
+        name = ctx.string(m["name"], _join(p, "name"))
+        if name in seen:
+            raise ctx.fail(_join(p, "name"), f"domain {name!r} defined twice")
+        seen.add(name)
+        model, rho, lrho, prob, beta = "none", 0.0, 0.0, None, None
+        if "correlation" in m:
+            cp = _join(p, "correlation")
+            c = ctx.mapping(m["correlation"], cp)
+            ctx.keys(c, ("model", "rho", "latencyRho", "probability", "beta"), cp)
+            model = c.get("model", "gaussian")
+            if model == "gaussian":
+                ctx.keys(c, ("model", "rho", "latencyRho"), cp)
+                rho = ctx.number(c.get("rho", 0.0), _join(cp, "rho"), lo=0.0, hi=1.0)
+                lrho = ctx.number(c.get("latencyRho", 0.0), _join(cp, "latencyRho"), lo=0.0, hi=1.0)
+                if "rho" not in c and "latencyRho" not in c:
+                    raise ctx.fail(cp, "gaussian correlation needs rho and/or latencyRho")
+            elif model == "shock":
+                ctx.keys(c, ("model", "probability", "beta"), cp)
+                if ("probability" in c) == ("beta" in c):
+                    raise ctx.fail(cp, "shock correlation needs exactly one of probability or beta")
+                if "probability" in c:
+                    prob = ctx.probability(c["probability"], _join(cp, "probability"))
+                else:
+                    beta = ctx.probability(c["beta"], _join(cp, "beta"))
+            else:
+                raise ctx.fail(_join(cp, "model"), f"correlation model must be gaussian or shock, got {model!r}")
+        members = tuple(str(x) for x in ctx.sequence(m.get("members", []), _join(p, "members")))
+        conf = ctx.probability(m["confidence"], _join(p, "confidence")) if "confidence" in m else None
+        extra = tuple((k, m[k]) for k in ("source", "key", "provenance") if k in m)
+        rules.append(
+            _Rule(name, p, str(m.get("kind", "declared")), model, rho, lrho, prob, beta, members, conf, str(m.get("description", "")), extra)
+        )
+    return rules
+
+
+def _build_domains(ctx: _Ctx, components: tuple[Component, ...], rules: list[_Rule]) -> tuple[Domain, ...]:
+    ids = {c.id for c in components}
+    by_name = {r.name: r for r in rules}
+    members: dict[str, list[str]] = {r.name: [] for r in rules}
+    for c in components:
+        for dname in c.domains:
+            members.setdefault(dname, []).append(c.id)
+    for r in rules:
+        for m in r.members:
+            if m not in ids:
+                raise ctx.fail(_join(r.path, "members"), f"member {m!r} is not a defined component")
+            if m not in members[r.name]:
+                members[r.name].append(m)
+    avail = {c.id: c.availability for c in components}
+    out = []
+    for name, mem in members.items():
+        r = by_name.get(name)
+        if r is None:
+            out.append(Domain(name=name, members=tuple(mem), kind="implicit"))
+            continue
+        dom = Domain(
+            name=name,
+            members=tuple(mem),
+            model=r.model,  # type: ignore[arg-type]
+            rho=r.rho,
+            latency_rho=r.latency_rho,
+            probability=r.probability,
+            beta=r.beta,
+            kind=r.kind,
+            confidence=r.confidence,
+            description=r.description,
+            extra=r.extra,
+        )
+        if dom.model == "shock" and mem:
+            q = dom.shock_probability(avail)
+            worst = min(avail[m] for m in mem)
+            if q > 1.0 - worst + 1e-15:
+                raise ctx.fail(
+                    _join(r.path, "correlation.probability"),
+                    f"shock probability {q:g} exceeds 1 - availability of a member ({1 - worst:g}): marginals cannot be kept",
+                )
+        out.append(dom)
+    return tuple(out)
+
+
+def _check_rho_sums(ctx: _Ctx, components: tuple[Component, ...], domains: tuple[Domain, ...]) -> None:
+    by = {d.name: d for d in domains}
+    for c in components:
+        for attr, label in (("rho", "rho"), ("latency_rho", "latencyRho")):
+            total = sum(getattr(by[n], attr) for n in c.domains if by[n].model == "gaussian")
+            if total > 1.0 + 1e-12:
+                names = ", ".join(n for n in c.domains if by[n].model == "gaussian")
+                raise ctx.fail(
+                    f"spec.components.{c.id}.failureDomains",
+                    f"sum of {label} over its domains ({names}) is {total:g} > 1",
+                )
+
+
+def _parse_matrix(ctx: _Ctx, raw: Any, path: str, n: int) -> tuple[tuple[float, ...], ...]:
+    rows = ctx.sequence(raw, path)
+    if len(rows) != n:
+        raise ctx.fail(path, f"expected {n} rows (one per component), got {len(rows)}")
+    m = np.zeros((n, n))
+    for i, row in enumerate(rows):
+        r = ctx.sequence(row, f"{path}[{i}]")
+        if len(r) != n:
+            raise ctx.fail(f"{path}[{i}]", f"expected {n} entries, got {len(r)}")
+        for j, v in enumerate(r):
+            m[i, j] = ctx.number(v, f"{path}[{i}][{j}]", lo=-1.0, hi=1.0)
+    for i in range(n):
+        if m[i, i] != 1.0:
+            raise ctx.fail(f"{path}[{i}][{i}]", f"diagonal must be 1, got {m[i, i]:g}")
+        for j in range(i):
+            if abs(m[i, j] - m[j, i]) > 1e-12:
+                raise ctx.fail(f"{path}[{i}][{j}]", f"matrix is not symmetric: [{i}][{j}] = {m[i, j]:g} but [{j}][{i}] = {m[j, i]:g}")
+    smallest = float(np.linalg.eigvalsh(m).min())
+    if smallest < -1e-10:
+        raise ctx.fail(path, f"matrix is not positive semidefinite (smallest eigenvalue {smallest:.6g})")
+    return tuple(tuple(float(v) for v in row) for row in m)
+
+
+def _parse_correlation(ctx: _Ctx, raw: Any, components: tuple[Component, ...], domains: tuple[Domain, ...]) -> CorrelationMatrix | None:
+    if raw is None:
+        return None
+    p = "spec.correlation"
+    d = ctx.mapping(raw, p)
+    ctx.keys(d, ("components", "matrix", "latencyMatrix"), p, required=("components", "matrix"))
+    names = tuple(str(x) for x in ctx.sequence(d["components"], _join(p, "components"), nonempty=True))
+    ids = {c.id for c in components}
+    for i, nm in enumerate(names):
+        if nm not in ids:
+            raise ctx.fail(f"{p}.components[{i}]", f"{nm!r} is not a defined component")
+    if len(set(names)) != len(names):
+        raise ctx.fail(_join(p, "components"), "lists a component twice")
+    gauss = {m for dom in domains if dom.model == "gaussian" and (dom.rho > 0 or dom.latency_rho > 0) for m in dom.members}
+    both = sorted(gauss & set(names))
+    if both:
+        raise ctx.fail(_join(p, "components"), f"{both[0]!r} is also in a gaussian failure domain; use one form of correlation")
+    matrix = _parse_matrix(ctx, d["matrix"], _join(p, "matrix"), len(names))
+    lat = _parse_matrix(ctx, d["latencyMatrix"], _join(p, "latencyMatrix"), len(names)) if "latencyMatrix" in d else None
+    return CorrelationMatrix(components=names, matrix=matrix, latency_matrix=lat)
+
+
+def _parse_objectives(ctx: _Ctx, raw: Any) -> tuple[AvailabilityObjective | None, LatencyObjective | None]:
+    if raw is None:
+        return None, None
+    p = "spec.objectives"
+    d = ctx.mapping(raw, p)
+    ctx.keys(d, ("availability", "latency"), p)
+    avail = lat = None
+    if "availability" in d:
+        ap = _join(p, "availability")
+        a = ctx.mapping(d["availability"], ap)
+        ctx.keys(a, ("window", "target", "sli"), ap, required=("target",))
+        good = total = None
+        if "sli" in a:
+            s = ctx.mapping(a["sli"], _join(ap, "sli"))
+            ctx.keys(s, ("goodEventQuery", "totalEventQuery"), _join(ap, "sli"))
+            good, total = s.get("goodEventQuery"), s.get("totalEventQuery")
+        target = ctx.probability(a["target"], _join(ap, "target"))
+        if target >= 1.0:
+            raise ctx.fail(_join(ap, "target"), "target must be below 1 (a target of 1 leaves no error budget)")
+        avail = AvailabilityObjective(
+            target=target,
+            window=ctx.duration(a.get("window", "30d"), _join(ap, "window"), positive=True),
+            good_query=_strip(good),
+            total_query=_strip(total),
+        )
+    if "latency" in d:
+        lp = _join(p, "latency")
+        latd = ctx.mapping(d["latency"], lp)
+        ctx.keys(latd, ("window", "objective", "evidence"), lp, required=("objective",))
+        o = ctx.mapping(latd["objective"], _join(lp, "objective"))
+        ctx.keys(o, ("metric", "threshold"), _join(lp, "objective"), required=("threshold",))
+        metric = str(o.get("metric", "p99"))
+        if not (metric.startswith("p") and metric[1:].isdigit()):
+            raise ctx.fail(_join(lp, "objective.metric"), f"metric must look like p50, p99 or p999, got {metric!r}")
+        promql = None
+        if "evidence" in latd:
+            e = ctx.mapping(latd["evidence"], _join(lp, "evidence"))
+            ctx.keys(e, ("promql",), _join(lp, "evidence"))
+            promql = _strip(e.get("promql"))
+        lat = LatencyObjective(
+            threshold=ctx.duration(o["threshold"], _join(lp, "objective.threshold"), positive=True),
+            metric=metric,
+            window=ctx.duration(latd.get("window", "30d"), _join(lp, "window"), positive=True),
+            promql=promql,
+        )
+    return avail, lat
+
+
+def _strip(s: Any) -> str | None:
+    return s.strip() if isinstance(s, str) else None
+
+
+def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
+    if raw is None:
+        return Governance()
+    p = "spec.governance"
+    d = ctx.mapping(raw, p)
+    ctx.keys(
+        d,
+        ("evaluationMode", "useBoundsForAutomation", "alerts", "progressiveDelivery", "actions", "confidenceThreshold", "deltaThreshold"),
+        p,
+    )
+    kw: dict[str, Any] = {}
+    if "evaluationMode" in d:
+        kw["evaluation_mode"] = str(d["evaluationMode"])
+    if "useBoundsForAutomation" in d:
+        u = ctx.mapping(d["useBoundsForAutomation"], _join(p, "useBoundsForAutomation"))
+        ctx.keys(u, ("availability", "latency"), _join(p, "useBoundsForAutomation"))
+        kw["availability_bound"] = str(u.get("availability", "pessimistic"))
+        kw["latency_bound"] = str(u.get("latency", "upperConfidence"))
+    if "alerts" in d:
+        ap = _join(p, "alerts")
+        a = ctx.mapping(d["alerts"], ap)
+        ctx.keys(a, ("promRuleOutput", "sloBudgetWindow", "burnRatePolicy", "slothCompatible"), ap)
+        if "sloBudgetWindow" in a:
+            kw["budget_window"] = ctx.duration(a["sloBudgetWindow"], _join(ap, "sloBudgetWindow"), positive=True)
+        if "slothCompatible" in a:
+            kw["sloth_compatible"] = bool(a["slothCompatible"])
+        if "burnRatePolicy" in a:
+            bp = _join(ap, "burnRatePolicy")
+            b = ctx.mapping(a["burnRatePolicy"], bp)
+            ctx.keys(b, ("page", "ticket"), bp)
+            windows = []
+            for sev in ("page", "ticket"):
+                for i, w in enumerate(ctx.sequence(b.get(sev, []), _join(bp, sev))):
+                    wp = f"{bp}.{sev}[{i}]"
+                    wm = ctx.mapping(w, wp)
+                    ctx.keys(wm, ("burnRate", "longWindow", "shortWindow"), wp, required=("burnRate", "longWindow", "shortWindow"))
+                    lw = ctx.duration(wm["longWindow"], _join(wp, "longWindow"), positive=True)
+                    sw = ctx.duration(wm["shortWindow"], _join(wp, "shortWindow"), positive=True)
+                    if sw >= lw:
+                        raise ctx.fail(_join(wp, "shortWindow"), "short window must be shorter than the long window")
+                    windows.append(
+                        BurnRateWindow(sev, ctx.number(wm["burnRate"], _join(wp, "burnRate"), lo=0.0, lo_open=True), lw, sw)
+                    )
+            if not windows:
+                raise ctx.fail(bp, "declares no burn-rate windows")
+            kw["burn_rates"] = tuple(windows)
+            kw["burn_rates_declared"] = True
+    if "progressiveDelivery" in d:
+        pp = _join(p, "progressiveDelivery")
+        pd = ctx.mapping(d["progressiveDelivery"], pp)
+        ctx.keys(pd, ("provider", "analysisTemplateOutput", "gate"), pp)
+        kw["delivery_provider"] = str(pd.get("provider", "argo-rollouts"))
+        if "gate" in pd:
+            gp = _join(pp, "gate")
+            g = ctx.mapping(pd["gate"], gp)
+            ctx.keys(g, ("maxCanaryBurnRate", "maxP99LatencySeconds"), gp)
+            if "maxCanaryBurnRate" in g:
+                kw["max_canary_burn_rate"] = ctx.number(g["maxCanaryBurnRate"], _join(gp, "maxCanaryBurnRate"), lo=0.0, lo_open=True)
+            if "maxP99LatencySeconds" in g:
+                kw["max_p99_latency"] = ctx.duration(g["maxP99LatencySeconds"], _join(gp, "maxP99LatencySeconds"), positive=True)
+    if "confidenceThreshold" in d:
+        kw["confidence_threshold"] = ctx.probability(d["confidenceThreshold"], _join(p, "confidenceThreshold"))
+    if "deltaThreshold" in d:
+        kw["delta_threshold"] = ctx.probability(d["deltaThreshold"], _join(p, "deltaThreshold"))
+    actions = []
+    for i, a in enumerate(ctx.sequence(d.get("actions", []), _join(p, "actions"))):
+        ap = f"{p}.actions[{i}]"
+        am = ctx.mapping(a, ap)
+        ctx.keys(am, ("kind", "guard", "parameterBounds", "rollback", "rateLimit"), ap, required=("kind",))
+        bounds = []
+        for k, v in ctx.mapping(am.get("parameterBounds", {}), _join(ap, "parameterBounds")).items():
+            bounds.append((str(k), ctx.number(v, _join(ap, f"parameterBounds.{k}"))))
+        guard = am.get("guard")
+        if guard is not None:
+            guard = ctx.string(guard, _join(ap, "guard"))
+            _validate_guard(ctx, guard, _join(ap, "guard"))
+        if "maxTrafficStep" in dict(bounds) and not 0 < dict(bounds)["maxTrafficStep"] <= 1:
+            raise ctx.fail(_join(ap, "parameterBounds.maxTrafficStep"), "must be in (0, 1]")
+        actions.append(
+            Action(
+                kind=str(am["kind"]),
+                guard=guard,
+                parameter_bounds=tuple(bounds),
+                rollback=tuple(ctx.mapping(am.get("rollback", {}), _join(ap, "rollback")).items()),
+                rate_limit=tuple(ctx.mapping(am.get("rateLimit", {}), _join(ap, "rateLimit")).items()),
+            )
+        )
+    kw["actions"] = tuple(actions)
+    return Governance(**kw)
+
+
+_guard_validator: Callable[[str], None] | None = None
+
+
+def register_guard_validator(fn: Callable[[str], None]) -> None:
+    """Let the governance layer check guard syntax at load time (it raises ValueError)."""
+    global _guard_validator
+    _guard_validator = fn
+
+
+def _validate_guard(ctx: _Ctx, guard: str, path: str) -> None:
+    if _guard_validator is None:
+        return
+    try:
+        _guard_validator(guard)
+    except ValueError as exc:
+        raise ctx.fail(path, f"invalid guard expression: {exc}") from None
+
+
+def _parse_evidence(ctx: _Ctx, raw: Any) -> Evidence:
+    if raw is None:
+        return Evidence()
+    p = "spec.evidence"
+    d = ctx.mapping(raw, p)
+    ctx.keys(d, ("modelDiscovery",), p)
+    if "modelDiscovery" not in d:
+        return Evidence()
+    mp = _join(p, "modelDiscovery")
+    m = ctx.mapping(d["modelDiscovery"], mp)
+    ctx.keys(m, ("enabled", "evidenceWindow", "freshness", "coveragePolicy", "discoveredModelRef", "inputs"), mp)
+    window = ctx.duration(m["evidenceWindow"], _join(mp, "evidenceWindow"), positive=True) if "evidenceWindow" in m else None
+    policy = ctx.mapping(m.get("coveragePolicy", {}), _join(mp, "coveragePolicy"))
+    return Evidence(
+        discovery_enabled=bool(m.get("enabled", False)),
+        evidence_window=window,
+        coverage_policy=tuple(sorted((str(k), v) for k, v in policy.items())),
+        discovered_model_ref=m.get("discoveredModelRef"),
+    )
