@@ -110,9 +110,12 @@ def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML).
             for col in ("domain", "members", "correlation"):
                 t.add_column(col)
             for name, d in s["domains"].items():
-                corr = {"none": "shared-fate hypothesis (no magnitude)", "gaussian": f"gaussian rho={d.get('rho', 0):g} latencyRho={d.get('latencyRho', 0):g}"}.get(
-                    d["model"], f"shock q={d.get('probability', 0):.3g}"
-                )
+                if d["model"] == "none":
+                    corr = "shared-fate hypothesis (no magnitude)"
+                elif d["model"] == "gaussian":
+                    corr = f"gaussian rho={d['rho']:g} latencyRho={d['latencyRho']:g}"
+                else:
+                    corr = f"shock q={d['probability']:.3g}"
                 t.add_row(name, ", ".join(d["members"]), corr)
             con.print(t)
         o = s["objectives"]
