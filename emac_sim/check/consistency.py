@@ -1,0 +1,302 @@
+"""Monte Carlo estimates held against analytic bounds (DESIGN §7 "check").
+
+A simulation is *consistent* with the analytic layer when
+
+- its availability interval meets the analytic value for the scenario it simulated: the exact
+  value for ``independent``, ``shared`` and ``pessimistic`` (the shared-fate scenario attaining
+  A⁻), and for ``declared`` where the analytic layer could compute it; otherwise the range
+  ``[pessimistic, sharedFateRange max]``;
+- its availability interval meets the dependence-free range (Fréchet–Hoeffding / Boole), which
+  must hold whatever the scenario;
+- every latency quantile interval (successful journeys, seconds) meets the dependence-free band
+  ``[lower, upper]`` of that quantile.
+
+Only a consistent model gets budgets and artifacts. Each comparison is one :class:`CheckItem`
+with a human explanation, so a refusal says which number disagreed with which and by how much.
+
+Tolerances (all documented, none tuned):
+
+- availability: the analytic values are exact up to floating point, ``ABS_TOL_EXACT = 1e-12``;
+  a ``declared`` value (possibly obtained by quadrature over gaussian domain factors) gets
+  ``ABS_TOL_QUADRATURE = 1e-9``, far below any Monte Carlo interval half-width reachable in CI.
+- latency: the engine's quantiles come from log-bucketed histograms with relative error at most
+  ``HISTOGRAM_REL_ERR = 0.005`` (DESIGN §6), so the interval is widened by that factor on each
+  side; the analytic band is widened by its reported ``discretisationError`` (seconds).
+
+The false-refusal rate of one comparison is ``1 − confidence`` of the intervals compared; the
+pipeline (:mod:`emac_sim.emit.compile`) simulates at ``CHECK_CONFIDENCE = 0.999`` so that a
+correct model is refused with probability at most ~0.5 % over its (≤ 6) comparisons, and, with
+the default fixed seed, never flakily: the same inputs give the same verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+CHECK_CONFIDENCE = 0.999
+ABS_TOL_EXACT = 1e-12
+ABS_TOL_QUADRATURE = 1e-9
+HISTOGRAM_REL_ERR = 0.005
+QUANTILE_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
+
+Status = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One comparison of a Monte Carlo interval with an analytic value or range.
+
+    Attributes
+    ----------
+    name
+        ``availability``, ``availability.dependenceFree`` or ``latency.<pNN>``.
+    status
+        ``pass`` (interval meets the reference), ``fail`` or ``skip`` (nothing to compare).
+    estimate
+        The Monte Carlo point estimate (probability, or seconds for latency); ``None`` if absent.
+    interval
+        The Monte Carlo confidence interval ``(lo, hi)`` as compared (latency: widened by the
+        histogram error).
+    reference
+        The analytic reference ``(lo, hi)`` as compared (an exact value is ``(v, v)``), widened
+        by the stated tolerance.
+    reference_kind
+        ``exact``, ``range`` (scenario range) or ``band`` (dependence-free).
+    tolerance
+        Absolute tolerance applied to the reference (probability or seconds).
+    message
+        One line a human reads: what was compared and, on failure, by how much it missed.
+    """
+
+    name: str
+    status: Status
+    estimate: float | None
+    interval: tuple[float, float] | None
+    reference: tuple[float, float] | None
+    reference_kind: str
+    tolerance: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "estimate": self.estimate,
+            "interval": list(self.interval) if self.interval is not None else None,
+            "reference": list(self.reference) if self.reference is not None else None,
+            "referenceKind": self.reference_kind,
+            "tolerance": self.tolerance,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class CheckVerdict:
+    """The check's outcome for one journey and one simulated scenario.
+
+    ``consistent`` is True when no item failed. ``explanation()`` is the text printed when
+    budgets and artifacts are refused.
+    """
+
+    journey: str
+    scenario: str
+    confidence: float | None
+    samples: int | None
+    items: tuple[CheckItem, ...]
+
+    @property
+    def consistent(self) -> bool:
+        return all(i.status != "fail" for i in self.items)
+
+    @property
+    def failures(self) -> tuple[CheckItem, ...]:
+        return tuple(i for i in self.items if i.status == "fail")
+
+    def explanation(self) -> str:
+        """Multi-line human explanation; starts with the verdict."""
+        head = (
+            f"check {'passed' if self.consistent else 'FAILED'}: journey {self.journey!r}, scenario {self.scenario!r}, "
+            f"{self.samples if self.samples is not None else '?'} samples, intervals at confidence {self.confidence}"
+        )
+        lines = [head]
+        for i in self.items:
+            lines.append(f"  [{i.status}] {i.name}: {i.message}")
+        if not self.consistent:
+            lines.append(
+                "  Monte Carlo estimates and analytic bounds disagree: budgets and artifacts are refused. "
+                "Either the model hits a bug in one route, or the simulated scenario is not the one the bounds describe."
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "journey": self.journey,
+            "scenario": self.scenario,
+            "consistent": self.consistent,
+            "status": "pass" if self.consistent else "fail",
+            "confidence": self.confidence,
+            "samples": self.samples,
+            "checks": [i.to_dict() for i in self.items],
+        }
+
+
+def _meets(interval: tuple[float, float], ref: tuple[float, float]) -> bool:
+    return interval[0] <= ref[1] and ref[0] <= interval[1]
+
+
+def _gap(interval: tuple[float, float], ref: tuple[float, float]) -> float:
+    """Distance between two disjoint intervals (0 when they meet)."""
+    return max(ref[0] - interval[1], interval[0] - ref[1], 0.0)
+
+
+def _fmt_p(x: float) -> str:
+    return f"{x:.8f}"
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x * 1e3:.4g}ms"
+
+
+def availability_reference(bounds: Mapping[str, Any], scenario: str) -> tuple[tuple[float, float], str, float, str]:
+    """The analytic availability reference for a simulated scenario.
+
+    Parameters
+    ----------
+    bounds
+        ``emac_sim.analytic.bounds(journey)`` (DESIGN §9 shape).
+    scenario
+        The scenario the simulation ran: ``independent``, ``shared``, ``pessimistic`` or
+        ``declared``.
+
+    Returns
+    -------
+    (lo, hi), kind, tolerance, description
+        ``kind`` is ``exact`` (``lo == hi``) or ``range``; ``tolerance`` is the absolute
+        allowance for the analytic computation (probability).
+
+    Raises
+    ------
+    ValueError
+        For a scenario name the check does not know.
+    """
+    av = bounds["availability"]
+    if scenario in ("independent", "shared", "pessimistic"):
+        v = float(av[scenario])
+        return (v, v), "exact", ABS_TOL_EXACT, f"exact {scenario} availability"
+    if scenario == "declared":
+        v = av.get("declared")
+        if v is not None:
+            method = str(av.get("declaredMethod") or "")
+            return (float(v), float(v)), "exact", ABS_TOL_QUADRATURE, f"exact declared availability{f' ({method})' if method else ''}"
+        lo, hi = float(av["pessimistic"]), float(av["sharedFateRange"][1])
+        return (lo, hi), "range", ABS_TOL_EXACT, "declared availability not computable analytically: range [pessimistic, sharedFateRange max]"
+    raise ValueError(f"unknown scenario {scenario!r}")
+
+
+def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], scenario: str | None = None) -> CheckVerdict:
+    """Hold a Monte Carlo result against the analytic bounds of the same journey.
+
+    Parameters
+    ----------
+    bounds
+        ``emac_sim.analytic.bounds(journey)``: ``availability.{independent, declared,
+        pessimistic, shared, sharedFateRange, dependenceFree}``, ``latency.<pNN>.{lower, upper}``
+        (seconds, successful journeys) or ``None``, ``latency.discretisationError`` (seconds).
+    simulation
+        ``SimulationResult.to_dict()``: ``samples``, ``correlation``, ``confidence``,
+        ``availability.{estimate, ci}``, ``latency.<pNN>.{estimate, ci}`` or ``None``.
+    scenario
+        The scenario simulated; defaults to ``simulation["correlation"]``.
+
+    Returns
+    -------
+    CheckVerdict
+        ``consistent`` is False when any comparison fails; the verdict never raises for a
+        disagreement (the caller decides to refuse).
+
+    Notes
+    -----
+    DESIGN §7. The availability interval is whatever the engine reported (Wilson or
+    Clopper–Pearson at ``simulation["confidence"]``); run the engine at
+    :data:`CHECK_CONFIDENCE` for a false-refusal rate of 1e-3 per comparison.
+    """
+    scen = scenario or str(simulation.get("correlation") or "declared")
+    items: list[CheckItem] = []
+    sim_scen = simulation.get("correlation")
+    if sim_scen is not None and scenario is not None and sim_scen != scenario:
+        items.append(
+            CheckItem(
+                "scenario",
+                "fail",
+                None,
+                None,
+                None,
+                "exact",
+                0.0,
+                f"the simulation ran scenario {sim_scen!r} but is checked against {scenario!r}",
+            )
+        )
+
+    # ---- availability against the scenario's analytic value or range
+    sa = simulation["availability"]
+    est = float(sa["estimate"])
+    ci = (float(sa["ci"][0]), float(sa["ci"][1]))
+    (lo, hi), kind, tol, what = availability_reference(bounds, scen)
+    ref = (lo - tol, hi + tol)
+    ref_text = _fmt_p(lo) if kind == "exact" else f"[{_fmt_p(lo)}, {_fmt_p(hi)}]"
+    ok = _meets(ci, ref)
+    msg = f"estimate {_fmt_p(est)}, interval [{_fmt_p(ci[0])}, {_fmt_p(ci[1])}] {'meets' if ok else 'misses'} {what} {ref_text}"
+    if not ok:
+        msg += f" by {_gap(ci, ref):.3g}"
+    items.append(CheckItem("availability", "pass" if ok else "fail", est, ci, ref, kind, tol, msg))
+
+    # ---- availability against the dependence-free range (must hold for any scenario)
+    df = bounds["availability"]["dependenceFree"]
+    dref = (float(df[0]) - ABS_TOL_EXACT, float(df[1]) + ABS_TOL_EXACT)
+    ok = _meets(ci, dref)
+    msg = f"interval [{_fmt_p(ci[0])}, {_fmt_p(ci[1])}] {'meets' if ok else 'misses'} dependence-free range [{_fmt_p(df[0])}, {_fmt_p(df[1])}]"
+    if not ok:
+        msg += f" by {_gap(ci, dref):.3g}"
+    items.append(CheckItem("availability.dependenceFree", "pass" if ok else "fail", est, ci, dref, "band", ABS_TOL_EXACT, msg))
+
+    # ---- latency quantiles against the dependence-free band
+    blat = bounds.get("latency")
+    slat = simulation.get("latency")
+    if blat is None and slat is None:
+        items.append(CheckItem("latency", "skip", None, None, None, "band", 0.0, "latency not modelled"))
+    elif blat is None or slat is None:
+        has, lacks = ("analytic layer", "simulation") if slat is None else ("simulation", "analytic layer")
+        items.append(CheckItem("latency", "fail", None, None, None, "band", 0.0, f"the {has} models latency but the {lacks} reports none"))
+    else:
+        disc = float(blat.get("discretisationError") or 0.0)
+        for key in QUANTILE_KEYS:
+            b, s = blat.get(key), slat.get(key)
+            name = f"latency.{key}"
+            if b is None or s is None or s.get("estimate") is None or b.get("lower") is None or b.get("upper") is None:
+                items.append(CheckItem(name, "skip", None, None, None, "band", disc, "no quantile to compare (no successful journeys?)"))
+                continue
+            q_est = float(s["estimate"])
+            q_ci = (float(s["ci"][0]) / (1.0 + HISTOGRAM_REL_ERR), float(s["ci"][1]) * (1.0 + HISTOGRAM_REL_ERR))
+            blo, bhi = float(b["lower"]), float(b["upper"])
+            band = (blo - disc, bhi + disc if math.isfinite(bhi) else math.inf)
+            ok = _meets(q_ci, band)
+            msg = (
+                f"estimate {_fmt_s(q_est)}, interval [{_fmt_s(q_ci[0])}, {_fmt_s(q_ci[1])}] {'meets' if ok else 'misses'} "
+                f"dependence-free band [{_fmt_s(blo)}, {_fmt_s(bhi) if math.isfinite(bhi) else 'inf'}]"
+            )
+            if not ok:
+                msg += f" by {_fmt_s(_gap(q_ci, band))}"
+            items.append(CheckItem(name, "pass" if ok else "fail", q_est, q_ci, band, "band", disc, msg))
+
+    conf = simulation.get("confidence")
+    samples = simulation.get("samples")
+    return CheckVerdict(
+        journey=str(bounds.get("journey", "?")),
+        scenario=scen,
+        confidence=float(conf) if conf is not None else None,
+        samples=int(samples) if samples is not None else None,
+        items=tuple(items),
+    )
