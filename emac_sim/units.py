@@ -4,33 +4,49 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
+# exact decimal factors: "800us" must be the double nearest 0.0008, not 800 * 1e-6
 _DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+    "w": Decimal(604800),
 }
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]+)?\s*$")
+_DURATION_RE = re.compile(r"^\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]+)?\s*$")
 
 
 def parse_duration(value: object) -> float:
     """Parse ``250ms``, ``1.5s``, ``800us``, ``30d`` or a number of seconds into seconds.
 
+    Parameters
+    ----------
+    value
+        A number (seconds) or a string: a decimal number followed by an optional unit
+        (``ns``, ``us``/``µs``, ``ms``, ``s``, ``m``, ``h``, ``d``, ``w``; none means seconds).
+
+    Returns
+    -------
+    float
+        The duration in seconds, finite and non-negative.
+
     Raises
     ------
     ValueError
-        With a message suitable for a :class:`~emac_sim.errors.SpecError`.
+        With a one-line message suitable for a :class:`~emac_sim.errors.SpecError`.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 250ms or 1.5s, got {value!r}")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"duration must be finite, got a {len(str(abs(value)))}-digit number") from None
     elif isinstance(value, str):
         m = _DURATION_RE.match(value)
         if not m:
@@ -38,12 +54,18 @@ def parse_duration(value: object) -> float:
         unit = m.group(2) or "s"
         if unit not in _DURATION_UNITS:
             raise ValueError(f"malformed duration {value!r}: unknown unit {unit!r} (use ns, us, ms, s, m, h, d, w)")
-        seconds = float(m.group(1)) * _DURATION_UNITS[unit]
+        try:
+            seconds = float(Decimal(m.group(1)) * _DURATION_UNITS[unit])
+        except ArithmeticError:  # decimal exponent overflow
+            seconds = math.inf
     else:
-        raise ValueError(f"expected a duration like 250ms or 1.5s, got {type(value).__name__}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"duration must be finite and non-negative, got {value!r}")
-    return seconds
+        what = "nothing (null)" if value is None else f"a {type(value).__name__}"
+        raise ValueError(f"expected a duration like 250ms or 1.5s, got {what}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration must be finite, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"duration must be non-negative, got {value!r}")
+    return seconds + 0.0  # -0.0 -> 0.0
 
 
 def format_duration(seconds: float) -> str:
