@@ -20,28 +20,39 @@ MAX_EXPANDED_NODES = 1_000_000
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[object, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                continue  # the base class reports unhashable keys
-            if key in seen:
-                raise _DuplicateKey(key, seen[key] + 1, key_node.start_mark.line + 1)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+    """SafeLoader; duplicate keys are found on the node graph by :func:`_find_duplicate_key`."""
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+def _find_duplicate_key(node: yaml.Node, path: str, seen: set[int]) -> tuple[str, str, int, int] | None:
+    """First mapping key given twice: (path of the key, key text, first line, second line), 1-based.
 
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: object, first: int, again: int) -> None:
-        self.key, self.first, self.again = key, first, again
+    Walks the composed node graph once per distinct node (aliases are not re-entered), so the
+    cost is bounded by the document's size, not by its alias expansion.
+    """
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, child in enumerate(node.value):
+            hit = _find_duplicate_key(child, f"{path}[{i}]", seen)
+            if hit:
+                return hit
+    elif isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                child_path = f"{path}.{key_node.value}" if path else str(key_node.value)
+                if key in first:
+                    return child_path, key_node.value, first[key], line
+                first[key] = line
+            else:
+                child_path = f"{path}.?" if path else "?"
+            hit = _find_duplicate_key(value_node, child_path, seen)
+            if hit:
+                return hit
+    return None
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
@@ -63,6 +74,16 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
                 break
     memo[nid] = min(size, limit + 1)
     return memo[nid]
+
+
+def display_path(p: str | os.PathLike) -> str:
+    """``p`` relative to the current directory when that is shorter, else absolute (for messages)."""
+    absolute = os.path.abspath(p)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:  # another drive on Windows
+        return absolute
+    return relative if len(relative) <= len(absolute) else absolute
 
 
 def load_yaml_documents(path: str | os.PathLike, display: str | None = None) -> list[object]:
@@ -107,13 +128,19 @@ def load_yaml_text(text: str, shown: str) -> list[object]:
                     f"line {node.start_mark.line + 1}",
                     f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (alias bomb?); refusing",
                 )
+            dup = _find_duplicate_key(node, "", set())
+            if dup is not None:
+                where, key, line1, line2 = dup
+                raise SpecError(shown, where, f"{key!r} defined twice (lines {line1} and {line2})")
             docs.append(loader.construct_document(node))
-    except _DuplicateKey as dup:
-        raise SpecError(shown, f"line {dup.again}", f"duplicate key {dup.key!r} (first defined on line {dup.first})") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}" if mark is not None else ""
         what = exc.problem or exc.context or "syntax error"
+        if exc.problem and exc.context:
+            what = f"{exc.problem} ({exc.context})"
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise SpecError(shown, line, f"unsupported YAML: {what}") from None
         raise SpecError(shown, line, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise SpecError(shown, "", f"YAML error: {exc}") from None
