@@ -2,24 +2,30 @@
 
 ``openslo:<metadata.name>`` takes ``spec.objectives[0].target`` (or ``targetPercent``/100) of
 the OpenSLO ``SLO`` with that name. ``sloth:<service>/<slo>`` takes ``objective``/100 of the SLO
-named ``<slo>`` in the Sloth file whose ``service`` is ``<service>``.
+named ``<slo>`` in the Sloth file whose ``service`` is ``<service>``. Percentages are divided in
+decimal, so ``objective: 99.9`` gives exactly the double nearest 0.999.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ..errors import SpecError
-from .yamlio import load_yaml_documents
+from .yamlio import display_path, load_yaml_documents
 
 
 class AtomicSLOIndex:
-    """Lazily scans YAML files in the search directories for SLO documents."""
+    """Lazily scans the YAML files of the search paths (directories or files) for SLO documents.
 
-    def __init__(self, search: Iterable[Path], explicit: Iterable[Path] = (), display: str = "<spec>") -> None:
-        self._search = [p for p in search]
-        self._explicit = list(explicit)
+    Files that do not parse are skipped: a broken neighbour only matters if it held the SLO a
+    spec refers to, and then the reference is reported as unresolvable.
+    """
+
+    def __init__(self, search: Iterable[Path], display: str = "<spec>") -> None:
+        self._search = list(search)
         self._display = display
         self._openslo: dict[str, tuple[float, Path]] | None = None
         self._sloth: dict[tuple[str, str], tuple[float, Path]] = {}
@@ -32,9 +38,6 @@ class AtomicSLOIndex:
                 files.append(p)
             elif p.is_dir():
                 files.extend(sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()))
-        for p in self._explicit:
-            if not p.exists():
-                raise SpecError(str(p), "", "SLO path not found (given with --slo-path)")
         seen: set[Path] = set()
         out = []
         for f in files:
@@ -44,68 +47,104 @@ class AtomicSLOIndex:
                 out.append(f)
         return out
 
-    def _scan(self) -> None:
+    def _scan(self) -> dict[str, tuple[float, Path]]:
         if self._openslo is not None:
-            return
+            return self._openslo
         self._openslo = {}
         for f in self._files():
             try:
                 docs = load_yaml_documents(f)
             except SpecError:
-                continue  # unrelated or broken neighbours are not our business unless referenced
+                continue
             for doc in docs:
                 if not isinstance(doc, dict):
                     continue
                 if str(doc.get("apiVersion", "")).startswith("openslo/") and doc.get("kind") == "SLO":
-                    name = (doc.get("metadata") or {}).get("name")
+                    meta = doc.get("metadata")
+                    name = meta.get("name") if isinstance(meta, dict) else None
                     target = _openslo_target(doc)
-                    if name and target is not None:
-                        self._openslo.setdefault(str(name), (target, f))
+                    if isinstance(name, str) and name and target is not None:
+                        self._openslo.setdefault(name, (target, f))
                 elif doc.get("version") == "prometheus/v1" and "service" in doc:
-                    for slo in doc.get("slos") or []:
+                    slos = doc.get("slos")
+                    for slo in slos if isinstance(slos, list) else []:
                         if isinstance(slo, dict) and "name" in slo and "objective" in slo:
-                            try:
-                                obj = float(slo["objective"]) / 100.0
-                            except (TypeError, ValueError):
-                                continue
-                            self._sloth.setdefault((str(doc["service"]), str(slo["name"])), (obj, f))
+                            obj = _percent(slo["objective"])
+                            if obj is not None:
+                                self._sloth.setdefault((str(doc["service"]), str(slo["name"])), (obj, f))
+        return self._openslo
 
     def resolve(self, ref: str) -> tuple[float, str]:
-        """Return (availability, source description); LookupError with a clear message otherwise."""
+        """Resolve one reference.
+
+        Returns
+        -------
+        (availability, source)
+            The target as a probability and a readable source, ``"<ref> (<file>)"`` with the
+            file relative to the current directory when that is shorter.
+
+        Raises
+        ------
+        LookupError
+            With a one-line message naming the reference, the directories searched and, when
+            one is close, a did-you-mean.
+        """
         scheme, _, name = ref.partition(":")
         if scheme not in ("openslo", "sloth") or not name:
             raise LookupError(f"unresolvable atomicSLORef {ref!r}: expected openslo:<name> or sloth:<service>/<slo>")
-        self._scan()
-        assert self._openslo is not None
-        where = ", ".join(str(p) for p in self._search if p.exists()) or "no existing directory"
+        openslo = self._scan()
+        where = ", ".join(display_path(p) for p in self._search if p.exists()) or "no existing directory"
         if scheme == "openslo":
-            hit = self._openslo.get(name)
+            hit = openslo.get(name)
             if hit is None:
-                raise LookupError(f"unresolvable atomicSLORef {ref!r}: no OpenSLO SLO named {name!r} in {where}")
+                raise LookupError(f"unresolvable atomicSLORef {ref!r}: no OpenSLO SLO named {name!r} in {where}{_dym(name, openslo, 'openslo:')}")
         else:
             service, _, slo = name.partition("/")
             hit = self._sloth.get((service, slo))
             if hit is None:
-                raise LookupError(f"unresolvable atomicSLORef {ref!r}: no Sloth SLO {slo!r} of service {service!r} in {where}")
+                known = {f"{s}/{n}": None for s, n in self._sloth}
+                raise LookupError(
+                    f"unresolvable atomicSLORef {ref!r}: no Sloth SLO {slo!r} of service {service!r} in {where}{_dym(name, known, 'sloth:')}"
+                )
         target, f = hit
         if f not in self._used:
             self._used.append(f)
-        return target, f"{ref} ({f})"
+        return target, f"{ref} ({display_path(f)})"
 
     def used_files(self) -> list[Path]:
+        """SLO files that resolved at least one reference, in first-use order."""
         return list(self._used)
 
 
+def _dym(name: str, known: Iterable[str], prefix: str) -> str:
+    hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{hint[0]}?)" if hint else ""
+
+
+def _decimal(v: object) -> Decimal | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return None
+    try:
+        d = Decimal(str(v).strip())
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _percent(v: object) -> float | None:
+    d = _decimal(v)
+    return None if d is None else float(d / 100)
+
+
 def _openslo_target(doc: dict) -> float | None:
-    objectives = (doc.get("spec") or {}).get("objectives") or []
-    if not objectives or not isinstance(objectives[0], dict):
+    spec = doc.get("spec")
+    objectives = spec.get("objectives") if isinstance(spec, dict) else None
+    if not isinstance(objectives, list) or not objectives or not isinstance(objectives[0], dict):
         return None
     o = objectives[0]
-    try:
-        if "target" in o:
-            return float(o["target"])
-        if "targetPercent" in o:
-            return float(o["targetPercent"]) / 100.0
-    except (TypeError, ValueError):
-        return None
+    if "target" in o:
+        d = _decimal(o["target"])
+        return None if d is None else float(d)
+    if "targetPercent" in o:
+        return _percent(o["targetPercent"])
     return None
