@@ -1,6 +1,6 @@
 """EmaC spec documents: loading, validation, atomic SLO resolution, dumping."""
 
 from .dump import dump_spec, dump_yaml, journey_to_spec
-from .loader import API_VERSION, load_spec, parse_distribution
+from .loader import API_VERSION, load_spec, load_spec_text, parse_distribution
 
-__all__ = ["API_VERSION", "dump_spec", "dump_yaml", "journey_to_spec", "load_spec", "parse_distribution"]
+__all__ = ["API_VERSION", "dump_spec", "dump_yaml", "journey_to_spec", "load_spec", "load_spec_text", "parse_distribution"]

@@ -13,6 +13,7 @@ import yaml
 
 from ..model.journey import (
     Choice,
+    Domain,
     Fallback,
     Journey,
     Node,
@@ -101,9 +102,7 @@ def journey_to_spec(j: Journey) -> dict:
         comps[c.id] = cd
     spec["components"] = comps
     rules = []
-    for dom in j.domains:
-        if dom.kind == "implicit" and dom.model == "none":
-            continue
+    for dom in j.domains[: _explicit_domain_count(j)]:
         r: dict[str, Any] = {"name": dom.name, "kind": dom.kind}
         if dom.description:
             r["description"] = dom.description
@@ -111,6 +110,9 @@ def journey_to_spec(j: Journey) -> dict:
             r[k] = v
         if dom.confidence is not None:
             r["confidence"] = dom.confidence
+        listed = tuple(c.id for c in j.components if dom.name in c.domains)
+        if tuple(dom.members) != listed:  # members named only by the rule itself
+            r["members"] = list(dom.members)
         if dom.model == "gaussian":
             r["correlation"] = {"model": "gaussian", "rho": dom.rho, "latencyRho": dom.latency_rho}
         elif dom.model == "shock":
@@ -144,6 +146,24 @@ def journey_to_spec(j: Journey) -> dict:
     if j.labels:
         meta["labels"] = dict(j.labels)
     return {"apiVersion": API_VERSION, "kind": j.kind, "metadata": meta, "spec": spec}
+
+
+def _explicit_domain_count(j: Journey) -> int:
+    """Domains that need a rule: all but the trailing ones the loader recreates from components.
+
+    The loader lists rule domains first, then domains only named in ``failureDomains`` of
+    components (kind ``implicit``); writing a rule for the latter would be noise.
+    """
+
+    def recreated(dom: Domain) -> bool:
+        listed = tuple(c.id for c in j.components if dom.name in c.domains)
+        plain = dom.model == "none" and dom.confidence is None and not dom.description and not dom.extra
+        return dom.kind == "implicit" and plain and bool(listed) and tuple(dom.members) == listed
+
+    n = len(j.domains)
+    while n > 0 and recreated(j.domains[n - 1]):
+        n -= 1
+    return n
 
 
 def _governance_to_spec(j: Journey) -> dict:

@@ -48,7 +48,7 @@ from ..model.journey import (
 )
 from ..units import parse_duration
 from .atomic import AtomicSLOIndex
-from .yamlio import load_yaml_documents
+from .yamlio import display_path, load_yaml_documents, load_yaml_text
 
 API_VERSION = "emac.dev/v1alpha1"
 KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
@@ -104,7 +104,10 @@ class _Ctx:
                     raise self.fail(path, f"expected a number, got {value!r}") from None
             else:
                 raise self.fail(path, f"expected a number, got {_typename(value)}")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            raise self.fail(path, f"must be a finite number, got a {len(str(abs(value)))}-digit number") from None
         if not math.isfinite(v):
             raise self.fail(path, f"must be a finite number, got {value!r}")
         if integer and v != int(v):
@@ -272,10 +275,12 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
         w = ctx.number(m["weight"], _join(ip, "weight"), lo=0.0)
         inner = m["dist"] if isinstance(m["dist"], dict) else {"dist": m["dist"]}
         parts.append((w, parse_distribution(ctx, inner, _join(ip, "dist"))))
-    total = sum(w for w, _ in parts)
+    total = math.fsum(w for w, _ in parts)
     if total <= 0:
         raise ctx.fail(cpath, "mixture weights are all zero")
-    return D.Mixture(components=tuple((w / total, dist) for w, dist in parts))
+    if abs(total - 1.0) > 1e-12:  # weights already summing to 1 are kept as written, so dump -> load is exact
+        parts = [(w / total, dist) for w, dist in parts]
+    return D.Mixture(components=tuple(parts))
 
 
 # --------------------------------------------------------------------------- operators
@@ -293,8 +298,13 @@ _OP_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -> Node:
+MAX_OPERATOR_DEPTH = 64
+
+
+def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], depth: int = 0) -> Node:
     """Parse an operator node; ``components`` holds the defined component ids."""
+    if depth > MAX_OPERATOR_DEPTH:
+        raise ctx.fail(path, f"operators nested more than {MAX_OPERATOR_DEPTH} levels deep")
     d = ctx.mapping(raw, path, "an operator mapping (with 'type' or 'ref')")
     common = ("name", "description")
     if "ref" in d:
@@ -310,7 +320,7 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -
     op = d["type"]
     if op == "ref":
         ctx.keys(d, ("type", "component", *common), path, required=("component",))
-        return parse_operator(ctx, {"ref": d["component"]}, path, components)
+        return parse_operator(ctx, {"ref": d["component"]}, path, components, depth)
     if op not in _OP_KEYS:
         hint = difflib.get_close_matches(str(op), OPERATOR_TYPES, n=1)
         dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(OPERATOR_TYPES)})"
@@ -320,7 +330,7 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -
     def child(key: str) -> Node:
         if key not in d:
             raise ctx.fail(path, f"{op} needs {key!r}")
-        return parse_operator(ctx, d[key], _join(path, key), components)
+        return parse_operator(ctx, d[key], _join(path, key), components, depth + 1)
 
     def children(key: str) -> tuple[Node, ...]:
         if key not in d:
@@ -328,7 +338,7 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -
         items = ctx.sequence(d[key], _join(path, key))
         if not items:
             raise ctx.fail(_join(path, key), f"{op} has empty {key}")
-        return tuple(parse_operator(ctx, b, f"{path}.{key}[{i}]", components) for i, b in enumerate(items))
+        return tuple(parse_operator(ctx, b, f"{path}.{key}[{i}]", components, depth + 1) for i, b in enumerate(items))
 
     if op == "series":
         return Series(steps=children("steps"))
@@ -381,7 +391,7 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -
             if "weight" not in bm:
                 raise ctx.fail(bp, "choice branch needs 'weight'")
             weights.append(ctx.number(bm["weight"], _join(bp, "weight"), lo=0.0))
-            nodes.append(_parse_choice_branch(ctx, bm, bp, components))
+            nodes.append(_parse_choice_branch(ctx, bm, bp, components, depth + 1))
         if sum(weights) <= 0:
             raise ctx.fail(_join(path, "branches"), "choice weights are all zero")
         return Choice(branches=tuple(nodes), weights=tuple(weights))
@@ -397,13 +407,13 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any]) -
     return Repeat(step=step, count=int(ctx.number(d["count"], _join(path, "count"), lo=1, hi=10_000, integer=True)))
 
 
-def _parse_choice_branch(ctx: _Ctx, raw: dict, path: str, components: dict[str, Any]) -> Node:
+def _parse_choice_branch(ctx: _Ctx, raw: dict, path: str, components: dict[str, Any], depth: int) -> Node:
     """A choice branch is either ``{weight, step: node}`` or a node with an extra ``weight``."""
     if "step" in raw:
         ctx.keys(raw, ("weight", "step", "name", "description"), path)
-        return parse_operator(ctx, raw["step"], _join(path, "step"), components)
+        return parse_operator(ctx, raw["step"], _join(path, "step"), components, depth)
     body = {k: v for k, v in raw.items() if k != "weight"}
-    return parse_operator(ctx, body, path, components)
+    return parse_operator(ctx, body, path, components, depth)
 
 
 def _parse_backoff(ctx: _Ctx, raw: Any, path: str) -> Backoff:
@@ -465,6 +475,12 @@ def load_spec(path: str | os.PathLike, slo_paths: Iterable[str | os.PathLike] = 
         for ``atomicSLORef``. The spec's own directory and ``../atomic/openslo`` and
         ``../atomic/sloth`` beside it are always searched.
 
+    Returns
+    -------
+    Journey
+        The validated journey; ``journey.source`` is ``path`` as given and ``journey.inputs``
+        lists ``(file, sha256)`` of the spec and of every SLO file an ``atomicSLORef`` used.
+
     Raises
     ------
     SpecError
@@ -472,18 +488,58 @@ def load_spec(path: str | os.PathLike, slo_paths: Iterable[str | os.PathLike] = 
     """
     shown = str(path)
     docs = load_yaml_documents(path, shown)
+    here = Path(path).resolve().parent
+    journey = _load_docs(shown, docs, here, slo_paths)
+    index_inputs = journey.inputs
+    inputs = ((shown, _sha256(Path(path))), *index_inputs)
+    return _replace(journey, inputs=inputs)
+
+
+def load_spec_text(
+    text: str,
+    source: str = "<spec>",
+    slo_paths: Iterable[str | os.PathLike] = (),
+    base_dir: str | os.PathLike | None = None,
+) -> Journey:
+    """Like :func:`load_spec`, from YAML text (e.g. the output of :func:`~emac_sim.spec.dump_spec`).
+
+    Parameters
+    ----------
+    text
+        The YAML document.
+    source
+        Name used for the file in error messages and ``journey.source``.
+    slo_paths
+        As for :func:`load_spec`.
+    base_dir
+        Directory treated as the spec's own for ``atomicSLORef`` look-ups (default: none, so
+        only ``slo_paths`` are searched).
+    """
+    docs = load_yaml_text(text, source)
+    journey = _load_docs(source, docs, Path(base_dir).resolve() if base_dir is not None else None, slo_paths)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _replace(journey, inputs=((source, digest), *journey.inputs))
+
+
+def _load_docs(shown: str, docs: list[Any], here: Path | None, slo_paths: Iterable[str | os.PathLike]) -> Journey:
     ctx = _Ctx(shown)
     docs = [d for d in docs if d is not None]
     if not docs:
         raise ctx.fail("", "empty document: expected a JourneyIntent mapping")
     if len(docs) > 1:
         raise ctx.fail("", f"expected one YAML document, found {len(docs)}")
-    here = Path(path).resolve().parent
-    search = [here, here.parent / "atomic" / "openslo", here.parent / "atomic" / "sloth", *map(Path, slo_paths)]
-    index = AtomicSLOIndex(search, explicit=[Path(p) for p in slo_paths], display=shown)
-    journey = parse_document(ctx, docs[0], index)
-    inputs = [(shown, _sha256(Path(path)))] + [(str(f), _sha256(f)) for f in index.used_files()]
-    return _replace(journey, source=shown, inputs=tuple(inputs))
+    slo_paths = [Path(p) for p in slo_paths]
+    for p in slo_paths:
+        if not p.exists():
+            raise SpecError(str(p), "", "SLO path not found (given with --slo-path)")
+    search = [here, here.parent / "atomic" / "openslo", here.parent / "atomic" / "sloth"] if here is not None else []
+    index = AtomicSLOIndex([*search, *slo_paths], display=shown)
+    try:
+        journey = parse_document(ctx, docs[0], index)
+    except RecursionError:
+        raise ctx.fail("", "document nested too deeply") from None
+    inputs = tuple((display_path(f), _sha256(f)) for f in index.used_files())
+    return _replace(journey, source=shown, inputs=inputs)
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
@@ -593,7 +649,8 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
             raise ctx.fail(_join(path, "errorLatency"), f"expected same, fast or a distribution, got {e!r}")
         if err == "same" and latency is None:
             err = "same"
-    domains = tuple(str(x) for x in ctx.sequence(d.get("failureDomains", []), _join(path, "failureDomains")))
+    dpath = _join(path, "failureDomains")
+    domains = tuple(ctx.string(x, f"{dpath}[{i}]") for i, x in enumerate(ctx.sequence(d.get("failureDomains", []), dpath)))
     if len(set(domains)) != len(domains):
         raise ctx.fail(_join(path, "failureDomains"), "lists a domain twice")
     capacity = None
@@ -677,7 +734,8 @@ def _parse_domain_rules(ctx: _Ctx, raw: Any) -> list[_Rule]:
                     beta = ctx.probability(c["beta"], _join(cp, "beta"))
             else:
                 raise ctx.fail(_join(cp, "model"), f"correlation model must be gaussian or shock, got {model!r}")
-        members = tuple(str(x) for x in ctx.sequence(m.get("members", []), _join(p, "members")))
+        mp = _join(p, "members")
+        members = tuple(ctx.string(x, f"{mp}[{j}]") for j, x in enumerate(ctx.sequence(m.get("members", []), mp)))
         conf = ctx.probability(m["confidence"], _join(p, "confidence")) if "confidence" in m else None
         extra = tuple((k, m[k]) for k in ("source", "key", "provenance") if k in m)
         rules.append(
