@@ -80,7 +80,10 @@ class LogNormal(Distribution):
             return np.where(x > 0, special.ndtr((np.log(np.maximum(x, 1e-300)) - self.mu) / self.sigma), 0.0)
 
     def ppf(self, q: ArrayLike) -> np.ndarray:
-        return np.exp(self.mu + self.sigma * special.ndtri(_arr(q)))
+        q = _arr(q)
+        if self.sigma == 0:  # a point mass; 0 * ndtri(0 or 1) would be nan
+            return np.full_like(q, math.exp(self.mu))
+        return np.exp(self.mu + self.sigma * special.ndtri(q))
 
     def mean(self) -> float:
         return math.exp(self.mu + 0.5 * self.sigma**2)

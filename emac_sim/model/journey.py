@@ -326,7 +326,7 @@ class Domain:
         """q for shock domains: explicit, or β · min over members of (1 − a_i)."""
         if self.probability is not None:
             return self.probability
-        if self.beta is not None:
+        if self.beta is not None and self.members:
             return self.beta * min(1.0 - availabilities[m] for m in self.members)
         return 0.0
 
