@@ -144,6 +144,56 @@ def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML).
 # (section owned by the validate command; keep edits inside it)
 
 
+@app.command()
+def validate(
+    paths: list[Path] = typer.Argument(..., help="Spec files and/or directories (searched for kind: JourneyIntent)."),
+    samples: int = typer.Option(200_000, "--samples", min=1, help="Monte Carlo samples per spec and scenario."),
+    seed: int = typer.Option(0, "--seed", help="Root seed (fixed default: nightly runs are reproducible)."),
+    correlation: list[str] = typer.Option(
+        ["declared"], "--correlation", help="Scenario(s) to simulate and check: declared, independent, shared, pessimistic; repeatable."
+    ),
+    junit: Path = typer.Option(None, "--junit", help="Also write JUnit XML test results to this file."),
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Check every spec: bounds, Monte Carlo and their agreement. Exit 0 all pass, 1 a check failed, 2 bad input."""
+
+    def body() -> int:
+        from .emit.validate import validate_paths, write_bytes_atomic
+        from .model.scenario import SCENARIO_NAMES
+
+        for sc in correlation:
+            if sc not in SCENARIO_NAMES:
+                raise SpecError("--correlation", "", f"unknown scenario {sc!r} (one of {', '.join(SCENARIO_NAMES)})")
+        report = validate_paths(paths, samples=samples, seed=seed, scenarios=tuple(dict.fromkeys(correlation)), slo_paths=slo_path or ())
+        if junit is not None:
+            write_bytes_atomic(junit, report.junit_xml())
+        for s in report.specs:
+            if s.error is not None:
+                typer.echo(s.error, err=True)
+        if fmt is Format.json:
+            print_json(report.to_dict())
+            return report.exit_code
+        for s in report.specs:
+            if s.error is not None:
+                typer.echo(f"ERROR {s.file}: does not load")
+                continue
+            n = sum(1 for r in s.runs for i in r.verdict.items if i.status != "skip")
+            typer.echo(f"{s.status.upper():5} {s.file} ({s.journey}): {n} checks")
+            for r in s.runs:
+                if not r.verdict.consistent:
+                    typer.echo(r.verdict.explanation())
+        c = report.counts()
+        typer.echo(
+            f"{c['specs']} spec(s): {c['passed']} passed, {c['failed']} failed, {c['errors']} error(s); "
+            f"{c['checks']} checks, {c['checkFailures']} failed ({samples} samples, seed {seed})"
+        )
+        return report.exit_code
+
+    run_guarded(body)
+
+
+
 # --------------------------------------------------------------------------- discover
 # (section owned by the discover command; keep edits inside it)
 

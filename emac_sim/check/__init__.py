@@ -8,5 +8,17 @@ from .consistency import (
     availability_reference,
     check_consistency,
 )
+from .run import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
 
-__all__ = ["CHECK_CONFIDENCE", "HISTOGRAM_REL_ERR", "CheckItem", "CheckVerdict", "availability_reference", "check_consistency"]
+__all__ = [
+    "CHECK_CONFIDENCE",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SEED",
+    "HISTOGRAM_REL_ERR",
+    "CheckItem",
+    "CheckRun",
+    "CheckVerdict",
+    "availability_reference",
+    "check_consistency",
+    "run_check",
+]

@@ -1,0 +1,262 @@
+"""``emac validate``: the nightly bound validation (DESIGN §1 users, §7 check, §9 JSON).
+
+Every spec found under the given paths is loaded, its analytic bounds computed, its Monte Carlo
+estimate drawn for each requested scenario and held against the bounds
+(:func:`emac_sim.check.run_check`). The result is one JSON-ready report and, optionally, a
+JUnit XML file that CI systems (GitHub Actions, GitLab, Jenkins) render as test results: one
+``testsuite`` per spec file, one ``testcase`` per comparison, ``<failure>`` for a disagreement,
+``<error>`` for a spec that does not load, ``<skipped>`` for nothing to compare.
+
+Discovery: a file argument is validated whatever its name; a directory is searched recursively
+for ``*.yaml`` / ``*.yml`` files whose top level says ``kind: JourneyIntent`` (other YAML, such as
+OpenSLO or Kubernetes documents beside the specs, is left alone), in sorted path order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
+from ..errors import SpecError
+
+_KIND_RE = re.compile(r"^kind:\s*[\"']?JourneyIntent[\"']?\s*(#.*)?$", re.MULTILINE)
+_SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def find_specs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Spec files named by ``paths``: files as given, directories searched for JourneyIntents.
+
+    Raises
+    ------
+    SpecError
+        A path that does not exist, or a directory holding no JourneyIntent.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            hits = []
+            for f in sorted(p.rglob("*")):
+                if f.suffix in _SPEC_SUFFIXES and f.is_file() and _looks_like_intent(f):
+                    hits.append(f)
+            if not hits:
+                raise SpecError(str(p), "", "no JourneyIntent specs (*.yaml, *.yml with kind: JourneyIntent) found in this directory")
+            found.extend(hits)
+        else:
+            raise SpecError(str(p), "", "no such file or directory")
+    seen: set[Path] = set()
+    unique = []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def _looks_like_intent(f: Path) -> bool:
+    try:
+        with f.open("r", encoding="utf-8", errors="replace") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return False
+    return _KIND_RE.search(head) is not None
+
+
+@dataclass(frozen=True)
+class SpecValidation:
+    """Validation of one spec file: one :class:`CheckRun` per scenario, or the load error."""
+
+    file: str
+    journey: str | None
+    runs: tuple[CheckRun, ...]
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``fail`` (a check disagreed) or ``error`` (the spec did not load)."""
+        if self.error is not None:
+            return "error"
+        return "pass" if all(r.verdict.consistent for r in self.runs) else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        checks, skipped, sims = [], [], {}
+        for r in self.runs:
+            v = r.verdict
+            for item in v.items:
+                entry = {"scenario": v.scenario, **item.to_dict()}
+                (skipped if item.status == "skip" else checks).append(entry)
+            s = r.simulation
+            sims[v.scenario] = {
+                "samples": s.get("samples"),
+                "seed": s.get("seed"),
+                "confidence": s.get("confidence"),
+                "availability": {"estimate": s["availability"]["estimate"], "ci": list(s["availability"]["ci"])},
+            }
+        out: dict[str, Any] = {"file": self.file, "journey": self.journey, "status": self.status, "checks": checks, "skipped": skipped}
+        if self.runs:
+            av = self.runs[0].bounds["availability"]
+            out["bounds"] = {
+                "availability": {
+                    k: av.get(k) for k in ("independent", "declared", "pessimistic", "shared", "sharedFateRange", "dependenceFree")
+                }
+            }
+            out["simulation"] = sims
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """All specs validated in one call."""
+
+    specs: tuple[SpecValidation, ...]
+    samples: int
+    seed: int | None
+    scenarios: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when a spec did not load (bad input), 1 when a check failed, else 0."""
+        if any(s.status == "error" for s in self.specs):
+            return 2
+        return 1 if any(s.status == "fail" for s in self.specs) else 0
+
+    @property
+    def status(self) -> str:
+        return {0: "pass", 1: "fail", 2: "error"}[self.exit_code]
+
+    def counts(self) -> dict[str, int]:
+        """Specs and individual checks by outcome."""
+        c = {"specs": len(self.specs), "passed": 0, "failed": 0, "errors": 0, "checks": 0, "checkFailures": 0, "checksSkipped": 0}
+        for s in self.specs:
+            c[{"pass": "passed", "fail": "failed", "error": "errors"}[s.status]] += 1
+            for r in s.runs:
+                for item in r.verdict.items:
+                    if item.status == "skip":
+                        c["checksSkipped"] += 1
+                    else:
+                        c["checks"] += 1
+                        c["checkFailures"] += item.status == "fail"
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": "validate",
+            "status": self.status,
+            "samples": self.samples,
+            "seed": self.seed,
+            "scenarios": list(self.scenarios),
+            "summary": self.counts(),
+            "specs": [s.to_dict() for s in self.specs],
+        }
+
+    def junit_xml(self) -> bytes:
+        """JUnit XML (the de-facto schema CI systems read): suites per spec, cases per check."""
+        root = ET.Element("testsuites", name="emac validate")
+        totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for s in self.specs:
+            suite = ET.SubElement(root, "testsuite", name=s.file)
+            n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+            if s.error is not None:
+                case = ET.SubElement(suite, "testcase", classname=_classname(s), name="load")
+                ET.SubElement(case, "error", message=s.error, type="SpecError").text = s.error
+                n["tests"] += 1
+                n["errors"] += 1
+            for r in s.runs:
+                v = r.verdict
+                for item in v.items:
+                    case = ET.SubElement(suite, "testcase", classname=_classname(s), name=f"{v.scenario}: {item.name}")
+                    n["tests"] += 1
+                    if item.status == "fail":
+                        ET.SubElement(case, "failure", message=item.message, type="InconsistentEstimate").text = v.explanation()
+                        n["failures"] += 1
+                    elif item.status == "skip":
+                        ET.SubElement(case, "skipped", message=item.message)
+                        n["skipped"] += 1
+                    else:
+                        ET.SubElement(case, "system-out").text = item.message
+            for k, val in n.items():
+                suite.set(k, str(val))
+                totals[k] += val
+        for k, val in totals.items():
+            root.set(k, str(val))
+        ET.indent(root)
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _classname(s: SpecValidation) -> str:
+    return f"emac.{s.journey}" if s.journey else "emac.spec"
+
+
+def validate_paths(
+    paths: Sequence[str | os.PathLike],
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int | None = DEFAULT_SEED,
+    scenarios: Sequence[str] = ("declared",),
+    slo_paths: Sequence[str | os.PathLike] = (),
+    workers: int | None = None,
+) -> ValidationReport:
+    """Validate every spec under ``paths``: bounds, Monte Carlo and the check per scenario.
+
+    Parameters
+    ----------
+    paths
+        Spec files and/or directories (searched recursively for ``kind: JourneyIntent``).
+    samples
+        Monte Carlo samples per spec and scenario.
+    seed
+        Root seed (fixed default, so a nightly job is reproducible; ``None`` draws one per run
+        and records it in each simulation).
+    scenarios
+        Scenarios to simulate and check (``declared``, ``independent``, ``shared``,
+        ``pessimistic``).
+    slo_paths
+        Extra OpenSLO / Sloth directories for ``atomicSLORef``.
+
+    Raises
+    ------
+    SpecError
+        A path that does not exist or a directory without specs. A spec that does not load is
+        *not* raised: it is recorded (``status: error``) so the other specs still run.
+    """
+    from ..spec import load_spec
+
+    specs = []
+    for f in find_specs(paths):
+        try:
+            j = load_spec(f, slo_paths=slo_paths)
+        except SpecError as err:
+            specs.append(SpecValidation(file=str(f), journey=None, runs=(), error=err.line()))
+            continue
+        from ..analytic import bounds as analytic_bounds
+
+        b = analytic_bounds(j)
+        runs = tuple(run_check(j, samples=samples, seed=seed, correlation=sc, bounds=b, workers=workers) for sc in scenarios)
+        specs.append(SpecValidation(file=str(f), journey=j.name, runs=runs))
+    return ValidationReport(specs=tuple(specs), samples=samples, seed=seed, scenarios=tuple(scenarios))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
