@@ -93,36 +93,52 @@ def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML).
             print_json(s)
             return 0
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         con = Console()
-        con.print(f"[bold]{j.name}[/bold] ({j.kind}) from {spec}")
-        con.print(f"journey: {s['expression']}")
+        con.print(f"[bold]{escape(j.name)}[/bold] ({j.kind}) from {escape(str(spec))}", soft_wrap=True)
+        con.print(f"journey: {escape(s['expression'])}", soft_wrap=True)
         t = Table(title="components")
         for col in ("id", "availability", "source", "latency", "failure domains"):
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for cid, c in s["components"].items():
             lat = j.component(cid).latency
-            t.add_row(cid, f"{c['availability']:.6g}", c["source"], lat.describe() if lat else "not modelled", ", ".join(c["failureDomains"]))
+            t.add_row(
+                escape(cid),
+                f"{c['availability']:.10g}",
+                escape(c["source"].split(" (", 1)[0]),  # the file is listed below the table
+                lat.describe() if lat else "not modelled",
+                escape(", ".join(c["failureDomains"])),
+            )
         con.print(t)
+        slo_files = [f for f, _ in j.inputs[1:]]
+        if slo_files:
+            con.print("atomic SLOs read from:")
+            for f in slo_files:
+                con.print(f"  {escape(f)}", soft_wrap=True, highlight=False)
         if s["domains"]:
             t = Table(title="failure domains")
             for col in ("domain", "members", "correlation"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")
             for name, d in s["domains"].items():
                 if d["model"] == "none":
                     corr = "shared-fate hypothesis (no magnitude)"
                 elif d["model"] == "gaussian":
                     corr = f"gaussian rho={d['rho']:g} latencyRho={d['latencyRho']:g}"
                 else:
-                    corr = f"shock q={d['probability']:.3g}"
-                t.add_row(name, ", ".join(d["members"]), corr)
+                    corr = f"shock q={d['probability']:.3g}" + (f" (beta={d['beta']:g})" if "beta" in d else "")
+                t.add_row(escape(name), escape(", ".join(d["members"])), corr)
             con.print(t)
+        if s["correlationMatrix"]:
+            con.print(f"explicit correlation matrix over: {escape(', '.join(s['correlationMatrix']))}", soft_wrap=True)
         o = s["objectives"]
         if "availability" in o:
             con.print(f"objective: availability >= {o['availability']['target']:g} over {o['availability']['windowSeconds'] / 86400:g}d")
         if "latency" in o:
             con.print(f"objective: {o['latency']['metric']} <= {o['latency']['thresholdSeconds']:g}s")
+        if not o:
+            con.print("objectives: none declared")
         return 0
 
     run_guarded(body)
