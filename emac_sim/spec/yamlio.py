@@ -138,7 +138,11 @@ def load_yaml_text(text: str, shown: str) -> list[object]:
         line = f"line {mark.line + 1}" if mark is not None else ""
         what = exc.problem or exc.context or "syntax error"
         if exc.problem and exc.context:
-            what = f"{exc.problem} ({exc.context})"
+            started = exc.context_mark
+            if started is not None and mark is not None and started.line != mark.line:
+                what = f"{exc.problem} ({exc.context} started on line {started.line + 1})"
+            else:
+                what = f"{exc.problem} ({exc.context})"
         if isinstance(exc, yaml.constructor.ConstructorError):
             raise SpecError(shown, line, f"unsupported YAML: {what}") from None
         raise SpecError(shown, line, f"YAML syntax error: {what}") from None
