@@ -1,0 +1,203 @@
+"""Tail amplification under fan-out ("the tail at scale").
+
+A request that fans out to ``n`` servers in parallel and waits for all of them is slow as soon as
+one call is slow. With each call independently slow with probability ``p``,
+
+    P(request slow) = 1 − (1 − p)ⁿ,        e.g. p = 0.01, n = 100: 1 − 0.99¹⁰⁰ ≈ 0.634
+
+(Dean & Barroso, "The Tail at Scale", CACM 56(2), 2013). The study builds that journey as an
+EmaC spec — one component whose latency is a mixture of a fast and a slow distribution, called
+``n`` times under ``parallel join: all`` — and computes the share of slow requests three ways:
+the closed form above, the analytic layer, and the Monte Carlo engine with its interval. A
+request is *slow* when its latency exceeds ``threshold`` (which must separate the fast and slow
+parts); the journey is wrapped in ``timeout(deadline = threshold)`` so that "slow" is exactly
+"fails the deadline" and availability = P(not slow).
+
+The same journeys (without the timeout) give the p99 of the fan-out and its **tail
+amplification**, p99(max of n calls) / p99(one call) = F⁻¹(0.99^{1/n}) / F⁻¹(0.99) for i.i.d.
+calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import SpecError
+from ..model import distributions as D
+from ..model.journey import Journey
+from ..spec import load_spec_text
+from ..spec.dump import dump_yaml
+
+
+def fanout_document(width: int, latency: dict, *, name: str = "fanout", deadline: float | None = None, availability: float = 1.0) -> dict:
+    """An EmaC document: ``parallel all`` of ``width`` calls to one component ``server``.
+
+    Parameters
+    ----------
+    width
+        Number of parallel calls ``n ≥ 1``.
+    latency
+        The component's latency distribution as a spec mapping (``{dist: ...}``).
+    deadline
+        When given (seconds), the fan-out is wrapped in ``timeout(deadline)``.
+    """
+    if width < 1:
+        raise ValueError("width must be >= 1")
+    op: dict[str, Any] = {"type": "parallel", "join": "all", "branches": [{"ref": "server"} for _ in range(width)]}
+    if deadline is not None:
+        op = {"type": "timeout", "deadline": deadline, "step": op}
+    return {
+        "apiVersion": "emac.dev/v1alpha1",
+        "kind": "JourneyIntent",
+        "metadata": {"name": f"{name}-{width}"},
+        "spec": {"operator": op, "components": {"server": {"availability": availability, "latency": latency}}},
+    }
+
+
+def fanout_journey(width: int, latency: dict, *, deadline: float | None = None, availability: float = 1.0) -> Journey:
+    """:func:`fanout_document` validated by the normal loader."""
+    doc = fanout_document(width, latency, deadline=deadline, availability=availability)
+    return load_spec_text(dump_yaml(doc), source=f"<fan-out n={width}>")
+
+
+@dataclass
+class FanOutResult:
+    """Per width: slow share (theory, analytic, Monte Carlo ± CI), p99 and its amplification."""
+
+    frame: pl.DataFrame
+    slow_probability: float
+    threshold: float
+    single_p99: float
+    samples: int
+    seed: int
+    confidence: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "study": "fan-out",
+            "slowProbability": self.slow_probability,
+            "thresholdSeconds": self.threshold,
+            "singleCallP99Seconds": self.single_p99,
+            "samples": self.samples,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "notes": self.notes,
+            "points": self.frame.to_dicts(),
+        }
+
+    def write(self, out: str | Path, stem: str = "fanout") -> dict[str, list[str]]:
+        import json
+
+        from .plots import plot_fanout
+        from .whatif import _json_safe
+
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
+        self.frame.write_parquet(pq)
+        self.frame.write_csv(csv)
+        js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
+        return {"table": [str(pq), str(csv), str(js)], "plots": [str(p) for p in plot_fanout(self, d, stem)]}
+
+
+def fanout_study(
+    widths: Sequence[int],
+    *,
+    slow_probability: float = 0.01,
+    fast: dict | None = None,
+    slow: dict | None = None,
+    threshold: float = 0.2,
+    samples: int = 20_000,
+    seed: int | None = None,
+    confidence: float = 0.95,
+) -> FanOutResult:
+    """Run the fan-out study (see the module docstring).
+
+    Parameters
+    ----------
+    widths
+        Fan-out widths ``n`` (each ≥ 1).
+    slow_probability
+        ``p``: probability that one call is slow.
+    fast, slow
+        Latency distributions (spec mappings) of fast and slow calls; defaults: constant 10 ms
+        and constant 1 s.
+    threshold
+        Seconds; a request is slow when its latency exceeds it. Must lie above the fast part's
+        and below the slow part's support (checked on their 1e-9 / 1 − 1e-9 quantiles).
+    samples, seed
+        Monte Carlo samples per width; one seed for all widths (common random numbers).
+
+    Returns
+    -------
+    FanOutResult
+        Columns ``width``, ``slow_theory``, ``slow_analytic``, ``slow_mc``, ``slow_mc_lo``,
+        ``slow_mc_hi``, ``p99_analytic``, ``p99_mc``, ``p99_mc_lo``, ``p99_mc_hi``,
+        ``tail_amplification`` (seconds for latencies).
+    """
+    from ..analytic import bounds
+    from .whatif import draw_seed
+
+    fast = fast or {"dist": "constant", "value": 0.01}
+    slow = slow or {"dist": "constant", "value": 1.0}
+    if not 0.0 < slow_probability < 1.0:
+        raise SpecError("<fan-out study>", "slowProbability", f"must be in (0, 1), got {slow_probability!r}")
+    latency = {"dist": "mixture", "components": [{"weight": 1.0 - slow_probability, "dist": fast}, {"weight": slow_probability, "dist": slow}]}
+    probe = fanout_journey(1, latency)
+    mix = probe.component("server").latency
+    assert isinstance(mix, D.Mixture)
+    (_, fdist), (_, sdist) = mix.components
+    if not float(fdist.ppf(1 - 1e-9)) < threshold < float(sdist.ppf(1e-9)):
+        raise SpecError("<fan-out study>", "threshold", f"{threshold:g}s must separate the fast and the slow latency distributions")
+    use_seed = draw_seed() if seed is None else int(seed)
+    single_p99 = float(mix.ppf(0.99))
+    rows = []
+    for n in widths:
+        n = int(n)
+        if n < 1:
+            raise SpecError("<fan-out study>", "widths", f"widths must be >= 1, got {n}")
+        jt = fanout_journey(n, latency, deadline=threshold)
+        jp = fanout_journey(n, latency)
+        bt, bp = bounds(jt), bounds(jp)
+        a_ind = bt["availability"]["independent"]
+        row: dict[str, Any] = {
+            "width": n,
+            "slow_theory": 1.0 - (1.0 - slow_probability) ** n,
+            "slow_analytic": None if a_ind is None else 1.0 - float(a_ind),
+            "p99_analytic": _lat(bp, "p99"),
+            "p99_theory": float(mix.ppf(0.99 ** (1.0 / n))),
+        }
+        if samples > 0:
+            from ..engine import simulate
+
+            st = simulate(jt, samples=samples, seed=use_seed, correlation="independent", confidence=confidence).to_dict()
+            sp = simulate(jp, samples=samples, seed=use_seed, correlation="independent", confidence=confidence).to_dict()
+            a = st["availability"]
+            row.update(slow_mc=1.0 - a["estimate"], slow_mc_lo=1.0 - a["ci"][1], slow_mc_hi=1.0 - a["ci"][0])
+            p99 = (sp.get("latency") or {}).get("p99") or {}
+            row.update(p99_mc=p99.get("estimate"), p99_mc_lo=(p99.get("ci") or [None, None])[0], p99_mc_hi=(p99.get("ci") or [None, None])[1])
+            row["tail_amplification"] = sp.get("tailAmplification")
+        else:
+            row.update(slow_mc=None, slow_mc_lo=None, slow_mc_hi=None, p99_mc=None, p99_mc_lo=None, p99_mc_hi=None, tail_amplification=None)
+        rows.append(row)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    notes = [
+        f"slow = latency > {threshold:g}s; each call slow with p = {slow_probability:g}, independently",
+        "theory: 1 - (1 - p)^n (Dean & Barroso 2013); p99 theory: F^-1(0.99^(1/n))",
+    ]
+    return FanOutResult(frame, slow_probability, threshold, single_p99, samples, use_seed, confidence, notes)
+
+
+def _lat(b: dict, key: str) -> float | None:
+    lat = b.get("latency")
+    if not lat or key not in lat:
+        return None
+    v = lat[key].get("independent")
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)

@@ -1,0 +1,497 @@
+"""What-if sweeps: change spec values over a grid, get bounds and estimates at every point.
+
+Each point of the grid is a changed copy of the spec document (:mod:`.specpath`), validated by the
+normal loader, passed through the capacity model when components declare ``capacity``
+(:mod:`.capacity`), then given
+
+- the analytic bounds (:func:`emac_sim.analytic.bounds`): availability independent / declared /
+  pessimistic, shared-fate range, dependence-free interval; latency quantiles independent,
+  comonotone and the dependence-free band;
+- a Monte Carlo estimate (:func:`emac_sim.engine.simulate`) with its confidence interval.
+
+Common random numbers
+---------------------
+Every point is simulated with the **same seed**. The engine derives its block streams from that
+seed alone (``SeedSequence(seed).spawn``), so sample *k* at every point sees the same uniforms;
+they are mapped to outcomes by inverse transforms (a call fails when its uniform exceeds the
+availability, takes ``ppf(V)`` seconds). A small parameter change therefore flips only the
+samples whose uniforms fall between the old and the new threshold: for availability ``a → a + δ``
+the estimate moves by at most the share of samples whose failure uniform lies in ``(a, a+δ]``
+(order ``δ``, variance ``≈ δ/n``), whereas two independent runs differ by noise of variance
+``2p(1−p)/n``. Differences and slopes between points are then mostly signal, curves are smooth,
+and bisection over Monte Carlo values sees a (nearly) monotone function. The intervals printed at
+each point are still the marginal intervals of that point.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..errors import SpecError
+from ..model.journey import Journey
+from ..units import parse_duration
+from .capacity import CapacityResult, capacity_components, derive_capacity, saturation_rate
+from .constraints import Constraint
+from .document import SpecDocument
+from .grid import Vary, grid_points
+from .specpath import SpecPath, parse_path, resolved_path
+
+LATENCY_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
+USING = ("independent", "upper", "montecarlo")
+
+CRN_NOTE = (
+    "common random numbers: every point uses the same seed, so sample k sees the same uniforms at every point; "
+    "differences between points are driven by the parameter change, not by independent noise"
+)
+
+
+def draw_seed() -> int:
+    """A fresh 63-bit seed from OS entropy (recorded in every result)."""
+    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def numeric(value: Any) -> float | None:
+    """A varied value as a number for plotting: numbers as is, durations in seconds, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class PointEvaluation:
+    """Everything computed at one point."""
+
+    journey: Journey
+    bounds: dict
+    simulation: dict | None
+    capacity: CapacityResult | None
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.capacity and self.capacity.saturated)
+
+
+def evaluate(
+    journey: Journey,
+    *,
+    samples: int,
+    seed: int,
+    correlation: str = "declared",
+    confidence: float = 0.95,
+    capacity_tolerance: float = 1e-6,
+) -> PointEvaluation:
+    """Capacity fixed point (when declared), analytic bounds and a Monte Carlo estimate.
+
+    ``samples = 0`` skips the Monte Carlo run. With a saturated component the latency bounds and
+    estimates are reported as infinite by :func:`row` (the derived journey keeps finite
+    placeholders so that availability can still be computed).
+    """
+    from ..analytic import bounds
+
+    cap = derive_capacity(journey, tolerance=capacity_tolerance) if capacity_components(journey) else None
+    j = cap.journey if cap is not None else journey
+    b = bounds(j, confidence=confidence)
+    sim = None
+    if samples > 0:
+        from ..engine import simulate
+
+        pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
+        sim = simulate(j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess).to_dict()
+    return PointEvaluation(j, b, sim, cap)
+
+
+def _get(d: dict | None, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _f(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def row(ev: PointEvaluation) -> dict[str, Any]:
+    """Flat table row for one evaluated point (availability dimensionless, latency seconds)."""
+    b, s = ev.bounds, ev.simulation
+    av = b["availability"]
+    sfr = av.get("sharedFateRange") or [None, None]
+    dfr = av.get("dependenceFree") or [None, None]
+    out: dict[str, Any] = {
+        "availability_independent": _f(av.get("independent")),
+        "availability_declared": _f(av.get("declared")),
+        "availability_pessimistic": _f(av.get("pessimistic")),
+        "shared_fate_lo": _f(sfr[0]),
+        "shared_fate_hi": _f(sfr[1]),
+        "dependence_free_lo": _f(dfr[0]),
+        "dependence_free_hi": _f(dfr[1]),
+        "mc_availability": _f(_get(s, "availability", "estimate")),
+        "mc_availability_lo": _f((_get(s, "availability", "ci") or [None, None])[0]),
+        "mc_availability_hi": _f((_get(s, "availability", "ci") or [None, None])[1]),
+    }
+    lat = b.get("latency")
+    inf = math.inf if ev.saturated else None
+    for k in LATENCY_KEYS:
+        for part in ("independent", "comonotone", "lower", "upper"):
+            out[f"{k}_{part}"] = inf if ev.saturated else _f(_get(lat, k, part))
+        est = _get(s, "latency", k)
+        ci = (est or {}).get("ci") or [None, None]
+        out[f"mc_{k}"] = inf if ev.saturated else _f((est or {}).get("estimate"))
+        out[f"mc_{k}_lo"] = inf if ev.saturated else _f(ci[0])
+        out[f"mc_{k}_hi"] = inf if ev.saturated else _f(ci[1])
+    out["tail_amplification"] = None if ev.saturated else _f(_get(s, "tailAmplification"))
+    out["hedge_rate"] = _f(_get(s, "hedgeRate"))
+    cap = ev.capacity
+    out["saturated"] = ev.saturated
+    out["saturated_components"] = ",".join(cap.saturated) if cap else ""
+    out["max_utilisation"] = cap.max_utilisation if cap else None
+    out["capacity_iterations"] = cap.iterations if cap else None
+    out["capacity_converged"] = cap.converged if cap else None
+    if cap:
+        for cid, q in cap.queues.items():
+            out[f"utilisation_{cid}"] = q.utilisation
+            out[f"arrival_rate_{cid}"] = q.arrival_rate
+    return out
+
+
+def _objective_columns(j: Journey) -> dict[str, Any]:
+    ao, lo = j.availability_objective, j.latency_objective
+    return {
+        "objective_availability": ao.target if ao else None,
+        "objective_latency_metric": lo.metric if lo else None,
+        "objective_latency": lo.threshold if lo else None,
+    }
+
+
+@dataclass
+class WhatIfResult:
+    """A finished sweep: the table plus what is needed to reproduce and plot it."""
+
+    frame: pl.DataFrame
+    spec: str
+    varies: tuple[Vary, ...]
+    resolved: dict[str, str]
+    samples: int
+    seed: int
+    correlation: str
+    confidence: float
+    notes: list[str] = field(default_factory=list)
+    find_max: dict | None = None
+
+    def meta(self) -> dict:
+        return {
+            "spec": self.spec,
+            "vary": [{"path": v.path.text, "resolvedPath": self.resolved.get(v.path.text), "values": list(v.values)} for v in self.varies],
+            "samples": self.samples,
+            "seed": self.seed,
+            "correlation": self.correlation,
+            "confidence": self.confidence,
+            "commonRandomNumbers": CRN_NOTE,
+            "notes": list(self.notes),
+        }
+
+    def to_dict(self) -> dict:
+        out = {**self.meta(), "points": self.frame.to_dicts()}
+        if self.find_max is not None:
+            out["findMax"] = self.find_max
+        return out
+
+    def write(self, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
+        """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
+
+        Returns the written paths by kind.
+        """
+        import json
+
+        from .plots import plot_sweep
+
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        files: dict[str, list[str]] = {}
+        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
+        self.frame.write_parquet(pq)
+        self.frame.write_csv(csv)
+        js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
+        files["table"] = [str(pq), str(csv), str(js)]
+        if self.varies and len(self.frame):
+            files["plots"] = [str(p) for p in plot_sweep(self, d, stem)]
+        return files
+
+
+def _json_safe(o: Any) -> Any:
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_safe(v) for v in o]
+    return o
+
+
+def whatif(
+    spec: str | os.PathLike | SpecDocument,
+    varies: Sequence[Vary],
+    *,
+    samples: int = 50_000,
+    seed: int | None = None,
+    correlation: str = "declared",
+    confidence: float = 0.95,
+    slo_paths: Iterable[str | os.PathLike] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> WhatIfResult:
+    """Evaluate the spec at every point of the grid the ``varies`` make.
+
+    Parameters
+    ----------
+    spec
+        Spec file (or an already loaded :class:`SpecDocument`).
+    varies
+        Varied paths and their values; several make a grid (first slowest).
+    samples
+        Monte Carlo samples per point; 0 for analytic only.
+    seed
+        One seed for all points (common random numbers); ``None`` draws one and records it.
+    correlation
+        Scenario simulated (``declared``, ``independent``, ``shared``, ``pessimistic``).
+    confidence
+        Confidence level of the Monte Carlo intervals and of DKW bands.
+    progress
+        Called as ``progress(done, total)`` after each point.
+
+    Returns
+    -------
+    WhatIfResult
+        ``frame`` has one row per point: the varied values (as given and as numbers,
+        ``<path>__value`` in seconds for durations), bounds, estimates, capacity state.
+
+    Raises
+    ------
+    SpecError
+        A path that does not fit the spec, or a value the loader rejects (its one-line message
+        names the file and the path).
+    """
+    doc = spec if isinstance(spec, SpecDocument) else SpecDocument.load(spec, slo_paths)
+    if samples < 0:
+        raise SpecError("--samples", "", f"must be >= 0, got {samples}")
+    varies = tuple(varies)
+    points = grid_points(varies)
+    resolved = {v.path.text: resolved_path(doc.doc, v.path, doc.shown) for v in varies}
+    use_seed = draw_seed() if seed is None else int(seed)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for i, values in enumerate(points):
+        changed = doc.with_values(zip((v.path for v in varies), values))
+        j = doc.journey(changed)
+        ev = evaluate(j, samples=samples, seed=use_seed, correlation=correlation, confidence=confidence)
+        r: dict[str, Any] = {"point": i}
+        for v, val in zip(varies, values):
+            r[v.path.text] = str(val) if not isinstance(val, (int, float)) or isinstance(val, bool) else float(val)
+            r[f"{v.path.text}__value"] = numeric(val)
+        r.update(row(ev))
+        r.update(_objective_columns(j))
+        r.update({"samples": samples, "seed": use_seed, "correlation": correlation})
+        rows.append(r)
+        if ev.capacity is not None:
+            notes.extend(n for n in ev.capacity.notes if n not in notes and not n.startswith("saturated"))
+        if progress is not None:
+            progress(i + 1, len(points))
+    frame = pl.DataFrame(rows, infer_schema_length=None, nan_to_null=False)
+    return WhatIfResult(frame, doc.shown, varies, resolved, samples, use_seed, correlation, confidence, notes)
+
+
+# --------------------------------------------------------------------------- find the maximum
+
+
+@dataclass
+class FindMaxResult:
+    """Largest value of ``path`` that meets every constraint (bisection)."""
+
+    path: str
+    maximum: float | None
+    first_failing: float | None
+    using: str
+    tolerance: float
+    constraints: tuple[Constraint, ...]
+    evaluations: list[dict[str, Any]]
+    message: str
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "maximum": self.maximum,
+            "firstFailing": self.first_failing,
+            "using": self.using,
+            "method": "bisection",
+            "relativeTolerance": self.tolerance,
+            "subjectTo": [str(c) for c in self.constraints],
+            "evaluations": self.evaluations,
+            "message": self.message,
+        }
+
+
+def _metric_value(ev: PointEvaluation, c: Constraint, using: str) -> float | None:
+    """The value of ``c.metric`` at an evaluated point under the ``using`` rule."""
+    if c.metric == "availability":
+        av = ev.bounds["availability"]
+        if using == "independent":
+            return _f(av.get("independent"))
+        if using == "upper":  # the conservative side: the pessimistic availability A⁻
+            return _f(av.get("pessimistic"))
+        return _f(_get(ev.simulation, "availability", "estimate"))
+    if ev.saturated:
+        return math.inf
+    if using == "montecarlo":
+        est = _get(ev.simulation, "latency", c.metric, "estimate")
+        return math.inf if est is None else _f(est)
+    if using == "upper":
+        if c.metric not in LATENCY_KEYS:
+            raise SpecError("--subject-to", c.metric, f"--using upper knows {', '.join(LATENCY_KEYS)} only")
+        v = _get(ev.bounds, "latency", c.metric, "upper")
+        return math.inf if v is None else _f(v)
+    if c.metric in LATENCY_KEYS:
+        v = _get(ev.bounds, "latency", c.metric, "independent")
+    else:
+        from ..analytic import latency_quantiles
+
+        qs = latency_quantiles(ev.journey, "independent", qs=(c.quantile,))
+        v = None if qs is None else qs.get(c.quantile)
+    return math.inf if v is None else _f(v)
+
+
+def find_max(
+    spec: str | os.PathLike | SpecDocument,
+    path: str | SpecPath,
+    constraints: Sequence[Constraint],
+    *,
+    using: str = "independent",
+    tolerance: float = 1e-3,
+    samples: int = 50_000,
+    seed: int | None = None,
+    correlation: str = "declared",
+    confidence: float = 0.95,
+    max_steps: int = 200,
+    slo_paths: Iterable[str | os.PathLike] = (),
+) -> FindMaxResult:
+    """Largest value of ``path`` (e.g. ``load.rate``) for which every constraint holds.
+
+    The constraint is assumed to hold below some threshold value and to fail above it (true for
+    latency quantiles against load once queues are modelled). The search brackets the threshold
+    (starting from the spec's own value, doubling or halving; with capacity the first
+    saturation rate caps the bracket) and bisects until ``hi − lo ≤ tolerance·hi`` (whole
+    numbers: ``hi − lo ≤ 1``).
+
+    Parameters
+    ----------
+    using
+        ``independent``: analytic quantile/availability under independence (exact, deterministic;
+        the default). ``upper``: the conservative analytic side (dependence-free latency upper
+        bound, pessimistic availability A⁻). ``montecarlo``: the Monte Carlo estimate with the same
+        seed at every step (common random numbers keep it monotone in practice).
+    tolerance
+        Relative width of the final bracket.
+
+    Returns
+    -------
+    FindMaxResult
+        ``maximum`` (last value meeting the constraints) and ``first_failing``; every evaluation
+        with its metric values.
+    """
+    if using not in USING:
+        raise SpecError("--using", "", f"must be one of {', '.join(USING)}, got {using!r}")
+    if not constraints:
+        raise SpecError("--subject-to", "", "give at least one constraint, e.g. p99<=0.4")
+    if not 0 < tolerance < 1:
+        raise SpecError("--tolerance", "", f"must be in (0, 1), got {tolerance!r}")
+    doc = spec if isinstance(spec, SpecDocument) else SpecDocument.load(spec, slo_paths)
+    sp = parse_path(path, "--find-max") if isinstance(path, str) else path
+    base = doc.value(sp)
+    start = numeric(base) if base is not None else None
+    integer = isinstance(base, int) and not isinstance(base, bool)
+    if start is None or start <= 0:
+        start = 1.0
+    use_seed = draw_seed() if seed is None else int(seed)
+    sims = samples if using == "montecarlo" else 0
+    evaluations: list[dict[str, Any]] = []
+    cache: dict[float, bool] = {}
+
+    def feasible(x: float) -> bool:
+        x = float(round(x)) if integer else x
+        if x in cache:
+            return cache[x]
+        value: Any = int(x) if integer else x
+        j = doc.journey(doc.with_values([(sp, value)]))
+        ev = evaluate(j, samples=sims, seed=use_seed, correlation=correlation, confidence=confidence)
+        vals = {c.metric: _metric_value(ev, c, using) for c in constraints}
+        ok = all(c.holds(vals[c.metric]) for c in constraints)
+        evaluations.append({"value": x, "feasible": ok, "saturated": ev.saturated, **vals})
+        cache[x] = ok
+        return ok
+
+    lo: float | None = None
+    hi: float | None = None
+    if feasible(start):
+        lo = start
+        cap_hi = None
+        if sp.segments == ("load", "rate"):
+            j0 = doc.journey()
+            cap_hi = saturation_rate(j0)
+        if cap_hi is not None and cap_hi > lo:
+            hi = cap_hi
+            if feasible(hi):
+                lo, hi = hi, None
+        x = lo
+        while hi is None and len(evaluations) < max_steps:
+            x *= 2.0
+            if feasible(x):
+                lo = x
+            else:
+                hi = x
+        if hi is None:
+            msg = f"constraints still hold at {lo:g}; no maximum found"
+            return FindMaxResult(sp.text, None, None, using, tolerance, tuple(constraints), evaluations, msg)
+    else:
+        hi = start
+        x = start
+        while lo is None and len(evaluations) < max_steps:
+            x /= 2.0
+            if integer and x < 1:
+                break
+            if feasible(x):
+                lo = x
+            else:
+                hi = x
+        if lo is None:
+            return FindMaxResult(sp.text, None, hi, using, tolerance, tuple(constraints), evaluations, f"constraints fail even at {hi:g}")
+    while len(evaluations) < max_steps:
+        if integer and hi - lo <= 1:
+            break
+        if not integer and hi - lo <= tolerance * hi:
+            break
+        mid = math.floor((lo + hi) / 2) if integer else 0.5 * (lo + hi)
+        if feasible(mid):
+            lo = mid
+        else:
+            hi = mid
+    msg = f"max {sp.text} = {lo:.6g} subject to {', '.join(map(str, constraints))} (using {using}; bracket [{lo:.6g}, {hi:.6g}])"
+    return FindMaxResult(sp.text, lo, hi, using, tolerance, tuple(constraints), evaluations, msg)
