@@ -152,6 +152,91 @@ def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML).
 # (section owned by the simulate command; keep edits inside it)
 
 
+class Correlation(str, Enum):
+    declared = "declared"
+    independent = "independent"
+    shared = "shared"
+    pessimistic = "pessimistic"
+
+
+def parse_samples(text: str, option: str = "--samples") -> int:
+    """``100000``, ``1e5``, ``1_000_000`` or ``2.5e6`` → int; anything else is a SpecError."""
+    try:
+        value = float(str(text).replace("_", ""))
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value == int(value) and value < 2**63):
+        raise SpecError("<command line>", option, f"must be a positive whole number such as 100000 or 1e5, got {text!r}")
+    return int(value)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
+    samples: str = typer.Option("1e5", "--samples", "-n", help="Journeys to simulate (1e5 style accepted); the cap with --target-ci."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (non-negative); omitted: drawn, printed and recorded."),
+    correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
+    target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker threads (default: available CPUs); results do not depend on it."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the intervals."),
+    traces: Path | None = typer.Option(None, "--traces", help="Also write the simulated requests as OTLP JSON traces to this file."),
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Monte Carlo estimate of availability and latency with confidence intervals."""
+
+    def body() -> int:
+        n = parse_samples(samples)
+        if seed is not None and seed < 0:
+            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+        if target_ci is not None and not 0 < target_ci < 1:
+            raise SpecError("<command line>", "--target-ci", f"must be a half-width in (0, 1), got {target_ci:g}")
+        if workers is not None and workers < 1:
+            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+        if not 0 < confidence < 1:
+            raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
+        writer = None
+        if traces is not None:
+            try:
+                from .discover.synth import write_otlp_traces as writer
+            except ImportError:
+                msg = "trace writing needs emac_sim.discover.synth.write_otlp_traces, which is not available"
+                raise SpecError("<command line>", "--traces", msg) from None
+        from .engine import simulate
+
+        j = load(spec, slo_path)
+        try:
+            res = simulate(
+                j,
+                samples=n,
+                seed=seed,
+                correlation=correlation.value,
+                target_ci=target_ci,
+                workers=workers,
+                progress=fmt is Format.text,
+                confidence=confidence,
+            )
+        except (ValueError, RuntimeError) as err:
+            raise SpecError(str(spec), "", str(err)) from None
+        out = res.to_dict()
+        if writer is not None:
+            out["traces"] = writer(j, traces, n, res.seed, correlation.value)
+        if fmt is Format.json:
+            print_json(out)
+            return 0
+        from rich.console import Console
+
+        from .engine.present import print_result
+
+        con = Console()
+        print_result(res, con)
+        if writer is not None:
+            con.print(f"traces: wrote {n:,} simulated requests to {traces}")
+        return 0
+
+    run_guarded(body)
+
+
 # --------------------------------------------------------------------------- compile
 # (section owned by the compile command; keep edits inside it)
 

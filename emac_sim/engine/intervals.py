@@ -1,0 +1,84 @@
+"""Confidence intervals for Monte Carlo estimates.
+
+* Availability: the Wilson score interval (Wilson 1927; Brown, Cai & DasGupta 2001 recommend
+  it over the Wald interval): for k successes in n trials and z = Φ⁻¹(1 − α/2),
+  centre ``(p̂ + z²/2n)/(1 + z²/n)``, half-width ``z/(1 + z²/n)·sqrt(p̂(1 − p̂)/n + z²/4n²)``.
+* Quantiles: distribution-free order-statistic intervals (David & Nagaraja, *Order
+  Statistics*, §7.1): with B ~ Binomial(n, q), ``[X₍ₗ₎, X₍ᵤ₎]`` covers the q-quantile with
+  probability ≥ 1 − α for ``l = F_B⁻¹(α/2)`` and ``u = F_B⁻¹(1 − α/2) + 1``. Read from a
+  histogram, ``X₍ₗ₎`` is replaced by the lower edge of its bucket and ``X₍ᵤ₎`` by the upper
+  edge of its bucket, which only widens the interval. The point estimate is the
+  representative value (midpoint) of the bucket holding ``X₍⌈qn⌉₎``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from ..kernels.histogram import bucket_edges, bucket_values
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; ``(0, 1)`` when ``n == 0``."""
+    if n <= 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    p = successes / n
+    z2n = z * z / n
+    centre = (p + z2n / 2.0) / (1.0 + z2n)
+    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_half_width(successes: int, n: int, confidence: float = 0.95) -> float:
+    """Half the width of :func:`wilson_interval`."""
+    lo, hi = wilson_interval(successes, n, confidence)
+    return (hi - lo) / 2.0
+
+
+def order_statistic_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int]:
+    """1-based ranks ``(l, u)`` with ``P(X₍ₗ₎ ≤ ξ_q ≤ X₍ᵤ₎) ≥ confidence``; ``l = 0`` means
+    −inf (no lower order statistic is low enough), ``u = n + 1`` means +inf."""
+    alpha = 1.0 - confidence
+    lo = int(stats.binom.ppf(alpha / 2.0, n, q))
+    hi = int(stats.binom.ppf(1.0 - alpha / 2.0, n, q)) + 1
+    return max(lo, 0), min(hi, n + 1)
+
+
+def _bucket_of_rank(cum: np.ndarray, rank: int) -> int:
+    return int(np.searchsorted(cum, rank, side="left"))
+
+
+def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> dict | None:
+    """Quantile ``q`` of the samples in ``hist`` with an order-statistic interval.
+
+    Parameters
+    ----------
+    hist
+        Counts per bucket, shape ``(N_BUCKETS,)`` (``emac_sim.kernels.histogram``).
+    q
+        Probability in (0, 1).
+    confidence
+        Interval coverage.
+
+    Returns
+    -------
+    dict or None
+        ``{"estimate": s, "ci": [lo, hi]}`` in seconds (``hi`` may be inf when too few
+        samples), or None when the histogram is empty.
+    """
+    n = int(hist.sum())
+    if n == 0:
+        return None
+    lo_edge, hi_edge = bucket_edges()
+    values = bucket_values()
+    cum = np.cumsum(hist)
+    rank = max(1, math.ceil(q * n))
+    est = float(values[_bucket_of_rank(cum, rank)])
+    l_rank, u_rank = order_statistic_ranks(n, q, confidence)
+    lo = 0.0 if l_rank < 1 else float(lo_edge[_bucket_of_rank(cum, l_rank)])
+    hi = math.inf if u_rank > n else float(hi_edge[_bucket_of_rank(cum, u_rank)])
+    return {"estimate": est, "ci": [lo, hi]}

@@ -1,0 +1,213 @@
+"""``simulate()``: scenario → compiled journey → blocks on worker threads → merged result.
+
+The thread backend runs :func:`emac_sim.engine.blocks.run_block` on a pool of threads (the
+kernel releases the GIL) with a bounded window of blocks in flight, and merges results in
+block-index order, so memory is constant in the number of samples and the result is
+identical for any number of workers. With ``target_ci`` the run stops after the first block
+(in index order) at which the availability interval's half-width is at most the target;
+blocks computed beyond it are discarded, so early stopping is deterministic too.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..model.journey import Journey
+from ..model.scenario import SCENARIO_NAMES, named_scenario
+from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
+from .compile import DEFAULT_BIRNBAUM_STRIDE, CompiledJourney, compile_journey
+from .intervals import wilson_half_width
+from .result import SimulationResult, result_from_blocks
+
+MAX_SEED = 2**53  # drawn seeds stay exact in any JSON reader
+
+
+def draw_seed() -> int:
+    """A fresh random seed in [0, 2⁵³) (exact in JSON numbers)."""
+    return secrets.randbelow(MAX_SEED)
+
+
+def default_workers() -> int:
+    """CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def iter_blocks(compiled: CompiledJourney, seed: int, sizes: list[int], workers: int) -> Iterator[BlockResult]:
+    """Results of ``sizes`` blocks in block-index order, computed on ``workers`` threads.
+
+    At most ``2·workers`` blocks are in flight; closing the iterator early cancels the rest.
+    """
+    if workers <= 1 or len(sizes) <= 1:
+        for b, size in enumerate(sizes):
+            yield run_block(compiled, seed, b, size)  # type: ignore[misc]
+        return
+    window = 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emac-block") as pool:
+        pending: dict[int, Future] = {}
+        nxt = 0
+        try:
+            for b in range(len(sizes)):
+                while nxt < len(sizes) and nxt < b + window:
+                    pending[nxt] = pool.submit(run_block, compiled, seed, nxt, sizes[nxt])
+                    nxt += 1
+                yield pending.pop(b).result()
+        finally:
+            for f in pending.values():
+                f.cancel()
+
+
+def _progress(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
+    if not enabled:
+        return (lambda n: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = prog.add_task("samples", total=total)
+    prog.start()
+    return (lambda n: prog.update(task, advance=n)), prog.stop
+
+
+def resolve_scenario(journey: Journey, correlation: str, pessimistic_shared: frozenset[str] | None):
+    """The scenario for ``correlation`` and the pessimistic minimiser used (if any)."""
+    if correlation not in SCENARIO_NAMES:
+        raise ValueError(f"unknown correlation scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
+    if correlation == "pessimistic" and pessimistic_shared is None:
+        try:
+            from ..analytic import pessimistic_shared as minimiser
+        except ImportError as err:
+            raise RuntimeError(
+                "--correlation pessimistic needs the analytic minimiser emac_sim.analytic.pessimistic_shared, which is not available"
+            ) from err
+        pessimistic_shared = frozenset(minimiser(journey))
+    if correlation != "pessimistic":
+        pessimistic_shared = None
+    return named_scenario(journey, correlation, pessimistic_shared), pessimistic_shared
+
+
+def scenario_notes(journey: Journey, correlation: str) -> list[str]:
+    """Human notes on how the scenario treats the spec's domains."""
+    notes = []
+    free = [d.name for d in journey.domains if d.model == "none" and d.members]
+    if correlation == "declared" and free:
+        notes.append(f"magnitude-free failure domains ({', '.join(free)}) are shared-fate hypotheses: simulated as independent")
+    if not journey.latency_modelled:
+        missing = sorted({c for c in journey.root.refs() if journey.component(c).latency is None})
+        notes.append(f"latency not modelled (no latency for {', '.join(missing)}): latency results are null")
+    return notes
+
+
+def simulate(
+    journey: Journey,
+    *,
+    samples: int,
+    seed: int | None = None,
+    correlation: str = "declared",
+    target_ci: float | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    pessimistic_shared: frozenset[str] | None = None,
+    confidence: float = 0.95,
+    block_size: int = BLOCK_SIZE,
+    birnbaum_stride: int = DEFAULT_BIRNBAUM_STRIDE,
+) -> SimulationResult:
+    """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
+
+    Parameters
+    ----------
+    journey
+        The journey IR (``emac_sim.load_spec``).
+    samples
+        Journeys to simulate (the cap when ``target_ci`` is given).
+    seed
+        Non-negative integer; ``None`` draws one (recorded in the result and its JSON).
+    correlation
+        ``declared`` | ``independent`` | ``shared`` | ``pessimistic`` (docs/semantics.md).
+    target_ci
+        Stop at the first block boundary where the availability interval half-width is at most
+        this (a probability, e.g. ``1e-4``).
+    workers
+        Threads (default: the CPUs available). Results do not depend on it.
+    progress
+        Show a progress bar on stderr.
+    pessimistic_shared
+        The shared set of the pessimistic scenario; by default taken from
+        ``emac_sim.analytic.pessimistic_shared``.
+    confidence
+        Coverage of every interval.
+    block_size, birnbaum_stride
+        Samples per block (part of the random-stream contract: changing it changes the
+        samples) and the Birnbaum sub-sampling stride (0 disables it).
+
+    Returns
+    -------
+    SimulationResult
+    """
+    if int(samples) != samples or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    if seed is not None and (int(seed) != seed or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if target_ci is not None and not (0.0 < target_ci < 1.0):
+        raise ValueError(f"target_ci must be in (0, 1), got {target_ci!r}")
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    scenario, shared = resolve_scenario(journey, correlation, pessimistic_shared)
+    drawn = seed is None
+    seed = draw_seed() if seed is None else int(seed)
+    compiled = compile_journey(journey, scenario, birnbaum_stride=birnbaum_stride)
+    sizes = plan_blocks(int(samples), block_size)
+    n_workers = min(workers or default_workers(), len(sizes))
+    notes = scenario_notes(journey, correlation)
+    if drawn:
+        notes.append(f"seed drawn at random: {seed}")
+
+    t0 = time.perf_counter()
+    advance, stop = _progress(int(samples), progress and len(sizes) > 2)
+    merged = BlockResult.empty(compiled)
+    reached = False
+    try:
+        blocks = iter_blocks(compiled, seed, sizes, n_workers)
+        for res in blocks:
+            merged = merged.merge(res)
+            advance(res.samples)
+            if target_ci is not None and wilson_half_width(merged.ok, merged.samples, confidence) <= target_ci:
+                reached = True
+                blocks.close()
+                break
+    finally:
+        stop()
+    if target_ci is not None:
+        hw = wilson_half_width(merged.ok, merged.samples, confidence)
+        if reached:
+            notes.append(f"target half-width {target_ci:g} reached after {merged.samples} samples ({merged.n_blocks} blocks; half-width {hw:.3g})")
+        else:
+            notes.append(f"target half-width {target_ci:g} not reached within {merged.samples} samples (half-width {hw:.3g})")
+    result = result_from_blocks(
+        journey,
+        compiled,
+        merged,
+        seed=seed,
+        seed_drawn=drawn,
+        requested_samples=int(samples),
+        block_size=block_size,
+        confidence=confidence,
+        target_ci=target_ci,
+        pessimistic_shared=shared,
+        notes=notes,
+    )
+    result.wall_seconds = time.perf_counter() - t0
+    return result
