@@ -251,7 +251,10 @@ class ReferenceSimulator:
             return ok, t, node.component, t
 
         if isinstance(node, (Series, Repeat)):
-            steps = [(f"{path}.steps[{i}]", s) for i, s in enumerate(node.steps)] if isinstance(node, Series) else [(f"{path}.step", node.step)] * node.count
+            if isinstance(node, Series):
+                steps = [(f"{path}.steps[{i}]", s) for i, s in enumerate(node.steps)]
+            else:
+                steps = [(f"{path}.step", node.step)] * node.count
             total, dom, domt = 0.0, None, -1.0
             for p, step in steps:
                 ok, t, d, dt = self.run(step, p, start + total, attempt)
