@@ -1,0 +1,516 @@
+"""Exact journey availability under independence and under correlation scenarios (DESIGN §5).
+
+Given the request's domain state every call is independent (:mod:`.states`), so availability is
+``Σ_states weight · A_indep(per-call availabilities of the state)``. ``A_indep`` is plain
+probability algebra (series ∏p, parallel-any 1 − ∏(1 − p), quorum Poisson-binomial, retry
+1 − (1 − p)ⁿ, ...) when latency cannot change an outcome; with timeouts or per-try timeouts and
+a latency model it is the success mass of the joint (ok, t) law on the grid (:mod:`.grid`).
+
+Shared-fate scenarios (``pessimistic``, ``sharedFateRange``) are enumerated over every subset of
+the sharable domains. A scenario's value depends only on the fate groups its subset induces, so
+subsets are walked depth-first, merging member sets as domains are added, and each distinct
+partition is evaluated once (all partitions' states stacked into one vectorised evaluation).
+Beyond :data:`EXHAUSTIVE_DOMAINS` sharable domains a coordinate descent from both ends (every
+domain independent, every domain shared) flips one domain at a time while the value improves;
+its results are real scenarios but the search is not exhaustive, and the output says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.journey import (
+    Choice,
+    Fallback,
+    Journey,
+    Node,
+    Optional,
+    Parallel,
+    Race,
+    Ref,
+    Repeat,
+    Retry,
+    Series,
+    Timeout,
+)
+from ..model.scenario import Scenario, sharable_domains
+from .grid import Grid, LeafTable, latency_matters, make_grid, mixture_law, pb_at_least
+from .states import MAX_STATES, StateSpace, _group_var, state_space
+
+EXHAUSTIVE_DOMAINS = 16
+"""Shared-fate scenarios are enumerated exhaustively (2^D subsets) up to this many sharable domains."""
+
+_TIE = 1e-13
+
+
+# --------------------------------------------------------------------------- probability algebra
+
+
+def ok_probability(node: Node, avail: np.ndarray, idx: dict[str, int]) -> np.ndarray:
+    """P(ok) of ``node`` for every row of ``avail`` (S, n_comp) of per-call success
+    probabilities, calls independent, durations irrelevant (t = 0). Returns (S,)."""
+    if isinstance(node, Ref):
+        return avail[:, idx[node.component]]
+    if isinstance(node, Series):
+        return np.prod([ok_probability(c, avail, idx) for c in node.steps], axis=0)
+    if isinstance(node, Parallel):
+        ps = [ok_probability(c, avail, idx) for c in node.branches]
+        if node.join == "all":
+            return np.prod(ps, axis=0)
+        if node.join == "any":
+            return 1.0 - np.prod([1.0 - p for p in ps], axis=0)
+        return pb_at_least(ps, node.needed)
+    if isinstance(node, (Race, Fallback)):
+        # a race branch goes unissued only when an earlier one already succeeded; a fallback
+        # branch is tried only when every earlier one failed: either way ok = some branch ok
+        return 1.0 - np.prod([1.0 - ok_probability(c, avail, idx) for c in node.branches], axis=0)
+    if isinstance(node, Retry):
+        return 1.0 - (1.0 - ok_probability(node.step, avail, idx)) ** node.attempts
+    if isinstance(node, Timeout):
+        return ok_probability(node.step, avail, idx)
+    if isinstance(node, Choice):
+        return np.sum([w * ok_probability(c, avail, idx) for w, c in zip(node.probabilities, node.branches)], axis=0)
+    if isinstance(node, Optional):
+        return 1.0 - node.probability + node.probability * ok_probability(node.step, avail, idx)
+    if isinstance(node, Repeat):
+        return ok_probability(node.step, avail, idx) ** node.count
+    raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def _index(j: Journey) -> dict[str, int]:
+    return {c: i for i, c in enumerate(j.component_ids)}
+
+
+def availability_from_states(j: Journey, space: StateSpace, grid: Grid | None = None, table: LeafTable | None = None) -> float:
+    """Exact availability as the state mixture (probability algebra, or the grid when latency matters)."""
+    if latency_matters(j):
+        g = grid or make_grid(j)
+        law = mixture_law(j, g, space, table)
+        return float(np.clip(law.ok[0], 0.0, 1.0))
+    idx = _index(j)
+    chunk = max(1, 2_000_000 // max(len(j.components), 1))
+    total = 0.0
+    for ch in space.chunks(chunk):
+        total += float(ch.weights @ ok_probability(j.root, ch.avail, idx))
+    return float(np.clip(total, 0.0, 1.0))
+
+
+def independent_availability(j: Journey, grid: Grid | None = None) -> float:
+    """All calls independent (the paper's optimistic A⁺)."""
+    space = state_space(j, Scenario.independent(), grid=True)
+    assert space is not None
+    return availability_from_states(j, space, grid)
+
+
+def scenario_availability(j: Journey, scenario: Scenario, *, grid: Grid | None = None) -> float | None:
+    """Exact availability of the journey under ``scenario``.
+
+    Parameters
+    ----------
+    j
+        The journey.
+    scenario
+        From :func:`emac_sim.model.scenario.named_scenario` or built directly.
+    grid
+        Latency grid used when timeouts make availability depend on latency (default
+        :func:`emac_sim.analytic.grid.make_grid`).
+
+    Returns
+    -------
+    float or None
+        P(journey ok) in [0, 1]; ``None`` when the scenario needs more gaussian factors than
+        quadrature handles (3) or more domain states than are enumerated.
+    """
+    lat = latency_matters(j)
+    space = state_space(j, scenario, latency_matters=lat, grid=lat)
+    if space is None:
+        return None
+    return availability_from_states(j, space, grid)
+
+
+# --------------------------------------------------------------------------- shared-fate scenarios
+
+
+@dataclass(frozen=True)
+class SharedFateResult:
+    """Min / max over shared-fate scenarios and the subsets attaining them."""
+
+    low: float
+    high: float
+    low_set: frozenset[str]
+    high_set: frozenset[str]
+    shared_all: float
+    count: int
+    exhaustive: bool
+    method: str
+    skipped: int = 0
+
+
+def _popcount(x: int) -> int:
+    return bin(x).count("1")
+
+
+def _merge(groups: tuple[int, ...], mask: int) -> tuple[int, ...]:
+    """Merge a domain's member mask into a set of disjoint member masks."""
+    merged = mask
+    rest = []
+    for g in groups:
+        if g & merged:
+            merged |= g
+        else:
+            rest.append(g)
+    # a merged mask may now touch groups passed over earlier
+    changed = True
+    while changed:
+        changed = False
+        keep = []
+        for g in rest:
+            if g & merged:
+                merged |= g
+                changed = True
+            else:
+                keep.append(g)
+        rest = keep
+    return tuple(sorted([*rest, merged]))
+
+
+def _key(groups: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(g for g in groups if _popcount(g) >= 2)
+
+
+class _PartitionEvaluator:
+    """Availability of the scenario whose fate groups are a given partition (memoised)."""
+
+    def __init__(self, j: Journey) -> None:
+        self.j = j
+        self.idx = _index(j)
+        self.lat = latency_matters(j)
+        base = Scenario.shared_fate(frozenset(), "custom")
+        self.base = state_space(j, base, latency_matters=self.lat, grid=self.lat)
+        self.cache: dict[tuple[int, ...], float | None] = {}
+        self.grid = make_grid(j) if self.lat else None
+        self.table = LeafTable(self.grid) if self.grid is not None else None
+
+    def space_for(self, key: tuple[int, ...]) -> StateSpace | None:
+        if self.base is None:
+            return None
+        own = self.base.own
+        groups = []
+        for mask in key:
+            members = np.array([i for i in range(len(own)) if mask >> i & 1], dtype=np.int64)
+            groups.append(_group_var(f"group{mask}", members, own))
+        space = StateSpace(self.base.component_ids, own, [*groups, *self.base.variables], self.base.failure_model, self.base.latency_model, "")
+        return space if space.size <= MAX_STATES else None
+
+    def evaluate(self, keys: list[tuple[int, ...]]) -> None:
+        todo = [k for k in dict.fromkeys(keys) if k not in self.cache]
+        if not todo:
+            return
+        if self.lat:
+            for k in todo:
+                space = self.space_for(k)
+                self.cache[k] = None if space is None else availability_from_states(self.j, space, self.grid, self.table)
+            return
+        # stack the states of many partitions and evaluate the tree once per batch
+        budget = max(1, 2_000_000 // max(len(self.j.components), 1))
+        batch: list[tuple[tuple[int, ...], StateSpace]] = []
+        size = 0
+        for k in todo:
+            space = self.space_for(k)
+            if space is None:
+                self.cache[k] = None
+                continue
+            if space.size > budget:
+                self.cache[k] = availability_from_states(self.j, space)
+                continue
+            if size + space.size > budget:
+                self._run(batch)
+                batch, size = [], 0
+            batch.append((k, space))
+            size += space.size
+        if batch:
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[tuple[int, ...], StateSpace]]) -> None:
+        chunks = [space.chunks(space.size)[0] for _, space in batch]
+        avail = np.concatenate([c.avail for c in chunks])
+        weights = np.concatenate([c.weights for c in chunks])
+        ok = ok_probability(self.j.root, avail, self.idx) * weights
+        starts = np.cumsum([0] + [len(c.weights) for c in chunks[:-1]])
+        sums = np.add.reduceat(ok, starts)
+        for (k, _), v in zip(batch, sums):
+            self.cache[k] = float(np.clip(v, 0.0, 1.0))
+
+
+def _better(v: float, size: int, names: tuple[str, ...], best: tuple[float, int, tuple[str, ...]] | None, sign: float) -> bool:
+    """Lower (sign=+1) or higher (sign=−1) value; ties by fewer shared domains, then by name."""
+    if best is None:
+        return True
+    bv, bs, bn = best
+    if sign * (v - bv) < -_TIE:
+        return True
+    if abs(v - bv) <= _TIE:
+        return (size, names) < (bs, bn)
+    return False
+
+
+def shared_fate_range(j: Journey, exhaustive_limit: int = EXHAUSTIVE_DOMAINS) -> SharedFateResult | None:
+    """Min and max availability over the shared-fate scenarios (docs/semantics.md "Scenarios").
+
+    Every subset S of :func:`~emac_sim.model.scenario.sharable_domains` is a scenario: domains in
+    S fully shared (fate groups), the others independent, shocks and latency correlation as
+    written. Exhaustive up to ``exhaustive_limit`` sharable domains, coordinate descent beyond.
+    ``None`` when no scenario can be computed (too many factors or states).
+    """
+    sh = sharable_domains(j)
+    names = [s.name for s in sh]
+    idx = _index(j)
+    masks = [sum(1 << idx[m] for m in s.members) for s in sh]
+    ev = _PartitionEvaluator(j)
+    D = len(sh)
+
+    def groups_of(subset: tuple[int, ...]) -> tuple[int, ...]:
+        g: tuple[int, ...] = ()
+        for d in subset:
+            g = _merge(g, masks[d])
+        return _key(g)
+
+    full_key = groups_of(tuple(range(D)))
+    if D <= exhaustive_limit:
+        leaves: list[tuple[int, tuple[int, ...]]] = []  # (subset bitmask, partition key)
+
+        def walk(d: int, subset: int, groups: tuple[int, ...]) -> None:
+            if d == D:
+                leaves.append((subset, _key(groups)))
+                return
+            walk(d + 1, subset, groups)
+            walk(d + 1, subset | (1 << d), _merge(groups, masks[d]))
+
+        walk(0, 0, ())
+        ev.evaluate([k for _, k in leaves] + [full_key])
+        lo_best = hi_best = None
+        skipped = 0
+        for subset, k in leaves:
+            v = ev.cache[k]
+            if v is None:
+                skipped += 1
+                continue
+            chosen = tuple(sorted(names[d] for d in range(D) if subset >> d & 1))
+            if _better(v, len(chosen), chosen, lo_best, +1.0):
+                lo_best = (v, len(chosen), chosen)
+            if _better(v, len(chosen), chosen, hi_best, -1.0):
+                hi_best = (v, len(chosen), chosen)
+        if lo_best is None or hi_best is None:
+            return None
+        distinct = len({k for _, k in leaves})
+        method = f"exhaustive: {len(leaves)} scenarios (2^{D} subsets of sharable domains), {distinct} distinct fate-group partitions"
+        if skipped:
+            method += f"; {skipped} scenario(s) not computable and left out"
+        full = ev.cache.get(full_key)
+        return SharedFateResult(
+            lo_best[0],
+            hi_best[0],
+            frozenset(lo_best[2]),
+            frozenset(hi_best[2]),
+            full if full is not None else float("nan"),
+            len(leaves),
+            skipped == 0,
+            method,
+            skipped,
+        )
+
+    # coordinate descent beyond the exhaustive limit
+    seen: dict[int, float | None] = {}
+
+    def value(subset: int) -> float | None:
+        if subset not in seen:
+            key = groups_of(tuple(d for d in range(D) if subset >> d & 1))
+            ev.evaluate([key])
+            seen[subset] = ev.cache[key]
+        return seen[subset]
+
+    def descend(sign: float) -> tuple[float, int] | None:
+        starts = [s for s in (0, (1 << D) - 1) if value(s) is not None]
+        if not starts:
+            return None
+        cur = min(starts, key=lambda s: sign * value(s))  # type: ignore[operator]
+        cur_v = value(cur)
+        assert cur_v is not None
+        for _ in range(50):
+            improved = False
+            for d in range(D):
+                cand = cur ^ (1 << d)
+                v = value(cand)
+                if v is not None and sign * (v - cur_v) < -_TIE:
+                    cur, cur_v, improved = cand, v, True
+            if not improved:
+                break
+        return cur_v, cur
+
+    lo = descend(+1.0)
+    hi = descend(-1.0)
+    if lo is None or hi is None:
+        return None
+
+    def names_of(subset: int) -> frozenset[str]:
+        return frozenset(names[d] for d in range(D) if subset >> d & 1)
+
+    full = value((1 << D) - 1)
+    method = (
+        f"coordinate descent (not exhaustive): {D} sharable domains > {exhaustive_limit}; "
+        f"{len(seen)} scenarios evaluated, each value a real scenario, the true range may be wider"
+    )
+    return SharedFateResult(lo[0], hi[0], names_of(lo[1]), names_of(hi[1]), full if full is not None else float("nan"), len(seen), False, method)
+
+
+def pessimistic_shared(j: Journey) -> frozenset[str]:
+    """The set of sharable domains whose full sharing attains the ``pessimistic`` bound.
+
+    Ties (equal availability within 1e-13) go to the smallest set, then the alphabetically first.
+    For the paper's checkout: ``{"payment-network"}``.
+    """
+    r = shared_fate_range(j)
+    if r is None:
+        raise ValueError("no shared-fate scenario is computable for this journey")
+    return r.low_set
+
+
+# --------------------------------------------------------------------------- declared
+
+
+def declared_availability(j: Journey) -> tuple[float | None, str]:
+    """Availability under the correlation as written, with a description of the method.
+
+    Shock domains by conditioning on outage states; gaussian domains (and an explicit matrix) by
+    Gauss–Hermite quadrature over their factors, at most 3 factors (``None`` beyond);
+    magnitude-free domains are independent here.
+    """
+    sc = Scenario.declared()
+    lat = latency_matters(j)
+    space = state_space(j, sc, latency_matters=lat, grid=lat)
+    loose = [d.name for d in j.domains if d.model == "none" and len(d.members) > 1]
+    suffix = f"; magnitude-free domains independent ({', '.join(loose)})" if loose else ""
+    if space is None:
+        from ..model.scenario import factor_model
+
+        k = factor_model(j, sc).n_factors + (factor_model(j, sc, latency=True).n_factors if lat else 0)
+        return None, f"not computable: {k} gaussian factors (quadrature handles at most 3) or too many domain states{suffix}"
+    value = availability_from_states(j, space)
+    return value, f"exact: {space.method}{suffix}"
+
+
+# --------------------------------------------------------------------------- importance, amplification
+
+
+def birnbaum_importance(j: Journey) -> dict[str, float]:
+    """Birnbaum importance ``A(cᵢ always up) − A(cᵢ always down)`` per component, independent
+    scenario, exact (every call of the component forced; latency model kept)."""
+    ids = j.component_ids
+    used = set(j.root.refs())
+    base = np.array([c.availability for c in j.components])
+    rows = []
+    for i in range(len(ids)):
+        up, down = base.copy(), base.copy()
+        up[i], down[i] = 1.0, 0.0
+        rows += [up, down]
+    avail = np.array(rows)
+    if latency_matters(j):
+        from .grid import TreeEvaluator
+        from .states import StateChunk
+
+        g = make_grid(j)
+        ev = TreeEvaluator(j, g)
+        ok = ev.evaluate(StateChunk(np.ones(len(rows)), avail, None)).ok
+    else:
+        ok = ok_probability(j.root, avail, _index(j))
+    return {c: (float(ok[2 * i] - ok[2 * i + 1]) if c in used else 0.0) for i, c in enumerate(ids)}
+
+
+def call_amplification(j: Journey, grid: Grid | None = None) -> dict[str, float]:
+    """Expected calls per journey of each component under independence (docs/semantics.md).
+
+    A subtree's calls are counted when it runs: series steps after all earlier ones succeeded,
+    fallback branches after all earlier failed, retry attempts after failed attempts (a per-try
+    timeout counts as a failure), hedged branch j when no earlier branch succeeded by ``j·h``,
+    choice branches by weight, optional steps by probability, timeout steps always.
+    """
+    ids = j.component_ids
+    idx = _index(j)
+    lat = j.latency_modelled and any(
+        isinstance(n, (Timeout, Race)) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk()
+    )
+    from .grid import TreeEvaluator, cut
+    from .states import StateChunk
+
+    avail = np.array([[c.availability for c in j.components]])
+    laws: dict[int, object] = {}
+    g = None
+    if lat:
+        g = grid or make_grid(j)
+        ev = TreeEvaluator(j, g, record=True)
+        ev.evaluate(StateChunk(np.ones(1), avail, None))
+        laws = ev.laws
+
+    def p_ok(node: Node) -> float:
+        if lat:
+            return float(laws[id(node)].ok[0])  # type: ignore[attr-defined]
+        return float(ok_probability(node, avail, idx)[0])
+
+    def calls(node: Node) -> np.ndarray:
+        out = np.zeros(len(ids))
+        if isinstance(node, Ref):
+            out[idx[node.component]] = 1.0
+            return out
+        if isinstance(node, Series):
+            run = 1.0
+            for c in node.steps:
+                out += run * calls(c)
+                run *= p_ok(c)
+            return out
+        if isinstance(node, Parallel):
+            return np.sum([calls(c) for c in node.branches], axis=0)
+        if isinstance(node, Race):
+            h = node.hedge_delay
+            for jx, c in enumerate(node.branches):
+                if jx == 0 or h == 0:
+                    issued = 1.0
+                elif not lat:
+                    issued = float(np.prod([1.0 - p_ok(b) for b in node.branches[:jx]]))
+                else:
+                    assert g is not None
+                    issued = 1.0
+                    for i, b in enumerate(node.branches[:jx]):
+                        k = g.index(jx * h) - g.index(i * h)
+                        cs = np.cumsum(laws[id(b)].s[0])  # type: ignore[attr-defined]
+                        issued *= 1.0 - (float(cs[min(k, len(cs) - 1)]) if k >= 0 else 0.0)
+                out += issued * calls(c)
+            return out
+        if isinstance(node, Fallback):
+            run = 1.0
+            for c in node.branches:
+                out += run * calls(c)
+                run *= 1.0 - p_ok(c)
+            return out
+        if isinstance(node, Retry):
+            if lat and node.per_try_timeout is not None:
+                assert g is not None
+                p = float(cut(laws[id(node.step)], *g.threshold(node.per_try_timeout)).ok[0])  # type: ignore[arg-type]
+            else:
+                p = p_ok(node.step)
+            runs = sum((1.0 - p) ** k for k in range(node.attempts))
+            return runs * calls(node.step)
+        if isinstance(node, Timeout):
+            return calls(node.step)
+        if isinstance(node, Choice):
+            return np.sum([w * calls(c) for w, c in zip(node.probabilities, node.branches)], axis=0)
+        if isinstance(node, Optional):
+            return node.probability * calls(node.step)
+        if isinstance(node, Repeat):
+            p = p_ok(node.step)
+            return sum(p**k for k in range(node.count)) * calls(node.step)
+        raise TypeError(f"unknown operator {type(node).__name__}")
+
+    v = calls(j.root)
+    return {c: float(v[i]) for i, c in enumerate(ids)}

@@ -1,0 +1,136 @@
+"""``bounds()``: every analytic number for a journey in one JSON-ready mapping (DESIGN §5, §9)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..model.journey import Journey
+from ..model.scenario import Scenario
+from .availability import declared_availability, ok_probability, shared_fate_range
+from .comonotone import comonotone_law
+from .dependence_free import BandEvaluator, BandGrid, availability_bounds, conditional_quantile_bounds, has_counted_leaves
+from .grid import LeafTable, latency_matters, make_grid, mixture_law, quantiles_from_mass, sum_depth
+from .latency import QUANTILE_KEYS, QUANTILES
+from .states import state_space
+
+BAND_POINTS = 1024
+"""Points of the dependence-free band grid (halved for large trees: each sum costs O(G²))."""
+
+
+def _band_points(j: Journey) -> int:
+    nodes = sum(1 for _ in j.root.walk())
+    return BAND_POINTS if nodes <= 64 else BAND_POINTS // 2
+
+
+def bounds(journey: Journey, *, grid_points: int | None = None, confidence: float = 0.95) -> dict:
+    """Availability and latency bounds of a journey, exactly (no sampling).
+
+    Parameters
+    ----------
+    journey
+        The journey (``emac_sim.load_spec``).
+    grid_points
+        Points of the common latency grid (default 8192); the grid spans the journey's
+        ``1 − 1e-6`` support.
+    confidence
+        Confidence of the DKW band put around histogram leaves (per leaf).
+
+    Returns
+    -------
+    dict
+        ``journey``, ``expression``, ``availability`` (``independent``, ``declared``,
+        ``pessimistic``, ``sharedFateRange`` [lo, hi], ``dependenceFree`` [lo, hi], ``shared``,
+        ``pessimisticShared`` (sorted domain names), ``scenarioCount``, ``declaredMethod``,
+        ``pessimisticMethod``, ``notes``), ``latency`` (``None`` when not modelled, else
+        ``p50``/``p90``/``p99``/``p999`` each with ``independent``, ``comonotone``, ``lower``,
+        ``upper`` in seconds, plus ``discretisationError`` (seconds), ``dkwConfidence``,
+        ``gridStep``, ``gridPoints``) and ``latencyModelled``.
+
+    Notes
+    -----
+    ``independent`` is the paper's A⁺, ``pessimistic`` its A⁻ (the minimum over shared-fate
+    scenarios), ``dependenceFree`` holds for any dependence between calls. Latency quantiles are
+    of successful journeys; ``lower``/``upper`` bound them under any dependence.
+    """
+    j = journey
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be in (0, 1)")
+    notes: list[str] = []
+    lat_modelled = j.latency_modelled
+    lat_matters = latency_matters(j)
+    grid = make_grid(j, grid_points) if lat_modelled else None
+    table = LeafTable(grid) if grid is not None else None
+
+    space = state_space(j, Scenario.independent(), grid=True)
+    assert space is not None
+    ind_law = mixture_law(j, grid, space, table) if grid is not None else None
+    if ind_law is not None and lat_matters:
+        independent = float(min(max(ind_law.ok[0], 0.0), 1.0))
+    else:
+        a = np.array([[c.availability for c in j.components]])
+        independent = float(ok_probability(j.root, a, {c: i for i, c in enumerate(j.component_ids)})[0])
+
+    sfr = shared_fate_range(j)
+    declared, declared_method = declared_availability(j)
+
+    band = None
+    bgrid = None
+    if lat_modelled:
+        assert grid is not None
+        top = grid.step * (grid.n - 1)
+        nb = _band_points(j)
+        bgrid = BandGrid(step=top / (nb - 1), n=nb)
+        band = BandEvaluator(j, bgrid, confidence).evaluate()
+    if lat_matters and band is not None:
+        df = [float(band.s.tlo), float(band.s.thi)]
+    else:
+        lo, hi = availability_bounds(j.root, j.availabilities)
+        df = [float(lo), float(hi)]
+
+    avail: dict = {
+        "independent": independent,
+        "declared": declared,
+        "pessimistic": sfr.low if sfr else None,
+        "sharedFateRange": [sfr.low, sfr.high] if sfr else None,
+        "dependenceFree": df,
+        "shared": (sfr.shared_all if sfr and math.isfinite(sfr.shared_all) else None),
+        "pessimisticShared": sorted(sfr.low_set) if sfr else None,
+        "scenarioCount": sfr.count if sfr else 0,
+        "declaredMethod": declared_method,
+        "pessimisticMethod": sfr.method if sfr else "not computable: too many gaussian factors or domain states",
+    }
+    if sfr is not None and not sfr.exhaustive:
+        notes.append("sharedFateRange / pessimistic come from a non-exhaustive search: " + sfr.method)
+    if any(d.model == "shock" for d in j.domains):
+        notes.append("shock domains stay as written in every shared-fate scenario")
+    if any(d.model == "none" and len(d.members) > 1 for d in j.domains):
+        notes.append("magnitude-free domains are a shared-fate hypothesis: independent in declared, covered by sharedFateRange")
+
+    latency = None
+    if lat_modelled:
+        assert grid is not None and ind_law is not None and band is not None and bgrid is not None
+        ind_q = quantiles_from_mass(ind_law.s[0], float(ind_law.so[0]), grid, QUANTILES)
+        co_law = comonotone_law(j, grid, table)
+        co_q = quantiles_from_mass(co_law.s[0], float(co_law.so[0]), grid, QUANTILES)
+        bq = conditional_quantile_bounds(band.s, bgrid, QUANTILES)
+        latency = {QUANTILE_KEYS[q]: {"independent": ind_q[q], "comonotone": co_q[q], "lower": bq[q][0], "upper": bq[q][1]} for q in QUANTILES}
+        latency["discretisationError"] = (sum_depth(j.root) + 1) * grid.step / 2.0
+        counted = has_counted_leaves(j)
+        latency["dkwConfidence"] = confidence if counted else None
+        latency["gridStep"] = grid.step
+        latency["gridPoints"] = grid.n
+        if counted:
+            notes.append(f"histogram leaves carry a DKW band at confidence {confidence:g} (per leaf) in lower/upper")
+        if any(c.latency is not None and c.latency.kind == "empirical" for c in j.components):
+            notes.append("empirical quantile lists carry no sample size: used as given (no DKW band)")
+        notes.append("comonotone: durations comonotone at every operator, failures independent")
+    avail["notes"] = notes
+    return {
+        "journey": j.name,
+        "expression": j.expression,
+        "availability": avail,
+        "latency": latency,
+        "latencyModelled": lat_modelled,
+    }

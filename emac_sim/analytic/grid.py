@@ -1,0 +1,555 @@
+"""Latency on a common grid: defective distributions and their exact independent composition.
+
+Every node's outcome ``(ok, t)`` is held as two *defective* distributions on one uniform grid
+``x_k = k·Δ`` (k = 0 … G−1): ``s[k] = P(ok, t ≈ x_k)`` and ``f[k] = P(not ok, t ≈ x_k)``, plus
+the mass beyond the grid (``so``, ``fo``, an atom "later than the grid"). Success and failure
+mass are kept apart because operators treat them differently (a series stops at a failure, a
+fallback adds the failed branch's time, a timeout turns slow successes into failures).
+
+Discretisation: a leaf's mass in ``[(k−½)Δ, (k+½)Δ)`` is put on ``x_k`` (nearest-point rounding),
+so cumulative masses are the exact CDF at the cell boundaries ``(k+½)Δ``. The rounded model is
+then composed *exactly*: sums by convolution (FFT when both supports are long, shifts when one
+is short), max by products of CDFs, k-th success by a Poisson-binomial recursion over CDFs, hedge
+offsets, backoffs and deadlines rounded to the grid. Each rounded duration is within ``Δ/2`` of
+the true one and sum / max / min / k-th order statistics are 1-Lipschitz in every summand, so a
+quantile of the journey is off by at most ``(L + 1)·Δ/2``, with ``L`` the most rounded terms
+summed along any path (:func:`sum_depth`) and one more ``Δ/2`` for interpolating inside a cell.
+Threshold decisions (timeouts, per-try timeouts, hedge issue) are taken on the rounded times.
+
+All operators work on arrays with a leading *state* axis (S, G): the same computation runs for
+every domain state of :mod:`emac_sim.analytic.states` at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft as sfft
+
+from ..model.distributions import Distribution
+from ..model.journey import (
+    Choice,
+    Component,
+    Fallback,
+    Journey,
+    Node,
+    Optional,
+    Parallel,
+    Race,
+    Ref,
+    Repeat,
+    Retry,
+    Series,
+    Timeout,
+)
+from .states import StateChunk, StateSpace, conditional_cdf
+
+DEFAULT_GRID_POINTS = 8192
+SUPPORT_EPS = 1e-6
+"""Each leaf's grid range covers its (1 − SUPPORT_EPS)-quantile; the rest is kept as overflow."""
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Uniform grid ``x_k = k·step`` for k = 0 … n−1 (seconds)."""
+
+    step: float
+    n: int
+
+    @property
+    def points(self) -> np.ndarray:
+        return self.step * np.arange(self.n)
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        """Upper cell edges ``(k+½)·step``; cumulative masses are CDF values there."""
+        return self.step * (np.arange(self.n) + 0.5)
+
+    def index(self, t: float) -> int:
+        """Nearest grid index of a duration (``n`` when beyond the grid)."""
+        k = int(math.floor(t / self.step + 0.5))
+        return min(max(k, 0), self.n)
+
+    def threshold(self, t: float) -> tuple[int, float]:
+        """Cell of a deadline and the share of that cell below it: ``(k, keep)``."""
+        k = self.index(t)
+        return k, min(max(t / self.step - (k - 0.5), 0.0), 1.0)
+
+
+def support(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> float:
+    """A duration (seconds) that the node's time exceeds with probability ≲ (number of calls)·eps.
+
+    Leaves use their ``(1 − eps)`` quantile; sums add, max/choice take the largest, timeouts cap.
+    """
+    if isinstance(node, Ref):
+        c = j.component(node.component)
+        vals = [0.0]
+        if c.latency is not None:
+            vals.append(c.latency.upper(eps))
+        err = c.error_distribution()
+        if err is not None:
+            vals.append(err.upper(eps))
+        return max(v for v in vals if math.isfinite(v))
+    if isinstance(node, (Series, Fallback)):
+        return sum(support(c, j, eps) for c in node.children)
+    if isinstance(node, (Parallel, Choice)):
+        return max(support(c, j, eps) for c in node.children)
+    if isinstance(node, Race):
+        return max(i * node.hedge_delay + support(c, j, eps) for i, c in enumerate(node.children))
+    if isinstance(node, Retry):
+        one = support(node.step, j, eps)
+        if node.per_try_timeout is not None:
+            one = min(one, node.per_try_timeout)
+        return node.attempts * one + sum(node.backoff.delay(i) for i in range(1, node.attempts))
+    if isinstance(node, Timeout):
+        return min(support(node.step, j, eps), node.deadline)
+    if isinstance(node, Optional):
+        return support(node.step, j, eps)
+    if isinstance(node, Repeat):
+        return node.count * support(node.step, j, eps)
+    raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def sum_depth(node: Node) -> int:
+    """Most rounded durations (leaf draws, offsets, backoffs) summed along one path."""
+    if isinstance(node, Ref):
+        return 1
+    if isinstance(node, (Series, Fallback)):
+        return sum(sum_depth(c) for c in node.children)
+    if isinstance(node, (Parallel, Choice)):
+        return max(sum_depth(c) for c in node.children)
+    if isinstance(node, Race):
+        return max(sum_depth(c) + (1 if i and node.hedge_delay else 0) for i, c in enumerate(node.children))
+    if isinstance(node, Retry):
+        waits = sum(1 for i in range(1, node.attempts) if node.backoff.delay(i) > 0)
+        return node.attempts * sum_depth(node.step) + waits
+    if isinstance(node, (Timeout, Optional)):
+        return sum_depth(node.step)
+    if isinstance(node, Repeat):
+        return node.count * sum_depth(node.step)
+    raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
+    """The common grid for a journey: range = :func:`support`, ``grid_points`` points."""
+    n = int(grid_points or DEFAULT_GRID_POINTS)
+    if n < 16:
+        raise ValueError("grid_points must be at least 16")
+    top = support(j.root, j)
+    if not math.isfinite(top) or top <= 0:
+        top = 1.0
+    return Grid(step=top / (n - 1), n=n)
+
+
+def latency_matters(j: Journey) -> bool:
+    """True when availability depends on latency: a timeout or per-try timeout with latency modelled."""
+    if not j.latency_modelled:
+        return False
+    return any(isinstance(n, Timeout) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk())
+
+
+# --------------------------------------------------------------------------- defective laws
+
+
+@dataclass
+class Law:
+    """Joint (ok, t) law on a grid for S states: masses (S, G) and beyond-grid masses (S,)."""
+
+    s: np.ndarray
+    f: np.ndarray
+    so: np.ndarray
+    fo: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """P(ok) per state (S,)."""
+        return self.s.sum(axis=1) + self.so
+
+    def scaled(self, w: np.ndarray | float) -> Law:
+        w = np.asarray(w, dtype=np.float64)
+        wc = w[..., None] if w.ndim else w
+        return Law(self.s * wc, self.f * wc, self.so * w, self.fo * w)
+
+    def plus(self, other: Law) -> Law:
+        return Law(self.s + other.s, self.f + other.f, self.so + other.so, self.fo + other.fo)
+
+
+def _support_len(a: np.ndarray) -> int:
+    nz = np.flatnonzero(np.any(a != 0, axis=0))
+    return 0 if nz.size == 0 else int(nz[-1]) + 1
+
+
+def convolve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution of the sum of two independent defective parts (S, G) each.
+
+    Returns the grid part (S, G) and the mass that falls beyond the grid (S,). Direct shifts
+    when one support is short, FFT otherwise.
+    """
+    S, G = a.shape
+    na, nb = _support_len(a), _support_len(b)
+    out = np.zeros((S, G))
+    if na == 0 or nb == 0:
+        return out, np.zeros(S)
+    if min(na, nb) <= 24:
+        small, big, ns = (a, b, na) if na <= nb else (b, a, nb)
+        for k in range(ns):
+            col = small[:, k : k + 1]
+            if np.any(col):
+                out[:, k:] += col * big[:, : G - k]
+    else:
+        n = sfft.next_fast_len(na + nb - 1, real=True)
+        full = sfft.irfft(sfft.rfft(a[:, :na], n, axis=1) * sfft.rfft(b[:, :nb], n, axis=1), n, axis=1)
+        m = min(G, na + nb - 1)
+        out[:, :m] = full[:, :m]
+        np.clip(out, 0.0, None, out=out)
+    tail = np.clip(a.sum(axis=1) * b.sum(axis=1) - out.sum(axis=1), 0.0, None)
+    return out, tail
+
+
+def add_parts(xm: np.ndarray, xo: np.ndarray, ym: np.ndarray, yo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of two independent defective durations, each (mass on grid, mass beyond)."""
+    m, tail = convolve(xm, ym)
+    return m, tail + xo * (ym.sum(axis=1) + yo) + xm.sum(axis=1) * yo
+
+
+def shift(m: np.ndarray, o: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Delay a defective duration by ``k`` grid steps."""
+    if k <= 0:
+        return m, o
+    G = m.shape[1]
+    out = np.zeros_like(m)
+    if k < G:
+        out[:, k:] = m[:, : G - k]
+    return out, o + m[:, max(G - k, 0) :].sum(axis=1)
+
+
+def shift_cdf(c: np.ndarray, k: int) -> np.ndarray:
+    """CDF at ``x − k·Δ`` from the CDF at ``x`` (zeros before the shift)."""
+    if k <= 0:
+        return c
+    out = np.zeros_like(c)
+    if k < c.shape[-1]:
+        out[..., k:] = c[..., : c.shape[-1] - k]
+    return out
+
+
+def _mass(c: np.ndarray) -> np.ndarray:
+    m = np.diff(c, axis=-1, prepend=0.0)
+    return np.clip(m, 0.0, None)
+
+
+def cut(law: Law, k: int, keep: float = 1.0) -> Law:
+    """Per-try timeout / deadline at grid index ``k``: ok only if t ≤ deadline; t = min(t, x_k).
+
+    ``keep`` is the share of cell k's success mass below the deadline (the cell's mass is taken
+    as uniform over the cell, as when quantiles are read), the rest becomes a failure at x_k.
+    """
+    G = law.s.shape[1]
+    if k >= G:
+        return law
+    s, f = law.s.copy(), law.f.copy()
+    late_s = s[:, k + 1 :].sum(axis=1) + law.so + (1.0 - keep) * s[:, k]
+    late_f = f[:, k + 1 :].sum(axis=1) + law.fo
+    s[:, k] *= keep
+    s[:, k + 1 :] = 0.0
+    f[:, k + 1 :] = 0.0
+    f[:, k] += late_s + late_f
+    z = np.zeros_like(law.so)
+    return Law(s, f, z, z.copy())
+
+
+def pb_at_least(p: list[np.ndarray], k: int) -> np.ndarray:
+    """P(at least k of independent events), p: list of arrays of the same shape (Poisson-binomial)."""
+    if k <= 0:
+        return np.ones_like(p[0])
+    dp = [np.ones_like(p[0])] + [np.zeros_like(p[0]) for _ in range(k)]
+    for pi in p:
+        for c in range(k, 0, -1):
+            if c == k:
+                dp[k] = dp[k] + dp[k - 1] * pi
+            else:
+                dp[c] = dp[c] * (1.0 - pi) + dp[c - 1] * pi
+        dp[0] = dp[0] * (1.0 - pi)
+    return dp[k]
+
+
+def _all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray], k: int) -> np.ndarray:
+    """P(every branch finished by x and at least k of them ok), independent branches."""
+    dp = [np.ones_like(cs[0])] + [np.zeros_like(cs[0]) for _ in range(k)]
+    for s_, f_ in zip(cs, cf):
+        for c in range(k, 0, -1):
+            if c == k:
+                dp[k] = dp[k] * (s_ + f_) + dp[k - 1] * s_
+            else:
+                dp[c] = dp[c] * f_ + dp[c - 1] * s_
+        dp[0] = dp[0] * f_
+    return dp[k]
+
+
+# --------------------------------------------------------------------------- operators (independent)
+
+
+def op_series(laws: list[Law]) -> Law:
+    acc_s, acc_so = laws[0].s, laws[0].so
+    f, fo = laws[0].f, laws[0].fo
+    for law in laws[1:]:
+        fm, fom = add_parts(acc_s, acc_so, law.f, law.fo)
+        f, fo = f + fm, fo + fom
+        acc_s, acc_so = add_parts(acc_s, acc_so, law.s, law.so)
+    return Law(acc_s, f, acc_so, fo)
+
+
+def op_fallback(laws: list[Law], waits: list[int] | None = None) -> Law:
+    """Try branches in order; ``waits[i]`` grid steps pass after failed branch i (backoff)."""
+    acc_f, acc_fo = laws[0].f, laws[0].fo
+    s, so = laws[0].s, laws[0].so
+    for i, law in enumerate(laws[1:]):
+        if waits:
+            acc_f, acc_fo = shift(acc_f, acc_fo, waits[i])
+        sm, som = add_parts(acc_f, acc_fo, law.s, law.so)
+        s, so = s + sm, so + som
+        acc_f, acc_fo = add_parts(acc_f, acc_fo, law.f, law.fo)
+    return Law(s, acc_f, so, acc_fo)
+
+
+def op_parallel(laws: list[Law], need: int) -> Law:
+    """Fork-join needing ``need`` successes: ok time = need-th success, else max of all."""
+    n = len(laws)
+    cs = [np.cumsum(law.s, axis=1) for law in laws]
+    cf = [np.cumsum(law.f, axis=1) for law in laws]
+    tot = [law.ok for law in laws]
+    if need == n:
+        s_cdf = np.prod(cs, axis=0)
+        ok_all_fast = s_cdf
+        s_tot = np.prod(tot, axis=0)
+    elif need == 1:
+        s_cdf = 1.0 - np.prod([1.0 - c for c in cs], axis=0)
+        s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
+        ok_all_fast = np.prod([a + b for a, b in zip(cs, cf)], axis=0) - np.prod(cf, axis=0)
+    else:
+        s_cdf = pb_at_least(cs, need)
+        s_tot = pb_at_least(tot, need)
+        ok_all_fast = _all_within_at_least(cs, cf, need)
+    all_fast = np.prod([a + b for a, b in zip(cs, cf)], axis=0)
+    f_cdf = np.clip(all_fast - ok_all_fast, 0.0, None)
+    s_cdf = np.minimum(np.maximum.accumulate(s_cdf, axis=1), s_tot[:, None])
+    f_cdf = np.minimum(np.maximum.accumulate(f_cdf, axis=1), (1.0 - s_tot)[:, None])
+    return Law(_mass(s_cdf), _mass(f_cdf), np.clip(s_tot - s_cdf[:, -1], 0.0, None), np.clip(1.0 - s_tot - f_cdf[:, -1], 0.0, None))
+
+
+def op_race(laws: list[Law], offsets: list[int]) -> Law:
+    """Hedged race. ``ok, t ≤ x`` iff some branch j is ok with ``o_j + t_j ≤ x`` (the earliest
+    such branch is always issued: every branch able to stop it is earlier, finished by x and
+    failed); failure iff every branch fails, all issued, t = max finish."""
+    cs = [shift_cdf(np.cumsum(law.s, axis=1), o) for law, o in zip(laws, offsets)]
+    cf = [shift_cdf(np.cumsum(law.f, axis=1), o) for law, o in zip(laws, offsets)]
+    tot = [law.ok for law in laws]
+    s_cdf = 1.0 - np.prod([1.0 - c for c in cs], axis=0)
+    s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
+    f_cdf = np.prod(cf, axis=0)
+    f_tot = np.prod([1.0 - t for t in tot], axis=0)
+    return Law(_mass(s_cdf), _mass(f_cdf), np.clip(s_tot - s_cdf[:, -1], 0.0, None), np.clip(f_tot - f_cdf[:, -1], 0.0, None))
+
+
+def op_retry(law: Law, attempts: int, per_try: tuple[int, float] | None, waits: list[int]) -> Law:
+    one = cut(law, *per_try) if per_try is not None else law
+    return op_fallback([one] * attempts, waits)
+
+
+def op_mix(laws: list[Law], weights: list[float]) -> Law:
+    out = laws[0].scaled(weights[0])
+    for law, w in zip(laws[1:], weights[1:]):
+        out = out.plus(law.scaled(w))
+    return out
+
+
+def op_optional(law: Law, q: float) -> Law:
+    S, G = law.s.shape
+    skip = np.zeros((S, G))
+    skip[:, 0] = 1.0
+    z = np.zeros(S)
+    return op_mix([Law(skip, np.zeros((S, G)), z, z.copy()), law], [1.0 - q, q])
+
+
+def op_repeat(law: Law, count: int) -> Law:
+    """``count`` sequential copies, by binary powering: (P_m, F_m) → P_2m = P_m ⊕ P_m,
+    F_2m = F_m + P_m ⊕ F_m (the failure happens in the first or the second half)."""
+    result: Law | None = None
+    base = law
+    n = count
+    while n:
+        if n & 1:
+            result = base if result is None else op_series([result, base])
+        n >>= 1
+        if n:
+            base = op_series([base, base])
+    assert result is not None
+    return result
+
+
+# --------------------------------------------------------------------------- leaves and the tree
+
+
+class LeafTable:
+    """Discretised leaf distributions on a grid, cached per distribution (CDF at boundaries)."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+        self._cdf: dict[int, np.ndarray] = {}
+        self._keep: list[Distribution] = []
+
+    def cdf(self, dist: Distribution) -> np.ndarray:
+        key = id(dist)
+        if key not in self._cdf:
+            c = np.clip(np.asarray(dist.cdf(self.grid.boundaries), dtype=np.float64), 0.0, 1.0)
+            self._cdf[key] = np.maximum.accumulate(c)
+            self._keep.append(dist)
+        return self._cdf[key]
+
+
+def leaf_law(
+    comp: Component,
+    avail: np.ndarray,
+    table: LeafTable,
+    latent: np.ndarray | None = None,
+    loading: np.ndarray | None = None,
+    own_sd: float = 1.0,
+) -> Law:
+    """A single call: ok with probability ``avail`` (S,), duration from the latency model
+    (conditioned on latency factors when ``latent``/``loading`` are given)."""
+    S = avail.shape[0]
+    G = table.grid.n
+
+    def cdf_of(dist: Distribution | None) -> np.ndarray:
+        if dist is None:  # fast failure: at t = 0
+            return np.ones((S, G))
+        c = table.cdf(dist)
+        if latent is not None and loading is not None and np.any(loading != 0):
+            return conditional_cdf(c, latent @ loading, own_sd)
+        return np.broadcast_to(c, (S, G))
+
+    if comp.latency is None:
+        cs = np.ones((S, G))
+        cf = cs
+    else:
+        cs = cdf_of(comp.latency)
+        cf = cdf_of(comp.error_distribution())
+    ms, mf = _mass(cs), _mass(cf)
+    return Law(ms * avail[:, None], mf * (1.0 - avail)[:, None], avail * (1.0 - cs[:, -1]), (1.0 - avail) * (1.0 - cf[:, -1]))
+
+
+class TreeEvaluator:
+    """Evaluate a journey's joint (ok, t) law for one chunk of states, independent given the state.
+
+    ``record`` keeps every node's law (keyed by ``id(node)``) for call amplification.
+    """
+
+    def __init__(self, j: Journey, grid: Grid, table: LeafTable | None = None, record: bool = False) -> None:
+        self.j = j
+        self.grid = grid
+        self.table = table or LeafTable(grid)
+        self.idx = {c: i for i, c in enumerate(j.component_ids)}
+        self.record = record
+        self.laws: dict[int, Law] = {}
+
+    def evaluate(self, chunk: StateChunk, space: StateSpace | None = None) -> Law:
+        self._chunk = chunk
+        self._lm = space.latency_model if space is not None else None
+        return self._eval(self.j.root)
+
+    def _eval(self, node: Node) -> Law:
+        law = self._eval_node(node)
+        if self.record:
+            self.laws[id(node)] = law
+        return law
+
+    def _eval_node(self, node: Node) -> Law:
+        g = self.grid
+        if isinstance(node, Ref):
+            i = self.idx[node.component]
+            comp = self.j.components[i]
+            lm = self._lm
+            if lm is not None and self._chunk.latent is not None:
+                return leaf_law(comp, self._chunk.avail[:, i], self.table, self._chunk.latent, lm.loadings[i], float(lm.own_sd[i]))
+            return leaf_law(comp, self._chunk.avail[:, i], self.table)
+        kids = [self._eval(c) for c in node.children]
+        if isinstance(node, Series):
+            return op_series(kids)
+        if isinstance(node, Parallel):
+            return op_parallel(kids, node.needed)
+        if isinstance(node, Race):
+            return op_race(kids, [g.index(i * node.hedge_delay) for i in range(len(kids))])
+        if isinstance(node, Fallback):
+            return op_fallback(kids)
+        if isinstance(node, Retry):
+            per_try = g.threshold(node.per_try_timeout) if node.per_try_timeout is not None else None
+            waits = [g.index(node.backoff.delay(i)) for i in range(1, node.attempts)]
+            return op_retry(kids[0], node.attempts, per_try, waits)
+        if isinstance(node, Timeout):
+            return cut(kids[0], *g.threshold(node.deadline))
+        if isinstance(node, Choice):
+            return op_mix(kids, list(node.probabilities))
+        if isinstance(node, Optional):
+            return op_optional(kids[0], node.probability)
+        if isinstance(node, Repeat):
+            return op_repeat(kids[0], node.count)
+        raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def chunk_size_for(grid: Grid) -> int:
+    """States per chunk for grid work (keeps each (S, G) array around 4 MB)."""
+    return max(1, (1 << 19) // grid.n)
+
+
+def mixture_law(j: Journey, grid: Grid, space: StateSpace, table: LeafTable | None = None) -> Law:
+    """The journey's joint law under a scenario: Σ_states weight · law(state), shape (1, G)."""
+    ev = TreeEvaluator(j, grid, table)
+    total: Law | None = None
+    for chunk in space.chunks(chunk_size_for(grid)):
+        law = ev.evaluate(chunk, space)
+        w = chunk.weights
+        part = Law(
+            (law.s * w[:, None]).sum(0, keepdims=True),
+            (law.f * w[:, None]).sum(0, keepdims=True),
+            np.atleast_1d(law.so @ w),
+            np.atleast_1d(law.fo @ w),
+        )
+        total = part if total is None else total.plus(part)
+    assert total is not None
+    return total
+
+
+# --------------------------------------------------------------------------- quantiles
+
+
+def quantiles_from_mass(s: np.ndarray, so: float, grid: Grid, qs: tuple[float, ...]) -> dict[float, float]:
+    """Quantiles (seconds) of the *conditional* law of t given ok, from success masses (G,).
+
+    Mass on ``x_k`` is spread uniformly over its cell; ``inf`` when the quantile lies beyond the
+    grid (in the overflow mass); ``nan`` when P(ok) = 0.
+    """
+    s = np.asarray(s, dtype=np.float64).ravel()
+    total = float(s.sum() + so)
+    out: dict[float, float] = {}
+    if total <= 0:
+        return {q: math.nan for q in qs}
+    cum = np.cumsum(s) / total
+    edges = np.concatenate([[0.0], grid.boundaries])
+    cum0 = np.concatenate([[0.0], cum])
+    for q in qs:
+        k = int(np.searchsorted(cum0, q, side="left"))
+        if k >= len(cum0):
+            out[q] = math.inf
+            continue
+        if k == 0:
+            out[q] = 0.0
+            continue
+        lo, hi = cum0[k - 1], cum0[k]
+        frac = (q - lo) / (hi - lo) if hi > lo else 1.0
+        out[q] = float(edges[k - 1] + frac * (edges[k] - edges[k - 1]))
+    return out
