@@ -1,0 +1,408 @@
+"""PASS / FAIL / REVIEW for an accepted model or a candidate model (DESIGN §7).
+
+Accepted model (a spec as written)
+    FAIL when the governed availability bound (A⁻ under the default conservative policy) is below
+    the objective, or when the governed latency bound (the dependence-free upper bound of the
+    objective's quantile) exceeds its threshold; else PASS.
+
+Candidate model (from discovery or ``--candidate``), judged under the accepted spec's policy
+    1. REVIEW when its confidence is below ``governance.confidenceThreshold`` (or not stated), or
+       when it carries evidence flags;
+    2. else FAIL when the candidate's A⁻ is below the objective or its latency bound exceeds the
+       threshold;
+    3. else REVIEW when |ΔA⁻| = |A⁻(candidate) − A⁻(accepted)| ≥ ``governance.deltaThreshold``
+       (a high-impact delta, default 0.001);
+    4. else PASS.
+
+This reproduces the paper's canonical report (FAIL: A⁻ = 0.99251449 < 0.995) and its replay
+(PASS / FAIL / REVIEW). Each ``governance.actions[].guard`` is evaluated as well
+(:func:`emac_sim.govern.guard.evaluate_guard`); guards do not change the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..model.journey import Action, Journey
+from .guard import Evaluation, evaluate_guard
+
+Verdict = Literal["PASS", "FAIL", "REVIEW"]
+
+#: ``useBoundsForAutomation.availability`` → key of ``bounds["availability"]``.
+AVAILABILITY_BOUND_KEYS = {
+    "pessimistic": "pessimistic",
+    "lower": "pessimistic",
+    "optimistic": "independent",
+    "independent": "independent",
+    "declared": "declared",
+}
+#: ``useBoundsForAutomation.latency`` → key inside ``bounds["latency"][pNN]``.
+LATENCY_BOUND_KEYS = {
+    "upperConfidence": "upper",
+    "upper": "upper",
+    "pessimistic": "upper",
+    "independent": "independent",
+    "comonotone": "comonotone",
+}
+_LATENCY_KEYS = ("p50", "p90", "p99", "p999")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.8f}".rstrip("0").rstrip(".") if abs(x) >= 1e-4 else f"{x:.3g}"
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.6g}s"
+
+
+def availability_bound(journey: Journey, bounds: Mapping[str, Any]) -> tuple[str, float | None]:
+    """(name, value) of the availability bound the policy gates on (``pessimistic`` → A⁻).
+
+    ``declared`` falls back to ``pessimistic`` when the declared value is not computable.
+    """
+    name = journey.governance.availability_bound
+    key = AVAILABILITY_BOUND_KEYS.get(name, "pessimistic")
+    av = bounds["availability"]
+    value = av.get(key)
+    if value is None and key == "declared":
+        key, value = "pessimistic", av.get("pessimistic")
+    return key, (None if value is None else float(value))
+
+
+def latency_metric(journey: Journey) -> str:
+    """The latency objective's metric (``p99`` when there is none)."""
+    return journey.latency_objective.metric if journey.latency_objective is not None else "p99"
+
+
+def latency_threshold(journey: Journey) -> float | None:
+    """Seconds: the latency objective's threshold, else the progressive-delivery gate's p99 cap."""
+    if journey.latency_objective is not None:
+        return journey.latency_objective.threshold
+    if journey.governance.max_p99_latency is not None:
+        return journey.governance.max_p99_latency
+    return None
+
+
+def latency_bound(journey: Journey, bounds: Mapping[str, Any], metric: str | None = None) -> float | None:
+    """Seconds: the governed latency bound of ``metric`` (default: the objective's), ``None`` if not modelled."""
+    lat = bounds.get("latency")
+    metric = metric or latency_metric(journey)
+    if not lat or metric not in lat or lat[metric] is None:
+        return None
+    key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
+    v = lat[metric].get(key)
+    return None if v is None else float(v)
+
+
+def _is_domain_conflict(flag: str) -> bool:
+    code = flag.split(":", 1)[0].lower()
+    return "domain" in code and "conflict" in code
+
+
+@dataclass(frozen=True)
+class CandidateEvidence:
+    """What governance needs to know about a candidate model.
+
+    Attributes
+    ----------
+    source
+        Where the candidate came from (file name).
+    confidence
+        Overall confidence in [0, 1], ``None`` when the candidate states none.
+    evidence_flags
+        Problems discovery flagged (``"<code>: <message>"``); any flag forces REVIEW. Flags whose
+        code mentions both ``domain`` and ``conflict`` count as unresolved failure-domain conflicts.
+    a_minus, a_plus
+        The candidate's governed availability bound and its optimistic estimate.
+    accepted_a_minus
+        The accepted model's governed availability bound.
+    latency_upper
+        The candidate's governed latency bound of the objective's quantile (seconds) or ``None``.
+    latency_bounds
+        Upper latency bound per quantile key (``p50`` … ``p999``), seconds.
+    changes
+        Human-readable model changes (the ModelDelta lines).
+    """
+
+    source: str
+    confidence: float | None
+    evidence_flags: tuple[str, ...]
+    a_minus: float
+    a_plus: float
+    accepted_a_minus: float
+    latency_upper: float | None = None
+    latency_bounds: tuple[tuple[str, float], ...] = ()
+    changes: tuple[str, ...] = ()
+
+    @property
+    def delta_a_minus(self) -> float:
+        """A⁻(candidate) − A⁻(accepted)."""
+        return self.a_minus - self.accepted_a_minus
+
+    @property
+    def unresolved_domain_conflicts(self) -> tuple[str, ...]:
+        return tuple(f for f in self.evidence_flags if _is_domain_conflict(f))
+
+    @classmethod
+    def from_models(
+        cls,
+        accepted: Journey,
+        accepted_bounds: Mapping[str, Any],
+        candidate: Journey,
+        candidate_bounds: Mapping[str, Any],
+        *,
+        changes: tuple[str, ...] = (),
+    ) -> CandidateEvidence:
+        """Build the evidence from both models and their analytic bounds (the accepted policy decides the bounds used)."""
+        _, acc = availability_bound(accepted, accepted_bounds)
+        key, cand = availability_bound(accepted, candidate_bounds)
+        if acc is None or cand is None:
+            raise ValueError("availability bounds missing")
+        lat = candidate_bounds.get("latency") or {}
+        lkey = LATENCY_BOUND_KEYS.get(accepted.governance.latency_bound, "upper")
+        per_q = tuple((q, float(lat[q][lkey])) for q in _LATENCY_KEYS if q in lat and lat[q] and lat[q].get(lkey) is not None)
+        return cls(
+            source=candidate.source,
+            confidence=candidate.confidence,
+            evidence_flags=tuple(candidate.evidence_flags),
+            a_minus=cand,
+            a_plus=float(candidate_bounds["availability"]["independent"]),
+            accepted_a_minus=acc,
+            latency_upper=latency_bound(accepted, candidate_bounds),
+            latency_bounds=per_q,
+            changes=tuple(changes),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "confidence": self.confidence,
+            "evidenceFlags": list(self.evidence_flags),
+            "unresolvedDomainConflicts": list(self.unresolved_domain_conflicts),
+            "aMinus": self.a_minus,
+            "aPlus": self.a_plus,
+            "acceptedAMinus": self.accepted_a_minus,
+            "deltaAMinus": self.delta_a_minus,
+            "latencyUpper": self.latency_upper,
+            "changes": list(self.changes),
+        }
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """One action's guard, evaluated."""
+
+    action: str
+    guard: str | None
+    evaluation: Evaluation | None
+
+    @property
+    def status(self) -> str:
+        """``allowed``, ``blocked``, ``unknown`` or ``unguarded``."""
+        return "unguarded" if self.evaluation is None else self.evaluation.status
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"action": self.action, "guard": self.guard, "status": self.status}
+        if self.evaluation is not None:
+            d["explanation"] = self.evaluation.explanation()
+            d["terms"] = [t.to_dict() for t in self.evaluation.terms]
+        return d
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The governance verdict with every number it rests on.
+
+    ``exit_code`` is what ``emac compile`` returns: 0 for PASS, 1 for FAIL or REVIEW.
+    """
+
+    verdict: Verdict
+    mode: Literal["accepted", "candidate"]
+    reasons: tuple[str, ...]
+    availability_bound: str
+    a_minus: float | None
+    objective: float | None
+    latency_metric: str
+    latency_upper: float | None
+    latency_threshold: float | None
+    confidence: float | None = None
+    confidence_threshold: float | None = None
+    delta_a_minus: float | None = None
+    delta_threshold: float | None = None
+    evidence_flags: tuple[str, ...] = ()
+    guards: tuple[GuardResult, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict == "PASS" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "mode": self.mode,
+            "reasons": list(self.reasons),
+            "availabilityBound": self.availability_bound,
+            "aMinus": self.a_minus,
+            "objective": self.objective,
+            "latencyMetric": self.latency_metric,
+            "latencyUpperSeconds": self.latency_upper,
+            "latencyThresholdSeconds": self.latency_threshold,
+            "confidence": self.confidence,
+            "confidenceThreshold": self.confidence_threshold,
+            "deltaAMinus": self.delta_a_minus,
+            "deltaThreshold": self.delta_threshold,
+            "evidenceFlags": list(self.evidence_flags),
+            "guards": [g.to_dict() for g in self.guards],
+        }
+
+
+def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> dict[str, float | bool | None]:
+    """Values of the guard names (see :mod:`emac_sim.govern.guard`).
+
+    With a candidate, availability and latency come from the candidate (the model automation
+    would act on), ``conf(delta)`` is its confidence and ``no_unresolved_domain_conflict`` is
+    false while it carries a domain-conflict flag. Without one, ``conf(delta)`` is the spec's own
+    stated confidence if any (else unknown) and there is no conflict to resolve.
+    """
+    av = bounds["availability"]
+    env: dict[str, float | bool | None] = {}
+    if candidate is not None:
+        env["A_minus"], env["A_plus"] = candidate.a_minus, candidate.a_plus
+        lat = dict(candidate.latency_bounds)
+        env["conf(delta)"] = candidate.confidence
+        env["no_unresolved_domain_conflict"] = not candidate.unresolved_domain_conflicts
+    else:
+        env["A_minus"] = float(av["pessimistic"])
+        env["A_plus"] = float(av["independent"])
+        b = bounds.get("latency") or {}
+        key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
+        lat = {q: float(b[q][key]) for q in _LATENCY_KEYS if q in b and b[q] and b[q].get(key) is not None}
+        env["conf(delta)"] = journey.confidence
+        env["no_unresolved_domain_conflict"] = True
+    a_minus, a_plus = env["A_minus"], env["A_plus"]
+    env["width"] = float(a_plus) - float(a_minus) if a_minus is not None and a_plus is not None else None  # type: ignore[arg-type]
+    for q in _LATENCY_KEYS:
+        env[f"{q}_U"] = lat.get(q)
+    return env
+
+
+def evaluate_actions(actions: tuple[Action, ...], env: Mapping[str, float | bool | None]) -> tuple[GuardResult, ...]:
+    """Evaluate every action's guard (actions without a guard are ``unguarded``)."""
+    return tuple(GuardResult(a.kind, a.guard, evaluate_guard(a.guard, env) if a.guard else None) for a in actions)
+
+
+def _gates(journey: Journey, a_name: str, a_value: float | None, lat_value: float | None) -> tuple[list[str], list[str]]:
+    """(failures, passes) of the objective gates for one model's bounds."""
+    fails: list[str] = []
+    passes: list[str] = []
+    label = {"pessimistic": "A⁻", "independent": "A⁺", "declared": "A(declared)"}.get(a_name, a_name)
+    obj = journey.availability_objective
+    if obj is not None:
+        if a_value is None:
+            fails.append(f"{label} is not available")
+        elif a_value < obj.target:
+            fails.append(f"{label} = {_fmt(a_value)} is below the availability objective {_fmt(obj.target)} ({a_name} bound)")
+        else:
+            passes.append(f"{label} = {_fmt(a_value)} meets the availability objective {_fmt(obj.target)} ({a_name} bound)")
+    threshold = latency_threshold(journey)
+    metric = latency_metric(journey)
+    if threshold is not None:
+        if lat_value is None:
+            passes.append(f"latency {metric} not modelled: no latency gate")
+        elif lat_value > threshold:
+            fails.append(f"latency {metric} bound {_fmt_s(lat_value)} exceeds the threshold {_fmt_s(threshold)}")
+        else:
+            passes.append(f"latency {metric} bound {_fmt_s(lat_value)} is within the threshold {_fmt_s(threshold)}")
+    if obj is None and threshold is None:
+        passes.append("the spec sets no objective to gate on")
+    return fails, passes
+
+
+def decide(journey: Journey, bounds: Mapping[str, Any], *, candidate: CandidateEvidence | None = None) -> Decision:
+    """Governance verdict for the accepted ``journey`` or for a ``candidate`` judged under its policy.
+
+    Parameters
+    ----------
+    journey
+        The accepted spec: objectives and policy (thresholds, bounds used, actions).
+    bounds
+        ``emac_sim.analytic.bounds(journey)`` of the accepted spec.
+    candidate
+        Evidence about a candidate model (:meth:`CandidateEvidence.from_models`), or ``None``.
+
+    Returns
+    -------
+    Decision
+        Verdict, reasons (one line each, with numbers) and every action's guard result.
+    """
+    g = journey.governance
+    metric = latency_metric(journey)
+    threshold = latency_threshold(journey)
+    objective = journey.availability_objective.target if journey.availability_objective is not None else None
+    env = guard_environment(journey, bounds, candidate)
+    guards = evaluate_actions(g.actions, env)
+    if candidate is None:
+        a_name, a_value = availability_bound(journey, bounds)
+        lat_value = latency_bound(journey, bounds)
+        fails, passes = _gates(journey, a_name, a_value, lat_value)
+        return Decision(
+            verdict="FAIL" if fails else "PASS",
+            mode="accepted",
+            reasons=tuple(fails or passes),
+            availability_bound=a_name,
+            a_minus=a_value,
+            objective=objective,
+            latency_metric=metric,
+            latency_upper=lat_value,
+            latency_threshold=threshold,
+            confidence=journey.confidence,
+            guards=guards,
+        )
+
+    a_name = AVAILABILITY_BOUND_KEYS.get(g.availability_bound, "pessimistic")
+    delta = candidate.delta_a_minus
+    common = dict(
+        mode="candidate",
+        availability_bound=a_name,
+        a_minus=candidate.a_minus,
+        objective=objective,
+        latency_metric=metric,
+        latency_upper=candidate.latency_upper,
+        latency_threshold=threshold,
+        confidence=candidate.confidence,
+        confidence_threshold=g.confidence_threshold,
+        delta_a_minus=delta,
+        delta_threshold=g.delta_threshold,
+        evidence_flags=candidate.evidence_flags,
+        guards=guards,
+    )
+    review: list[str] = []
+    if candidate.confidence is None:
+        review.append(f"the candidate states no confidence (policy threshold {g.confidence_threshold:g})")
+    elif candidate.confidence < g.confidence_threshold:
+        review.append(f"candidate confidence {candidate.confidence:g} is below the threshold {g.confidence_threshold:g}")
+    if candidate.evidence_flags:
+        review.append("evidence flags: " + "; ".join(candidate.evidence_flags))
+    if review:
+        return Decision(verdict="REVIEW", reasons=tuple(review), **common)  # type: ignore[arg-type]
+    fails, passes = _gates(journey, a_name, candidate.a_minus, candidate.latency_upper)
+    if fails:
+        return Decision(verdict="FAIL", reasons=tuple(fails + [f"ΔA⁻ = {_signed(delta)} against the accepted model"]), **common)  # type: ignore[arg-type]
+    if not math.isnan(delta) and abs(delta) >= g.delta_threshold:
+        why = (
+            f"high-impact delta: |ΔA⁻| = {abs(delta):.8g} ≥ {g.delta_threshold:g} (A⁻ {_fmt(candidate.accepted_a_minus)} → {_fmt(candidate.a_minus)})"
+        )
+        return Decision(verdict="REVIEW", reasons=(why, *passes), **common)  # type: ignore[arg-type]
+    ok = [
+        f"candidate confidence {candidate.confidence:g} ≥ {g.confidence_threshold:g}, no evidence flags",
+        *passes,
+        f"|ΔA⁻| = {abs(delta):.8g} < {g.delta_threshold:g}",
+    ]
+    return Decision(verdict="PASS", reasons=tuple(ok), **common)  # type: ignore[arg-type]
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.8f}".rstrip("0").rstrip(".") if x != 0 else "0"
