@@ -1,0 +1,251 @@
+"""What the emitters need, in one frozen object: :class:`Derivation` (filled by ``emac compile``).
+
+Shapes of the mappings (all plain data; objects with ``to_dict()`` are converted on construction):
+
+``bounds``
+    :func:`emac_sim.analytic.bounds` (interfaces.md): ``availability.{independent, pessimistic,
+    declared, sharedFateRange, dependenceFree, pessimisticShared, ...}``, ``latency`` (``None`` or
+    ``{pNN: {independent, comonotone, lower, upper}}``, seconds), ``latencyModelled``.
+``simulation``
+    ``SimulationResult.to_dict()`` or ``None`` (no Monte Carlo run).
+``check``
+    ``emac_sim.check.CheckVerdict.to_dict()`` or ``None``.
+``budgets``
+    ``emac_sim.budgets.Budgets.to_dict()``: ``boundedSLO``, ``errorBudget``, ``atomicTargets``
+    (``components.<id>.{current, uniform, alone}``), ``latency`` (``solutions.<bound>.components.<id>
+    .{currentSeconds, budgetSeconds}``, ``primary``), ``burnRates``. Emitters read only what they
+    need and tolerate ``None`` members.
+``decision``
+    :class:`emac_sim.govern.Decision`.
+``candidate``
+    :class:`emac_sim.govern.CandidateEvidence` when a candidate model was judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from ..govern.decision import CandidateEvidence, Decision
+from ..model.journey import Journey
+
+#: Libraries whose versions are recorded in provenance (results may depend on them).
+TRACKED_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "numba", "pyyaml", "emac-sim")
+
+DEFAULT_PROMETHEUS_ADDRESS = "http://prometheus.monitoring.svc:9090"
+
+
+def _library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> tuple[tuple[str, str], ...]:
+    out = []
+    for n in names:
+        try:
+            out.append((n, metadata.version(n)))
+        except metadata.PackageNotFoundError:
+            out.append((n, "not installed"))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a derivation came from.
+
+    Attributes
+    ----------
+    version
+        emac-sim version.
+    seed
+        The Monte Carlo seed actually used (``None`` when nothing was sampled).
+    parameters
+        Resolved parameters as ``(name, value)`` pairs (samples, correlation, confidence, ...).
+    command
+        The command line. Write the output directory as ``OUT`` so that the same inputs give
+        the same bytes wherever they are written.
+    inputs
+        ``(file, sha256)`` of every input file (spec, atomic SLO files, candidate model).
+    libraries
+        ``(name, version)`` of the libraries results depend on.
+    """
+
+    version: str
+    seed: int | None = None
+    parameters: tuple[tuple[str, Any], ...] = ()
+    command: str = ""
+    inputs: tuple[tuple[str, str], ...] = ()
+    libraries: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def collect(
+        cls,
+        journey: Journey,
+        *,
+        seed: int | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        command: str = "",
+        extra_inputs: tuple[tuple[str, str], ...] = (),
+    ) -> Provenance:
+        """Provenance for a journey: its input files' sha256s, the library versions, this version."""
+        from .. import __version__
+
+        return cls(
+            version=__version__,
+            seed=seed,
+            parameters=tuple((str(k), v) for k, v in (parameters or {}).items()),
+            command=command,
+            inputs=tuple(journey.inputs) + tuple(extra_inputs),
+            libraries=_library_versions(),
+        )
+
+    def digest(self) -> str:
+        """sha256 (hex) over the inputs' sha256s, the seed, the parameters and the version.
+
+        File names and the command line are left out: the same bytes under another name, or
+        written to another directory, give the same digest.
+        """
+        payload = {
+            "version": self.version,
+            "seed": self.seed,
+            "parameters": [[k, _canonical(v)] for k, v in self.parameters],
+            "inputs": [sha for _, sha in self.inputs],
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": "emac-sim",
+            "version": self.version,
+            "digest": f"sha256:{self.digest()}",
+            "seed": self.seed,
+            "parameters": {k: _canonical(v) for k, v in self.parameters},
+            "command": self.command,
+            "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
+            "libraries": dict(self.libraries),
+        }
+
+
+def _canonical(v: Any) -> Any:
+    from .yamltext import plain
+
+    return plain(v)
+
+
+@dataclass(frozen=True)
+class EmitOptions:
+    """Deployment details the spec does not carry.
+
+    Attributes
+    ----------
+    prometheus_address
+        Prometheus URL for Argo / Flagger / OpenSLO data sources.
+    namespace
+        Kubernetes namespace for generated resources (``None``: leave unset).
+    canary_matcher
+        Label matcher that selects canary traffic in the journey SLI (added to every selector of
+        the canary queries), e.g. ``rollout="canary"``.
+    canary_window
+        Window of the canary gate queries, seconds.
+    analysis_interval, analysis_count
+        Argo metric ``interval`` (seconds) and ``count``.
+    sloth_compatible
+        Rule naming: ``None`` follows ``governance.alerts.slothCompatible``; ``True`` writes the
+        groups exactly as Sloth would for the journey SLO.
+    """
+
+    prometheus_address: str = DEFAULT_PROMETHEUS_ADDRESS
+    namespace: str | None = None
+    canary_matcher: str = 'rollout="canary"'
+    canary_window: float = 300.0
+    analysis_interval: float = 60.0
+    analysis_count: int = 5
+    sloth_compatible: bool | None = None
+
+
+def _as_plain(v: Any) -> Any:
+    if v is None or isinstance(v, Mapping):
+        return v
+    if hasattr(v, "to_dict") and callable(v.to_dict):
+        return v.to_dict()
+    raise TypeError(f"expected a mapping or an object with to_dict(), got {type(v).__name__}")
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Everything ``emit_all`` writes artifacts from (see the module docstring for shapes).
+
+    Attributes
+    ----------
+    journey
+        The accepted journey (objectives, policy, actions).
+    bounds
+        Analytic bounds of the accepted journey.
+    budgets
+        Budgets mapping, or ``None`` when not derived.
+    decision
+        The governance decision.
+    provenance
+        Version, seed, parameters, command, input sha256s, library versions.
+    simulation
+        Monte Carlo results, or ``None``.
+    check
+        Monte Carlo vs bounds verdict, or ``None``.
+    candidate
+        The candidate model's evidence when one was judged.
+    candidate_bounds
+        Analytic bounds of the candidate model, if any.
+    options
+        Deployment details (Prometheus address, canary selector, ...).
+    """
+
+    journey: Journey
+    bounds: Mapping[str, Any]
+    budgets: Mapping[str, Any] | None
+    decision: Decision
+    provenance: Provenance
+    simulation: Mapping[str, Any] | None = None
+    check: Mapping[str, Any] | None = None
+    candidate: CandidateEvidence | None = None
+    candidate_bounds: Mapping[str, Any] | None = None
+    options: EmitOptions = field(default_factory=EmitOptions)
+
+    def __post_init__(self) -> None:
+        for name in ("budgets", "simulation", "check"):
+            object.__setattr__(self, name, _as_plain(getattr(self, name)))
+        av = self.bounds.get("availability") if isinstance(self.bounds, Mapping) else None
+        if not isinstance(av, Mapping) or "independent" not in av or "pessimistic" not in av:
+            raise ValueError("bounds must hold availability.independent and availability.pessimistic")
+
+    # -- conveniences the emitters share
+
+    @property
+    def a_plus(self) -> float:
+        """A⁺: availability with independent components (the paper's optimistic estimate)."""
+        return float(self.bounds["availability"]["independent"])
+
+    @property
+    def a_minus(self) -> float:
+        """A⁻: the pessimistic shared-fate bound."""
+        return float(self.bounds["availability"]["pessimistic"])
+
+    @property
+    def width(self) -> float:
+        return self.a_plus - self.a_minus
+
+    @property
+    def digest(self) -> str:
+        return self.provenance.digest()
+
+    @property
+    def sloth_compatible(self) -> bool:
+        o = self.options.sloth_compatible
+        return self.journey.governance.sloth_compatible if o is None else o
+
+    @property
+    def model_confidence(self) -> float | None:
+        """conf(delta): the candidate's confidence, else the spec's own, else ``None``."""
+        if self.candidate is not None:
+            return self.candidate.confidence
+        return self.journey.confidence

@@ -1,0 +1,196 @@
+"""``report/derivation.yaml``: the paper's ``DerivationReport`` extended with this run's results.
+
+The paper's keys are kept with the same meaning (journey and operator graph, atomic targets,
+failure domains, composition with optimistic / pessimistic assumptions and results, synthetic
+SLIs, governance with gate, compiled artifacts and provenance); added under ``spec``: ``bounds``
+(the analytic layer's full output), ``monteCarlo``, ``check``, ``budgets``, ``decision``,
+``candidate`` (when one was judged) and ``provenance`` (tool version, digest, seed, parameters,
+command, input sha256s, library versions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model.journey import Choice, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Timeout
+from .derivation import Derivation
+from .prometheus import bound_series, contributors, record_prefix
+from .sloth import prom_duration
+from .yamltext import dump
+
+ARTIFACTS = {
+    "prometheusRecordingRules": "../prometheus/recording-rules.yaml",
+    "prometheusAlerts": "../prometheus/alerts.yaml",
+    "prometheusAlertTests": "../prometheus/alerts.test.yaml",
+    "prometheusRule": "../prometheus/prometheusrule.yaml",
+    "argoAnalysisTemplate": "../argo/analysis-template.yaml",
+    "argoRolloutSnippet": "../argo/rollout-snippet.yaml",
+    "flaggerMetricTemplate": "../flagger/metric-template.yaml",
+    "openSLO": "../openslo/",
+    "actionGuard": "../guards/action-guard.yaml",
+}
+
+
+def operator_graph(node: Node) -> Any:
+    """The operator tree in the paper's compact form: ``{series: [front, {parallel: [cart, pricing]}, …]}``."""
+    if isinstance(node, Ref):
+        return node.component
+    key = node.op
+    children = [operator_graph(c) for c in node.children]
+    if isinstance(node, Parallel) and node.join != "all":
+        return {key: children, "join": node.join, **({"k": node.k} if node.k is not None else {})}
+    if isinstance(node, Race) and node.hedge_delay:
+        return {key: children, "hedgeDelay": prom_duration(node.hedge_delay)}
+    if isinstance(node, Retry):
+        return {key: children[0], "attempts": node.attempts}
+    if isinstance(node, Timeout):
+        return {key: children[0], "deadline": prom_duration(node.deadline)}
+    if isinstance(node, Choice):
+        return {key: [{"weight": w, "step": c} for w, c in zip(node.probabilities, children)]}
+    if isinstance(node, Optional):
+        return {key: children[0], "probability": node.probability}
+    if isinstance(node, Repeat):
+        return {key: children[0], "count": node.count}
+    return {key: children}
+
+
+def _assumptions(d: Derivation) -> tuple[list[str], list[str], list[str]]:
+    """(optimistic, pessimistic, shared domain names)."""
+    j = d.journey
+    shared = [str(s) for s in d.bounds["availability"].get("pessimisticShared") or []]
+    multi = [dom for dom in j.domains if len(dom.members) >= 2]
+    optimistic = ["Independence across all components"] + [
+        f"Independence across members of domain {dom.name} ({', '.join(dom.members)})" for dom in multi
+    ]
+    pessimistic = [f"Full correlation inside domain {name}" for name in shared]
+    pessimistic += [
+        f"Independence inside domain {dom.name} (sharing its fate would not lower availability)" for dom in multi if dom.name not in shared
+    ]
+    if not pessimistic:
+        pessimistic = ["No failure domain is shared by two or more components"]
+    return optimistic, pessimistic, shared
+
+
+def _interpretation(d: Derivation, shared: list[str]) -> list[str]:
+    obj = d.journey.availability_objective
+    lines = []
+    if obj is not None:
+        t = f"{obj.target:g}"
+        if d.a_minus >= obj.target:
+            lines.append(f"Both the optimistic estimate and the pessimistic bound meet {t}.")
+        elif d.a_plus >= obj.target:
+            lines.append(f"Optimistic estimate meets {t}, pessimistic bound does not.")
+        else:
+            lines.append(f"Neither the optimistic estimate nor the pessimistic bound meets {t}.")
+    if d.width > 0:
+        where = f"the {', '.join(shared)} domain{'s' if len(shared) > 1 else ''}" if shared else "shared failure domains"
+        lines.append(f"This gap is the quantified 'shared-fate risk' of {where}.")
+    else:
+        lines.append("No shared-fate hypothesis lowers availability: the bound is tight.")
+    return lines
+
+
+def derivation_report(d: Derivation) -> dict[str, Any]:
+    j = d.journey
+    g = j.governance
+    p = record_prefix(j)
+    series = bound_series(j)
+    optimistic, pessimistic, shared = _assumptions(d)
+    obj = j.availability_objective
+    lat = d.bounds.get("latency") or {}
+    metric = j.latency_objective.metric if j.latency_objective is not None else "p99"
+    lat_value = lat.get(metric, {}).get("upper") if lat.get(metric) else None
+    contrib = contributors(d)
+    meta: dict[str, Any] = {"name": j.name}
+    if j.labels:
+        meta["labels"] = dict(j.labels)
+    guards = [a.guard for a in g.actions if a.guard]
+    uses = {"pessimistic": "pessimisticBound", "independent": "optimisticEstimate"}.get(d.decision.availability_bound, d.decision.availability_bound)
+    dominant = []
+    for name, _kind, value, extra in contrib:
+        if name == "shared_fate":
+            doms = extra.get("domains")
+            dominant.append(f"shared fate in {doms or 'failure domains'} lowers availability by {value:.8f} (A+ - A-)")
+        else:
+            dominant.append(f"pessimistic availability shortfall of {value:.8f} below objective {obj.target:g}" if obj else f"{name} {value:.8f}")
+    spec: dict[str, Any] = {
+        "journey": {"name": j.name, "operatorGraph": operator_graph(j.root)},
+        "atomicAvailabilityTargets": {c.id: c.availability for c in j.components},
+        "failureDomains": {c.id: list(c.domains) for c in j.components if c.domains},
+        "composition": {
+            "objectiveAvailabilityTarget": obj.target if obj is not None else None,
+            "optimisticAssumptions": optimistic,
+            "pessimisticAssumptions": pessimistic,
+            "results": {
+                "availability": {
+                    "optimisticEstimate": d.a_plus,
+                    "pessimisticBound": d.a_minus,
+                    "boundWidth": d.width,
+                    "interpretation": _interpretation(d, shared),
+                }
+            },
+        },
+        "syntheticSLIs": {
+            "prometheusRuleRef": ARTIFACTS["prometheusRecordingRules"],
+            "availability": {
+                "optimistic": {"record": series["A_plus"], "value": d.a_plus},
+                "pessimistic": {"record": series["A_minus"], "value": d.a_minus},
+                "width": {"record": series["width"], "value": d.width},
+            },
+            "latency": {
+                f"{metric}UpperBound": {
+                    "record": f"{p}latency_seconds:{metric}_upper_bound",
+                    "value": float(lat_value) if lat_value is not None else None,
+                    "note": "dependence-free upper bound of the journey quantile, seconds"
+                    if lat_value is not None
+                    else "latency not modelled: no bound recorded",
+                }
+            },
+            "confidence": {
+                "modelDelta": {
+                    "record": series["conf(delta)"],
+                    "value": d.model_confidence,
+                    "source": d.candidate.source if d.candidate is not None else j.evidence.discovered_model_ref,
+                }
+            },
+            "contributors": [
+                {
+                    "record": f"{p}contributor{{"
+                    + ",".join(f'{k}="{v}"' for k, v in sorted({"contributor": name, "kind": kind, **extra}.items()))
+                    + "}",
+                    "value": value,
+                }
+                for name, kind, value, extra in contrib
+            ],
+        },
+        "governance": {
+            "conservativeGate": {
+                "uses": uses,
+                "decision": d.decision.verdict,
+                "actionGuard": guards[0] if guards else None,
+                "actionGuardCompiledAs": ARTIFACTS["argoAnalysisTemplate"],
+            },
+            "compiledArtifacts": dict(ARTIFACTS),
+            "provenance": {
+                "operatorExpression": j.expression,
+                "evidenceWindow": prom_duration(j.evidence.evidence_window) if j.evidence.evidence_window else None,
+                "confidenceThreshold": g.confidence_threshold,
+                "failureDomainAssumption": "; ".join(f"Full correlation inside domain {s}" for s in shared)
+                or "Independence (no shared-fate scenario lowers availability)",
+                "dominantContributors": dominant,
+            },
+        },
+        "bounds": d.bounds,
+        "monteCarlo": d.simulation,
+        "check": d.check,
+        "budgets": d.budgets,
+        "decision": d.decision.to_dict(),
+    }
+    if d.candidate is not None:
+        spec["candidate"] = {**d.candidate.to_dict(), **({"bounds": d.candidate_bounds} if d.candidate_bounds is not None else {})}
+    spec["provenance"] = d.provenance.to_dict()
+    return {"apiVersion": "emac.dev/v1alpha1", "kind": "DerivationReport", "metadata": meta, "spec": spec}
+
+
+def derivation_report_text(d: Derivation) -> str:
+    return dump(derivation_report(d), width=100)
