@@ -21,8 +21,8 @@ class SpecError(ValueError):
     """
 
     def __init__(self, file: str, path: str, message: str) -> None:
-        self.file = file
-        self.path = path
+        self.file = _printable(str(file))
+        self.path = _printable(str(path))
         self.message = " ".join(str(message).split())
         super().__init__(self.line())
 
@@ -30,6 +30,13 @@ class SpecError(ValueError):
         """The one-line rendering ``FILE: PATH: message``."""
         where = f"{self.path}: " if self.path else ""
         return f"{self.file}: {where}{self.message}"
+
+
+def _printable(text: str) -> str:
+    """Escape newlines and other control characters (a YAML key may hold them) to keep one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class CheckRefused(RuntimeError):
