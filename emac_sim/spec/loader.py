@@ -175,7 +175,7 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
     if "dist" not in d:
         raise ctx.fail(path, f"missing required key 'dist' (one of {', '.join(D.DISTRIBUTION_KINDS)})")
     kind = d["dist"]
-    if kind not in _DIST_PARAMS:
+    if not isinstance(kind, str) or kind not in _DIST_PARAMS:
         hint = difflib.get_close_matches(str(kind), D.DISTRIBUTION_KINDS, n=1)
         dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(D.DISTRIBUTION_KINDS)})"
         raise ctx.fail(_join(path, "dist"), f"unknown distribution {kind!r}{dym}")
@@ -318,6 +318,8 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
     if "type" not in d:
         raise ctx.fail(path, "operator needs 'type' (one of " + ", ".join(OPERATOR_TYPES) + ") or 'ref'")
     op = d["type"]
+    if not isinstance(op, str):
+        raise ctx.fail(_join(path, "type"), f"expected an operator name (one of {', '.join(OPERATOR_TYPES)}), got {_typename(op)}")
     if op == "ref":
         ctx.keys(d, ("type", "component", *common), path, required=("component",))
         return parse_operator(ctx, {"ref": d["component"]}, path, components, depth)
