@@ -77,12 +77,13 @@ BAD_INPUTS = [
     (
         "yaml-syntax",
         HEAD + "spec:\n  operator: {ref: a\n  components: {}\n",
-        "line 6: YAML syntax error: expected ',' or '}', but got ':' (while parsing a flow mapping started on line 5)",
+        # libyaml and pure-Python PyYAML word the problem differently; the line and context agree
+        re.compile(r"line 6: YAML syntax error: (did not find expected|expected) ',' or '\}'.* \(while parsing a flow mapping started on line 5\)"),
     ),
     (
         "yaml-tab",
         HEAD + "spec:\n\toperator: {ref: a}\n",
-        re.compile(r"line 5: YAML syntax error: found character '\\t' that cannot start any token.*"),
+        re.compile(r"line 5: YAML syntax error: found character .*that cannot start any token.*"),
     ),
     (
         "not-a-mapping-list",
