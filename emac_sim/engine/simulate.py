@@ -15,9 +15,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES, named_scenario
+from . import dask_backend
 from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
 from .compile import DEFAULT_BIRNBAUM_STRIDE, CompiledJourney, compile_journey
 from .intervals import wilson_half_width
@@ -124,6 +126,7 @@ def simulate(
     confidence: float = 0.95,
     block_size: int = BLOCK_SIZE,
     birnbaum_stride: int = DEFAULT_BIRNBAUM_STRIDE,
+    client: Any = None,
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
 
@@ -152,6 +155,10 @@ def simulate(
     block_size, birnbaum_stride
         Samples per block (part of the random-stream contract: changing it changes the
         samples) and the Birnbaum sub-sampling stride (0 disables it).
+    client
+        A ``distributed.Client``: run the blocks as tasks on that Dask cluster
+        (:mod:`emac_sim.engine.dask_backend`; default: the client made active with
+        ``dask_backend.use_client``, else local threads). Results do not depend on it.
 
     Returns
     -------
@@ -180,7 +187,11 @@ def simulate(
     merged = BlockResult.empty(compiled)
     reached = False
     try:
-        blocks = iter_blocks(compiled, seed, sizes, n_workers)
+        client = client if client is not None else dask_backend.active_client()
+        if client is None:
+            blocks = iter_blocks(compiled, seed, sizes, n_workers)
+        else:
+            blocks = dask_backend.iter_blocks(client, compiled, seed, sizes, target_ci=target_ci, confidence=confidence)
         for res in blocks:
             merged = merged.merge(res)
             advance(res.samples)
