@@ -314,6 +314,92 @@ def simulate_cmd(
 # (section owned by the compile command; keep edits inside it)
 
 
+@app.command("compile")
+def compile_cmd(
+    spec: Path = typer.Argument(..., help="The accepted EmaC spec (JourneyIntent YAML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory for the artifacts (new, empty, or a previous emac-sim output)."),
+    samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples for the check (1e5 style accepted)."),
+    seed: int = typer.Option(0, "--seed", help="Root seed; fixed default 0 so the same inputs give the same bytes (recorded in the report)."),
+    correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
+    candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
+    workers: int = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    scheduler: str = SchedulerOpt,
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Bounds, Monte Carlo, check, budgets, governance decision and artifacts. Exit 0 PASS, 1 FAIL/REVIEW/refused, 2 bad input."""
+
+    def body() -> int:
+        n = parse_samples(samples)
+        if seed < 0:
+            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+        if workers is not None and workers < 1:
+            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+        from .emit.compile import compile_spec
+        from .engine.dask_backend import scheduler_session
+
+        with scheduler_session(scheduler, workers):
+            res = compile_spec(
+                spec, out, samples=n, seed=seed, correlation=correlation.value, candidate=candidate, slo_paths=slo_path or (), workers=workers
+            )
+        if fmt is Format.json:
+            print_json(res.to_dict())
+            return res.exit_code
+        _print_compile(res)
+        return res.exit_code
+
+    run_guarded(body)
+
+
+def _print_compile(res: Any) -> None:
+    av = res.bounds["availability"]
+    j = res.journey
+    typer.echo(f"{j.name}: {j.expression}")
+    obj = j.availability_objective
+    typer.echo(
+        f"availability  A+ {av['independent']:.8f}  A- {av['pessimistic']:.8f}  bound width {av['independent'] - av['pessimistic']:.8f}"
+        + (f"  objective {obj.target:g}" if obj else "")
+    )
+    runs = [("accepted", res.check)] + ([("candidate", res.candidate_check)] if res.candidate_check is not None else [])
+    for label, run in runs:
+        sim, v = run.simulation, run.verdict
+        a = sim["availability"]
+        typer.echo(
+            f"monte carlo   {label}: {sim['correlation']}, {sim['samples']:,} samples, seed {sim['seed']}: "
+            f"{a['estimate']:.6f} [{a['ci'][0]:.6f}, {a['ci'][1]:.6f}] at {sim['confidence']:g}; check {'pass' if v.consistent else 'FAILED'}"
+        )
+    if res.refused:
+        typer.echo(res.explanation())
+        typer.echo("REFUSED: no budgets or artifacts written")
+        return
+    b = res.budgets
+    if b.error_budget is not None:
+        eb = b.error_budget
+        typer.echo(
+            f"error budget  {eb.minutes:.6g} min per {eb.window_seconds / 86400:g}d; "
+            f"burn rate at A- {eb.burn_rate_lower:.3f}, at A+ {eb.burn_rate_upper:.3f}"
+        )
+    if b.atomic_targets is not None and b.atomic_targets.feasible:
+        t = b.atomic_targets
+        targets = ", ".join(f"{x.component} {x.uniform}" for x in t.targets)
+        typer.echo(f"targets       for A- >= {t.objective:g} (unavailabilities x {t.scale:.4f}): {targets}")
+    if b.latency is not None:
+        sol = b.latency.solution()
+        if sol is not None and sol.factor is not None:
+            typer.echo(f"latency       {b.latency.metric} <= {b.latency.threshold:g}s ({sol.bound} bound): component latencies x {sol.factor:.4f}")
+    if res.candidate is not None:
+        c = res.candidate
+        typer.echo(f"candidate     {c.source}: confidence {c.confidence}, A- {c.a_minus:.8f}, delta A- {c.delta_a_minus:+.8f}")
+        for line in c.changes:
+            typer.echo(f"              {line}")
+    d = res.decision
+    typer.echo(f"decision      {d.verdict}")
+    for r in d.reasons:
+        typer.echo(f"              {r}")
+    typer.echo(f"artifacts     {len(res.written)} files in {res.out_dir}")
+
+
+
 # --------------------------------------------------------------------------- validate
 # (section owned by the validate command; keep edits inside it)
 
@@ -321,12 +407,13 @@ def simulate_cmd(
 @app.command()
 def validate(
     paths: list[Path] = typer.Argument(..., help="Spec files and/or directories (searched for kind: JourneyIntent)."),
-    samples: int = typer.Option(200_000, "--samples", min=1, help="Monte Carlo samples per spec and scenario."),
+    samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples per spec and scenario (1e5 style accepted)."),
     seed: int = typer.Option(0, "--seed", help="Root seed (fixed default: nightly runs are reproducible)."),
-    correlation: list[str] = typer.Option(
-        ["declared"], "--correlation", help="Scenario(s) to simulate and check: declared, independent, shared, pessimistic; repeatable."
+    correlation: list[Correlation] = typer.Option(
+        [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
     junit: Path = typer.Option(None, "--junit", help="Also write JUnit XML test results to this file."),
+    workers: int = typer.Option(None, "--workers", help="Worker threads (results do not depend on it)."),
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
 ) -> None:
@@ -334,12 +421,14 @@ def validate(
 
     def body() -> int:
         from .emit.validate import validate_paths, write_bytes_atomic
-        from .model.scenario import SCENARIO_NAMES
 
-        for sc in correlation:
-            if sc not in SCENARIO_NAMES:
-                raise SpecError("--correlation", "", f"unknown scenario {sc!r} (one of {', '.join(SCENARIO_NAMES)})")
-        report = validate_paths(paths, samples=samples, seed=seed, scenarios=tuple(dict.fromkeys(correlation)), slo_paths=slo_path or ())
+        n = parse_samples(samples)
+        if seed < 0:
+            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+        if workers is not None and workers < 1:
+            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+        scenarios = tuple(dict.fromkeys(c.value for c in correlation))
+        report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers)
         if junit is not None:
             write_bytes_atomic(junit, report.junit_xml())
         for s in report.specs:
@@ -352,20 +441,19 @@ def validate(
             if s.error is not None:
                 typer.echo(f"ERROR {s.file}: does not load")
                 continue
-            n = sum(1 for r in s.runs for i in r.verdict.items if i.status != "skip")
-            typer.echo(f"{s.status.upper():5} {s.file} ({s.journey}): {n} checks")
+            k = sum(1 for r in s.runs for i in r.verdict.items if i.status != "skip")
+            typer.echo(f"{s.status.upper():5} {s.file} ({s.journey}): {k} checks")
             for r in s.runs:
                 if not r.verdict.consistent:
                     typer.echo(r.verdict.explanation())
         c = report.counts()
         typer.echo(
             f"{c['specs']} spec(s): {c['passed']} passed, {c['failed']} failed, {c['errors']} error(s); "
-            f"{c['checks']} checks, {c['checkFailures']} failed ({samples} samples, seed {seed})"
+            f"{c['checks']} checks, {c['checkFailures']} failed ({n} samples, seed {seed})"
         )
         return report.exit_code
 
     run_guarded(body)
-
 
 
 # --------------------------------------------------------------------------- discover

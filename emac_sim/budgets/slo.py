@@ -7,11 +7,22 @@ Reliability Workbook*, ch. 5 "Alerting on SLOs" (error budget, burn rate, multiw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from ..model.journey import BurnRateWindow
 
 SLOStatus = Literal["met", "at-risk", "violated", "no-objective"]
+
+
+def _dec(x: float) -> Decimal:
+    """The decimal a float was written as (``repr`` round-trips), so 1 − 0.995 is exactly 0.005."""
+    return Decimal(repr(float(x)))
+
+
+def allowed_error_ratio(objective: float) -> float:
+    """1 − objective, computed in decimal (0.995 → 0.005 exactly, not 0.0050000000000000044)."""
+    return float(1 - _dec(objective))
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,8 @@ def error_budget(objective: float, window_seconds: float, lower: float, upper: f
     """
     if not 0.0 < objective < 1.0:
         raise ValueError(f"objective must be in (0, 1), got {objective!r}")
-    allowed = 1.0 - objective
-    minutes = allowed * window_seconds / 60.0
+    allowed = allowed_error_ratio(objective)
+    minutes = float((1 - _dec(objective)) * _dec(window_seconds) / 60)
     return ErrorBudget(
         objective=objective,
         window_seconds=window_seconds,
@@ -211,14 +222,14 @@ def burn_rate_thresholds(objective: float, windows: tuple[BurnRateWindow, ...], 
     budget_window_seconds
         The budget period the burn rate refers to (``sloBudgetWindow``, seconds).
     """
-    allowed = 1.0 - objective
+    allowed = 1 - _dec(objective)
     return tuple(
         BurnRateThreshold(
             severity=w.severity,
             burn_rate=w.burn_rate,
             long_window_seconds=w.long_window,
             short_window_seconds=w.short_window,
-            error_ratio_threshold=w.burn_rate * allowed,
+            error_ratio_threshold=float(_dec(w.burn_rate) * allowed),
             budget_consumed=w.burn_rate * w.long_window / budget_window_seconds,
             time_to_exhaustion_seconds=budget_window_seconds / w.burn_rate,
         )

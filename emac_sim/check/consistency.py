@@ -189,8 +189,7 @@ def availability_reference(bounds: Mapping[str, Any], scenario: str) -> tuple[tu
     if scenario == "declared":
         v = av.get("declared")
         if v is not None:
-            method = str(av.get("declaredMethod") or "")
-            return (float(v), float(v)), "exact", ABS_TOL_QUADRATURE, f"exact declared availability{f' ({method})' if method else ''}"
+            return (float(v), float(v)), "exact", ABS_TOL_QUADRATURE, "exact declared availability"
         lo, hi = float(av["pessimistic"]), float(av["sharedFateRange"][1])
         return (lo, hi), "range", ABS_TOL_EXACT, "declared availability not computable analytically: range [pessimistic, sharedFateRange max]"
     raise ValueError(f"unknown scenario {scenario!r}")

@@ -1,0 +1,302 @@
+"""``emac compile``: spec → bounds → Monte Carlo → check → budgets → decision → artifacts (DESIGN §7).
+
+The pipeline, for the accepted spec (and, with ``candidate``, for a candidate model too):
+
+1. analytic bounds (:func:`emac_sim.analytic.bounds`);
+2. a Monte Carlo estimate of the ``correlation`` scenario at the check's confidence
+   (:func:`emac_sim.check.run_check`; default 200 000 samples, fixed seed 0, so the same inputs
+   give the same bytes; the seed used is recorded in the report's provenance);
+3. the check: if any estimate disagrees with its bounds, nothing is written and the result is
+   ``REFUSED`` (exit code 1) with the explanation;
+4. budgets of the accepted spec (:func:`emac_sim.budgets.derive_budgets`);
+5. the governance decision (:func:`emac_sim.govern.decide`): PASS / FAIL / REVIEW;
+6. every artifact, written atomically into ``out`` (:func:`emac_sim.emit.emit_all`) whatever
+   the decision: a FAIL is worth reviewing.
+
+Candidate models (``--candidate MODEL``: a ``DiscoveredJourneyModel`` or ``JourneyIntent``)
+describe what the system *is*; the accepted spec keeps what it *should be* (objectives, policy,
+actions). The candidate is judged under the accepted spec's policy with its own bounds
+(:class:`emac_sim.govern.CandidateEvidence`: confidence, evidence flags, A⁻, ΔA⁻ and the
+model changes listed by :func:`model_changes`). Both models are simulated and checked; the
+artifacts stay those of the accepted spec, with the candidate's evaluation in the derivation
+report, until the candidate is accepted (written as the spec).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..budgets import Budgets, derive_budgets
+from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
+from ..errors import SpecError
+from ..model.journey import Journey
+from ..model.scenario import SCENARIO_NAMES
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What one ``compile_spec`` call produced.
+
+    Attributes
+    ----------
+    journey
+        The accepted journey.
+    bounds
+        Its analytic bounds.
+    check
+        The accepted journey's check run (bounds, simulation, verdict).
+    candidate_check
+        The candidate's check run, when a candidate was given.
+    budgets
+        Budgets of the accepted journey (``None`` when the check refused).
+    decision
+        :class:`emac_sim.govern.Decision` (``None`` when the check refused).
+    candidate
+        :class:`emac_sim.govern.CandidateEvidence` when a candidate was judged.
+    out_dir
+        Output directory.
+    written
+        Files written, relative to ``out_dir`` (empty when refused).
+    """
+
+    journey: Journey
+    bounds: Mapping[str, Any]
+    check: CheckRun
+    candidate_check: CheckRun | None
+    budgets: Budgets | None
+    decision: Any
+    candidate: Any
+    out_dir: Path
+    written: tuple[str, ...]
+    samples: int
+    correlation: str
+
+    @property
+    def refused(self) -> bool:
+        """True when a check failed: no budgets, no decision, no artifacts."""
+        return self.decision is None
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL``, ``REVIEW`` or ``REFUSED``."""
+        return "REFUSED" if self.decision is None else str(self.decision.verdict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 for PASS; 1 for FAIL, REVIEW or a refused check."""
+        return 1 if self.decision is None else int(self.decision.exit_code)
+
+    @property
+    def seed(self) -> int | None:
+        """The Monte Carlo seed actually used."""
+        return self.check.simulation.get("seed")
+
+    def explanation(self) -> str:
+        """Why the check refused (all failing comparisons), or an empty string."""
+        runs = [self.check] + ([self.candidate_check] if self.candidate_check is not None else [])
+        return "\n".join(r.verdict.explanation() for r in runs if not r.verdict.consistent)
+
+    def to_dict(self) -> dict[str, Any]:
+        av = self.bounds["availability"]
+        out: dict[str, Any] = {
+            "command": "compile",
+            "journey": self.journey.name,
+            "expression": self.journey.expression,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "availability": {
+                "aPlus": av["independent"],
+                "aMinus": av["pessimistic"],
+                "boundWidth": float(av["independent"]) - float(av["pessimistic"]),
+                "objective": self.journey.availability_objective.target if self.journey.availability_objective else None,
+            },
+            "samples": self.samples,
+            "seed": self.seed,
+            "correlation": self.correlation,
+            "check": self.check.verdict.to_dict(),
+            "simulation": dict(self.check.simulation),
+            "decision": self.decision.to_dict() if self.decision is not None else None,
+            "budgets": self.budgets.to_dict() if self.budgets is not None else None,
+            "outDir": str(self.out_dir),
+            "artifacts": list(self.written),
+        }
+        if self.candidate_check is not None:
+            out["candidateCheck"] = self.candidate_check.verdict.to_dict()
+        if self.candidate is not None:
+            out["candidate"] = self.candidate.to_dict()
+        if self.refused:
+            out["explanation"] = self.explanation()
+        return out
+
+
+def _domain_members(j: Journey) -> dict[str, tuple[str, ...]]:
+    return {d.name: tuple(sorted(d.members)) for d in j.domains if d.members}
+
+
+def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Mapping[str, Any], candidate_bounds: Mapping[str, Any]) -> tuple[str, ...]:
+    """Human-readable differences between the accepted and the candidate model.
+
+    Covers the operator expression, components added / removed, availability changes, failure
+    domains added / removed / with other members, and the resulting A⁻ and A⁺ changes. The
+    order is fixed (expression, components, domains, bounds) so reports are deterministic.
+    """
+    lines: list[str] = []
+    if accepted.expression != candidate.expression:
+        lines.append(f"operator: {accepted.expression} -> {candidate.expression}")
+    acc_c, cand_c = accepted.availabilities, candidate.availabilities
+    for cid in sorted(set(cand_c) - set(acc_c)):
+        lines.append(f"component {cid}: added (availability {cand_c[cid]:g})")
+    for cid in sorted(set(acc_c) - set(cand_c)):
+        lines.append(f"component {cid}: removed")
+    for cid in sorted(set(acc_c) & set(cand_c)):
+        if acc_c[cid] != cand_c[cid]:
+            lines.append(f"component {cid}: availability {acc_c[cid]:g} -> {cand_c[cid]:g}")
+    acc_d, cand_d = _domain_members(accepted), _domain_members(candidate)
+    for name in sorted(set(cand_d) - set(acc_d)):
+        lines.append(f"failure domain {name}: added with members {', '.join(cand_d[name])}")
+    for name in sorted(set(acc_d) - set(cand_d)):
+        lines.append(f"failure domain {name}: removed (had {', '.join(acc_d[name])})")
+    for name in sorted(set(acc_d) & set(cand_d)):
+        if acc_d[name] != cand_d[name]:
+            lines.append(f"failure domain {name}: members {', '.join(acc_d[name])} -> {', '.join(cand_d[name])}")
+    for key, label in (("pessimistic", "A-"), ("independent", "A+")):
+        a, c = float(accepted_bounds["availability"][key]), float(candidate_bounds["availability"][key])
+        if a != c:
+            lines.append(f"{label}: {a:.8f} -> {c:.8f} ({c - a:+.8f})")
+    return tuple(lines)
+
+
+def command_line(
+    spec: str | os.PathLike,
+    *,
+    samples: int,
+    seed: int | None,
+    correlation: str,
+    candidate: str | os.PathLike | None,
+    slo_paths: Sequence[str | os.PathLike] = (),
+) -> str:
+    """The canonical command recorded in provenance; the output directory is written ``OUT``
+    so the same inputs give the same bytes wherever they are compiled to."""
+    parts = ["emac", "compile", str(spec), "--out", "OUT", "--samples", str(samples)]
+    if seed is not None:
+        parts += ["--seed", str(seed)]
+    parts += ["--correlation", correlation]
+    if candidate is not None:
+        parts += ["--candidate", str(candidate)]
+    for p in slo_paths:
+        parts += ["--slo-path", str(p)]
+    return shlex.join(parts)
+
+
+def compile_spec(
+    spec: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int | None = DEFAULT_SEED,
+    correlation: str = "declared",
+    candidate: str | os.PathLike | None = None,
+    slo_paths: Sequence[str | os.PathLike] = (),
+    workers: int | None = None,
+    options: Any = None,
+) -> CompileResult:
+    """Compile a spec into budgets, a governance decision and reviewable artifacts.
+
+    Parameters
+    ----------
+    spec
+        The accepted ``JourneyIntent``.
+    out
+        Output directory (created; an existing one must be empty or a previous emac-sim output).
+    samples
+        Monte Carlo samples per checked model.
+    seed
+        Root seed; default 0 (fixed: same inputs → identical bytes). ``None`` draws a seed,
+        which is recorded in the report's provenance.
+    correlation
+        Scenario to simulate and check (``declared``, ``independent``, ``shared``,
+        ``pessimistic``).
+    candidate
+        A candidate model (``DiscoveredJourneyModel`` or ``JourneyIntent``) to judge against
+        ``spec`` (DESIGN §7).
+    slo_paths
+        Extra OpenSLO / Sloth directories for ``atomicSLORef``.
+    workers
+        Engine threads (results do not depend on it).
+    options
+        :class:`emac_sim.emit.EmitOptions` (Prometheus address, canary selector, ...).
+
+    Returns
+    -------
+    CompileResult
+        ``status`` PASS / FAIL / REVIEW with artifacts written, or REFUSED (check failed,
+        nothing written); ``exit_code`` 0 for PASS, else 1.
+
+    Raises
+    ------
+    SpecError
+        Bad input: a spec or candidate that does not load, an unknown scenario, an output
+        directory holding foreign files.
+    """
+    from ..analytic import bounds as analytic_bounds
+    from ..govern import CandidateEvidence, decide
+    from ..spec import load_spec
+    from . import EmitOptions, Provenance, emit_all
+    from .derivation import Derivation
+
+    if correlation not in SCENARIO_NAMES:
+        raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
+    accepted = load_spec(spec, slo_paths=slo_paths)
+    cand_journey = load_spec(candidate, slo_paths=slo_paths) if candidate is not None else None
+
+    b_acc = analytic_bounds(accepted)
+    run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers)
+    used_seed = run_acc.simulation.get("seed")
+    run_cand = None
+    b_cand = None
+    if cand_journey is not None:
+        b_cand = analytic_bounds(cand_journey)
+        run_cand = run_check(cand_journey, samples=samples, seed=used_seed, correlation=correlation, bounds=b_cand, workers=workers)
+
+    out_dir = Path(out)
+    if not run_acc.verdict.consistent or (run_cand is not None and not run_cand.verdict.consistent):
+        return CompileResult(accepted, b_acc, run_acc, run_cand, None, None, None, out_dir, (), samples, correlation)
+
+    evidence = None
+    if cand_journey is not None and b_cand is not None:
+        changes = model_changes(accepted, cand_journey, b_acc, b_cand)
+        evidence = CandidateEvidence.from_models(accepted, b_acc, cand_journey, b_cand, changes=changes)
+    budgets = derive_budgets(accepted, b_acc)
+    decision = decide(accepted, b_acc, candidate=evidence)
+    from ..check import CHECK_CONFIDENCE
+
+    params: dict[str, Any] = {"samples": samples, "correlation": correlation, "checkConfidence": CHECK_CONFIDENCE}
+    if candidate is not None:
+        params["candidate"] = str(candidate)
+    provenance = Provenance.collect(
+        accepted,
+        seed=used_seed,
+        parameters=params,
+        command=command_line(spec, samples=samples, seed=used_seed, correlation=correlation, candidate=candidate, slo_paths=slo_paths),
+        extra_inputs=tuple(cand_journey.inputs) if cand_journey is not None else (),
+    )
+    derivation = Derivation(
+        journey=accepted,
+        bounds=b_acc,
+        budgets=budgets,
+        decision=decision,
+        provenance=provenance,
+        simulation=run_acc.simulation,
+        check=run_acc.verdict,
+        candidate=evidence,
+        candidate_bounds=b_cand,
+        options=options if options is not None else EmitOptions(),
+    )
+    paths = emit_all(derivation, out_dir)
+    written = tuple(Path(p).relative_to(out_dir).as_posix() for p in paths)
+    return CompileResult(accepted, b_acc, run_acc, run_cand, budgets, decision, evidence, out_dir, written, samples, correlation)
