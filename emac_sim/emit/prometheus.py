@@ -137,7 +137,7 @@ def journey_slo(d: Derivation) -> SLO | None:
         service=j.name,
         name="availability",
         objective=float(target * 100),
-        sli=error_ratio_template(j),
+        sli=f"({error_ratio_template(j)})" if sloth else error_ratio_template(j),  # Sloth wraps a raw SLI in parentheses
         labels=tuple(journey_labels(j).items()),
         period=g.budget_window,
         windows=windows,

@@ -1,18 +1,24 @@
 """promtool unit tests proving each burn-rate alert fires at its burn rate and stays quiet below it.
 
 For every alert (one per severity) and every window pair ``(factor f, long L, short S)`` in it,
-two test groups feed the alert rules synthetic SLI error ratios: an error ratio ``r`` switches on
-at t = 0 and each recorded window ratio ramps up as a real rate ratio would,
-``ratio_w(t) = r · min(t, w) / w`` (the window fills with errors). With ``B`` the error budget:
+three test groups feed the alert rules synthetic SLI error ratios. The journey's error ratio
+``e(t)`` is piecewise constant from t = 0 (no errors before), and each recorded window ratio is
+what a rate ratio over that window sees, ``ratio_w(t) = (1/w) ∫_{t−w}^{t} e``. With ``B`` the
+error budget and ε = 1 %:
 
-- *fires*: ``r = (1 + ε) · f · B`` — the alert must fire by ``t = L`` (when the long window is
-  full) and not before the long window has seen enough errors;
-- *quiet*: ``r = (1 − ε) · f · B`` — the alert must stay quiet at ``t = L``.
+- *fires*: ``e = (1 + ε)·f·B`` — quiet while the long window is half full, firing by ``t = L``;
+- *quiet*: ``e = (1 − ε)·f·B`` — still quiet at ``t = L``;
+- *resets*: ``e = (1 + ε)·f·B`` until the alert has fired, then ``(1 − ε)·f·B`` — quiet one short
+  window later although the long window is still above the threshold (the short window's job);
+- *gated*: a burst at ``2·f·B`` fills the short window while the long window averages
+  ``(1 − ε)·f·B`` — quiet (the long window's job).
 
-ε = 1 %. Expected states are computed from the same ramp model over *all* windows of the alert
-(a lower-burn window may legitimately fire too), at evaluation times chosen so that no condition
-sits within 0.2 % of its threshold. promtool evaluates the real rules, so a wrong threshold, window
-or label in ``alerts.yaml`` fails the test.
+Expected states are computed from the same model over *all* windows of the alert (a lower-burn
+window may legitimately fire too) at evaluation times where no comparison sits within 0.2 % of
+its threshold. promtool evaluates the real rules, so a threshold off by 1 % in either window, a
+wrong window or a wrong label in ``alerts.yaml`` fails the tests. Rules are evaluated on a coarse
+grid (the evaluation times' greatest common divisor) while series are sampled at most every
+5 minutes, so long windows stay cheap to test.
 """
 
 from __future__ import annotations
@@ -20,164 +26,213 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .sloth import SLO, WINDOW_LABEL, BurnWindow, alert_rules, prom_duration, sli_recording_rules
+from .sloth import SLO, WINDOW_LABEL, BurnWindow, Style, alert_rules, prom_duration, sli_recording_rules
 from .yamltext import dump
 
 EPSILON = 0.01
 MARGIN = 0.002
-MAX_SHIFT_STEPS = 50
+MAX_SHIFTS = 40
+LOOKBACK = 300  # Prometheus' default staleness lookback, seconds
+
+Segments = list[tuple[int, float]]  # (start second, error ratio from then on)
 
 
-def _gcd_seconds(values: list[float]) -> int:
+def _gcd(values: list[int]) -> int:
     g = 0
     for v in values:
-        g = math.gcd(g, int(round(v)))
+        g = math.gcd(g, int(v))
     return g
 
 
-def evaluation_interval(slos: list[SLO]) -> int:
-    """Seconds between rule evaluations (and series samples): the largest divisor of every window
-    that is at most 5 minutes, so samples land on every window edge and never go stale (5 m lookback)."""
-    ws = [w for s in slos for bw in s.windows for w in (bw.short, bw.long)]
-    g = _gcd_seconds(ws) if ws else 60
-    return next(k for k in range(min(g, 300), 0, -1) if g % k == 0)
+def sample_step(slo: SLO) -> int:
+    """Seconds between series samples: the largest divisor of every window that is at most 5 minutes."""
+    g = _gcd([int(round(w)) for bw in slo.windows for w in (bw.short, bw.long)]) or 60
+    return next(k for k in range(min(g, LOOKBACK), 0, -1) if g % k == 0)
 
 
-@dataclass(frozen=True)
-class _Case:
-    alert: dict[str, Any]
-    window: BurnWindow
-    ratio: float
-    fires: bool
+def window_ratio(w: float, t: float, segments: Segments) -> float:
+    """Error ratio a window of ``w`` seconds sees at ``t`` (the mean of e over [t − w, t], e = 0 before 0)."""
+    lo = max(t - w, 0.0)
+    total = 0.0
+    for i, (start, rate) in enumerate(segments):
+        end = segments[i + 1][0] if i + 1 < len(segments) else math.inf
+        a, b = max(start, lo), min(end, t)
+        if b > a:
+            total += rate * (b - a)
+    return total / w
 
 
-def _ramp(r: float, w: float, t: float) -> float:
-    return r * min(t, w) / w
-
-
-def _conditions(windows: list[BurnWindow], budget: float, r: float, t: float) -> list[tuple[float, float]]:
-    """(value, threshold) of every short/long comparison at time t."""
+def _conditions(ws: list[BurnWindow], budget: float, segments: Segments, t: float) -> list[tuple[float, float]]:
     out = []
-    for bw in windows:
+    for bw in ws:
         thr = bw.factor * budget
-        out.append((_ramp(r, bw.short, t), thr))
-        out.append((_ramp(r, bw.long, t), thr))
+        out += [(window_ratio(bw.short, t, segments), thr), (window_ratio(bw.long, t, segments), thr)]
     return out
 
 
-def _fires(windows: list[BurnWindow], budget: float, r: float, t: float) -> bool:
-    c = _conditions(windows, budget, r, t)
-    return any(c[2 * i][0] > c[2 * i][1] and c[2 * i + 1][0] > c[2 * i + 1][1] for i in range(len(windows)))
+def fires(ws: list[BurnWindow], budget: float, segments: Segments, t: float) -> bool:
+    """Expected alert state at ``t``: some window pair has both ratios above its threshold."""
+    c = _conditions(ws, budget, segments, t)
+    return any(c[2 * i][0] > c[2 * i][1] and c[2 * i + 1][0] > c[2 * i + 1][1] for i in range(len(ws)))
 
 
-def _clear(windows: list[BurnWindow], budget: float, r: float, t: float) -> bool:
-    """No comparison within MARGIN (relative) of its threshold at t."""
-    return all(abs(v - thr) > MARGIN * thr for v, thr in _conditions(windows, budget, r, t))
+def _clear(ws: list[BurnWindow], budget: float, segments: Segments, t: float) -> bool:
+    return all(abs(v - thr) > MARGIN * thr for v, thr in _conditions(ws, budget, segments, t))
 
 
-def _pick_time(windows: list[BurnWindow], budget: float, r: float, t: float, step: int) -> int:
-    t0 = int(round(t / step)) * step
-    for k in range(MAX_SHIFT_STEPS):
-        for cand in (t0 + k * step, t0 - k * step):
-            if cand > 0 and _clear(windows, budget, r, cand):
+def _on_grid(ws: list[BurnWindow], budget: float, segments: Segments, t: float, grid: int) -> int:
+    """The grid time at or after ``t`` (searching forward, then back) where the expectation is unambiguous."""
+    t0 = int(math.ceil(t / grid)) * grid
+    for k in range(MAX_SHIFTS):
+        for cand in (t0 + k * grid, t0 - k * grid):
+            if cand > 0 and _clear(ws, budget, segments, cand):
                 return cand
     return t0
 
 
+def _num(v: float) -> str:
+    """Positional notation (promtool's series syntax reads ``x`` right after a number)."""
+    text = format(Decimal(repr(float(v))), "f")
+    return "0" if text in ("0", "-0", "0.0", "-0.0") else text
+
+
+def series_values(w: float, segments: Segments, step: int, until: int) -> str:
+    """promtool expanding notation for ``ratio_w`` sampled every ``step`` from 0 to ``until``.
+
+    ``ratio_w`` is piecewise linear with breaks where a segment starts or leaves the window; each
+    linear piece becomes ``a+bxn`` (or ``a-bxn``).
+    """
+    breaks = {0, until}
+    for start, _ in segments:
+        for b in (start, start + w):
+            if 0 < b < until:
+                breaks.add(int(round(b)))
+    pts = sorted(breaks)
+    parts = []
+    first = True
+    for a, b in zip(pts, pts[1:]):
+        n = (b - a) // step
+        va, vb = window_ratio(w, a, segments), window_ratio(w, b, segments)
+        slope = (vb - va) / n
+        if first:
+            start_v, count = va, n
+        else:
+            start_v, count = va + slope, n - 1
+        first = False
+        if count < 0:
+            continue
+        sign = "+" if slope >= 0 else "-"
+        parts.append(f"{_num(start_v)}{sign}{_num(abs(slope))}x{count}")
+    return " ".join(parts)
+
+
 def _expand(template: str, labels: Mapping[str, str]) -> str:
     """Expand ``{{$labels.x}}`` / ``{{ $labels.x }}`` as Prometheus does for alert annotations."""
-
-    def repl(m: re.Match[str]) -> str:
-        return labels.get(m.group(1), "")
-
-    return re.sub(r"\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", repl, template)
+    return re.sub(r"\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
 
 
-def _series_text(name: str, labels: Mapping[str, str]) -> str:
+def _series_name(name: str, labels: Mapping[str, str]) -> str:
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
 
 
-def _values(r: float, w: float, step: int, until: int) -> str:
-    """Series values every ``step`` from 0 to ``until``: a ramp to ``r`` over ``w`` then flat."""
-    n_ramp = int(round(w / step))
-    n_total = until // step + 1
-    if n_ramp >= n_total - 1:
-        return f"0+{_num(r / n_ramp)}x{n_total - 1}"
-    return f"0+{_num(r / n_ramp)}x{n_ramp} {_num(r)}x{n_total - n_ramp - 2}"
-
-
-def _num(v: float) -> str:
-    """Positional notation (promtool's series syntax reads ``x`` after a number)."""
-    return format(Decimal(repr(float(v))), "f")
-
-
-def _fmt_minutes(seconds: int) -> str:
+def _duration(seconds: int) -> str:
     return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
-def test_groups(slo: SLO, alerts: list[dict[str, Any]], interval: int) -> list[tuple[str, dict[str, Any]]]:
-    """(comment, promtool test group) pairs for one SLO's alerts."""
+def _cases(slo: SLO, ws: list[BurnWindow], bw: BurnWindow, grid: int, step: int) -> list[tuple[str, Segments, list[int]]]:
+    """(kind, segments, evaluation times) for one window pair."""
+    budget = slo.budget_ratio
+    hi, lo = (1 + EPSILON) * bw.factor * budget, (1 - EPSILON) * bw.factor * budget
+    up: Segments = [(0, hi)]
+    down: Segments = [(0, lo)]
+    t_full = _on_grid(ws, budget, up, bw.long, grid)
+    cases = [
+        ("fires", up, sorted({_on_grid(ws, budget, up, bw.long / 2, grid), t_full})),
+        ("quiet", down, [_on_grid(ws, budget, down, bw.long, grid)]),
+    ]
+    # reset: drop at T (on the sample grid) so that T + S lands on the evaluation grid, T ≥ t_full
+    drop = t_full
+    while (drop + int(bw.short)) % grid:
+        drop += step
+    reset: Segments = [(0, hi), (drop, lo)]
+    before = _on_grid(ws, budget, reset, drop, grid) if drop % grid == 0 else t_full
+    cases.append(("resets", reset, sorted({before, drop + int(bw.short)})))
+    # long-window gate: a burst at 2·f·B fills the short window while the long window, evaluated
+    # when it is exactly full, averages (1 − ε)·f·B
+    burst_at = int(round(bw.long - bw.short))
+    base = ((1 - EPSILON) * bw.long - 2 * bw.short) / (bw.long - bw.short) * bw.factor * budget if bw.long > bw.short else 0.0
+    if base >= 0 and burst_at > 0 and int(bw.long) % grid == 0:
+        gate: Segments = [(0, base), (burst_at, 2 * bw.factor * budget)]
+        cases.append(("gated", gate, [int(bw.long)]))
+    return cases
+
+
+def _describe(kind: str, rule: dict[str, Any], severity: str, bw: BurnWindow, segments: Segments, budget: float) -> tuple[str, str]:
+    win = f"burn rate {bw.factor:g} ({prom_duration(bw.long)}/{prom_duration(bw.short)} windows)"
+    if kind == "fires":
+        name = f"{rule['alert']} ({severity}) fires by {prom_duration(bw.long)} at {1 + EPSILON:g} x {win}"
+    elif kind == "quiet":
+        name = f"{rule['alert']} ({severity}) stays quiet at {prom_duration(bw.long)} at {1 - EPSILON:g} x {win}"
+    elif kind == "resets":
+        name = f"{rule['alert']} ({severity}) resets within {prom_duration(bw.short)} once the burn drops to {1 - EPSILON:g} x {win}"
+    else:
+        name = f"{rule['alert']} ({severity}) stays quiet while the long window averages {1 - EPSILON:g} x {win}"
+    steps = "; ".join(f"from t={_duration(s)}: error ratio {_num(r)}" for s, r in segments)
+    return name, f"{steps} (error budget {_num(budget)})"
+
+
+def test_groups(slo: SLO, alerts: list[dict[str, Any]], grid: int) -> list[tuple[str, dict[str, Any]]]:
+    """(comment, promtool test group) pairs for one SLO's alerts, evaluated every ``grid`` seconds."""
     sli_labels = {r["record"]: r["labels"] for r in sli_recording_rules(slo)}
     budget = slo.budget_ratio
+    step = sample_step(slo)
     out = []
     for rule in alerts:
         severity = dict(rule["labels"]).get("sloth_severity", "page")
         ws = [w for w in slo.windows if w.severity == severity]
         needed = sorted({w.short for w in ws} | {w.long for w in ws})
-        step = interval  # samples at every evaluation: no staleness, exact ramp values at eval times
+        alert_labels = {k: v for k, v in sli_labels[slo.metric(needed[0])].items() if k != WINDOW_LABEL}
+        full_labels = dict(sorted({**alert_labels, **rule["labels"]}.items()))
+        annotations = {k: _expand(v, alert_labels) for k, v in rule.get("annotations", {}).items()}
         for bw in ws:
-            for fires in (True, False):
-                r = (1 + EPSILON if fires else 1 - EPSILON) * bw.factor * budget
-                t_full = _pick_time(ws, budget, r, bw.long, step)
-                t_half = _pick_time(ws, budget, r, bw.long / 2, step)
-                times = sorted({t_half, t_full}) if fires else [t_full]
+            for kind, segments, times in _cases(slo, ws, bw, grid, step):
                 until = max(times) + step
-                series = []
-                for w in needed:
-                    name = slo.metric(w)
-                    series.append({"series": _series_text(name, sli_labels[name]), "values": _values(r, w, step, until)})
-                alert_labels = {k: v for k, v in sli_labels[slo.metric(needed[0])].items() if k != WINDOW_LABEL}
-                full_labels = dict(sorted({**alert_labels, **rule["labels"]}.items()))
-                annotations = {k: _expand(v, alert_labels) for k, v in rule.get("annotations", {}).items()}
+                series = [
+                    {"series": _series_name(slo.metric(w), sli_labels[slo.metric(w)]), "values": series_values(w, segments, step, until)}
+                    for w in needed
+                ]
                 checks = []
                 for t in times:
-                    expected = _fires(ws, budget, r, t)
-                    exp = [{"exp_labels": full_labels, **({"exp_annotations": annotations} if annotations else {})}] if expected else []
-                    checks.append({"eval_time": _fmt_minutes(t), "alertname": rule["alert"], "exp_alerts": exp})
-                verb = "fires by" if fires else "stays quiet at"
-                name = (
-                    f"{rule['alert']} ({severity}) {verb} {prom_duration(bw.long)} at {1 + EPSILON if fires else 1 - EPSILON:g} x "
-                    f"burn rate {bw.factor:g} ({prom_duration(bw.long)}/{prom_duration(bw.short)} windows)"
-                )
-                comment = f"error ratio {r!r} = {1 + EPSILON if fires else 1 - EPSILON:g} x {bw.factor:g} x {budget!r} from t=0"
-                out.append(
-                    (
-                        comment,
-                        {
-                            "name": name,
-                            "interval": _fmt_minutes(step),
-                            "input_series": series,
-                            "alert_rule_test": checks,
-                        },
+                    exp = (
+                        [{"exp_labels": full_labels, **({"exp_annotations": annotations} if annotations else {})}]
+                        if fires(ws, budget, segments, t)
+                        else []
                     )
-                )
+                    checks.append({"eval_time": _duration(t), "alertname": rule["alert"], "exp_alerts": exp})
+                name, comment = _describe(kind, rule, severity, bw, segments, budget)
+                out.append((comment, {"name": name, "interval": _duration(step), "input_series": series, "alert_rule_test": checks}))
     return out
 
 
-def alert_tests_text(slo: SLO | None, *, style: str, rule_file: str = "alerts.yaml") -> str:
-    """The promtool test file for the alerts of ``slo`` (``tests: []`` without alerts)."""
-    from .sloth import Style
+def evaluation_grid(slo: SLO) -> int:
+    """Seconds between rule evaluations: the gcd of the natural evaluation times (L/2 and L of every
+    window pair), a multiple of the sample step."""
+    step = sample_step(slo)
+    times = [int(round(t)) for bw in slo.windows for t in (bw.long / 2, bw.long)]
+    g = _gcd([t - t % step for t in times if t >= step]) or step
+    return max(step, g - g % step)
 
-    st: Style = "sloth" if style == "sloth" else "emac"
-    alerts = alert_rules(slo, style=st) if slo is not None else []
-    interval = evaluation_interval([slo]) if slo is not None else 60
-    head = dump({"rule_files": [rule_file], "evaluation_interval": _fmt_minutes(interval)})
-    groups = test_groups(slo, alerts, interval) if slo is not None and alerts else []
+
+def alert_tests_text(slo: SLO | None, *, style: Style, rule_file: str = "alerts.yaml") -> str:
+    """The promtool test file for the alerts of ``slo`` (``tests: []`` without alerts)."""
+    alerts = alert_rules(slo, style=style) if slo is not None else []
+    grid = evaluation_grid(slo) if slo is not None else 60
+    head = dump({"rule_files": [rule_file], "evaluation_interval": _duration(grid)})
+    groups = test_groups(slo, alerts, grid) if slo is not None and alerts else []
     if not groups:
         return head + "tests: []\n"
     body = "tests:\n"
