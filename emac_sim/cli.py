@@ -243,6 +243,14 @@ def parse_samples(text: str, option: str = "--samples") -> int:
     return int(value)
 
 
+SchedulerOpt = typer.Option(
+    "threads",
+    "--scheduler",
+    help="Where the Monte Carlo runs: threads (default, embedded), dask-local (a local Dask cluster of --workers processes) "
+    "or tcp://HOST:PORT (an existing Dask scheduler). Results do not depend on it.",
+)
+
+
 @app.command("simulate")
 def simulate_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
@@ -250,7 +258,8 @@ def simulate_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (non-negative); omitted: drawn, printed and recorded."),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker threads (default: available CPUs); results do not depend on it."),
+    workers: int | None = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    scheduler: str = SchedulerOpt,
     confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the intervals."),
     traces: Path | None = typer.Option(None, "--traces", help="Also write the simulated requests as OTLP JSON traces to this file."),
     slo_path: list[Path] = SloPath,
@@ -276,21 +285,23 @@ def simulate_cmd(
                 msg = "trace writing needs emac_sim.discover.synth.write_otlp_traces, which is not available"
                 raise SpecError("<command line>", "--traces", msg) from None
         from .engine import simulate
+        from .engine.dask_backend import scheduler_session
 
         j = load(spec, slo_path)
-        try:
-            res = simulate(
-                j,
-                samples=n,
-                seed=seed,
-                correlation=correlation.value,
-                target_ci=target_ci,
-                workers=workers,
-                progress=fmt is Format.text,
-                confidence=confidence,
-            )
-        except (ValueError, RuntimeError) as err:
-            raise SpecError(str(spec), "", str(err)) from None
+        with scheduler_session(scheduler, workers):
+            try:
+                res = simulate(
+                    j,
+                    samples=n,
+                    seed=seed,
+                    correlation=correlation.value,
+                    target_ci=target_ci,
+                    workers=workers,
+                    progress=fmt is Format.text,
+                    confidence=confidence,
+                )
+            except (ValueError, RuntimeError) as err:
+                raise SpecError(str(spec), "", str(err)) from None
         out = res.to_dict()
         if writer is not None:
             out["traces"] = writer(j, traces, n, res.seed, correlation.value)
@@ -413,7 +424,8 @@ def validate(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
     junit: Path = typer.Option(None, "--junit", help="Also write JUnit XML test results to this file."),
-    workers: int = typer.Option(None, "--workers", help="Worker threads (results do not depend on it)."),
+    workers: int = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
 ) -> None:
@@ -428,7 +440,10 @@ def validate(
         if workers is not None and workers < 1:
             raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
         scenarios = tuple(dict.fromkeys(c.value for c in correlation))
-        report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers)
+        from .engine.dask_backend import scheduler_session
+
+        with scheduler_session(scheduler, workers):
+            report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers)
         if junit is not None:
             write_bytes_atomic(junit, report.junit_xml())
         for s in report.specs:
