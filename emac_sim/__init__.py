@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from . import govern as _govern  # noqa: F401  registers guard checks with the spec loader
 from .errors import SpecError
 from .model import Journey
 from .spec import dump_spec, load_spec

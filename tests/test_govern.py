@@ -364,3 +364,14 @@ def test_decision_to_dict_is_plain_data(paper_spec: Path) -> None:
     out = d.to_dict()
     assert out["verdict"] == "FAIL" and out["guards"][0]["status"] == "unknown"
     assert out["guards"][0]["terms"][0] == {"term": "A_minus >= 0.995", "result": False, "detail": "A_minus >= 0.995: 0.9925144895 < 0.995"}
+
+
+def test_emac_check_refuses_a_bad_guard(cli, tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    text = (Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml").read_text()
+    spec.write_text(text.replace('guard: "A_minus >= 0.995', 'guard: "A_min >= 0.995'))
+    res = cli("check", spec)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        f"{spec}: spec.governance.actions[0].guard: invalid guard expression: unknown name 'A_min' at column 1 (did you mean 'A_minus'?)"
+    )
