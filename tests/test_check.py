@@ -151,3 +151,19 @@ def test_infinite_upper_band_is_open() -> None:
 def test_unknown_scenario_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown scenario 'weird'"):
         availability_reference(_bounds(), "weird")
+
+
+def test_independent_scenario_also_holds_latency_to_the_exact_quantile() -> None:
+    lat = _lat_bounds(0.100, 0.300, disc=1e-3)  # independent value 0.2 s
+    b = _bounds(latency=lat)
+    ok = check_consistency(b, _sim(PAPER_INDEPENDENT, (0.9974, 0.9976), correlation="independent", latency=_lat_sim(0.2, 0.195, 0.205)))
+    assert ok.consistent
+    assert [i.name for i in ok.items if i.name.split(".")[1:2] == ["p99"]] == ["latency.p99", "latency.p99.independent"]
+    # inside the dependence-free band but 10 % off the exact independent quantile: caught
+    bad = check_consistency(b, _sim(PAPER_INDEPENDENT, (0.9974, 0.9976), correlation="independent", latency=_lat_sim(0.22, 0.218, 0.222)))
+    assert [i.name for i in bad.failures] == [f"latency.{k}.independent" for k in ("p50", "p90", "p99", "p999")]
+    assert "misses the exact independent quantile 200ms" in bad.failures[0].message
+    # other scenarios are held to the band only
+    other = check_consistency(b, _sim(PAPER_INDEPENDENT, (0.9974, 0.9976), latency=_lat_sim(0.22, 0.218, 0.222)))
+    assert other.consistent
+    assert not any(i.name.endswith(".independent") for i in other.items)
