@@ -210,6 +210,32 @@ def test_declared_gaussian_retry_keeps_the_factor():
     assert_binomial(run_ok(j, Scenario.declared(), N, 33), N, exact)
 
 
+def test_partial_gaussian_correlation_can_fall_below_the_pessimistic_bound():
+    # Series(x, Any(Series(y, z), w)), four components of a = 0.875 in one gaussian domain.
+    # Given the factor W calls are independent with p(W), so A = E[f(p(W))] with
+    # f(p) = p·(1 − (1 − p²)(1 − p)); f is concave near a, so mild correlation pushes A below
+    # f(a) (independent, the pessimistic end here) although rho = 1 gives a (shared, higher).
+    a, rho = 0.875, 0.25
+    comps = [comp(x, a, domains=("d",)) for x in "xyzw"]
+    root = Series(steps=(Ref("x"), Parallel(branches=(Series(steps=(Ref("y"), Ref("z"))), Ref("w")), join="any")))
+    j = journey(root, comps, [Domain("d", tuple("xyzw"), model="gaussian", rho=rho)])
+    z = special.ndtri(a)
+
+    def f(p):
+        return p * (1 - (1 - p * p) * (1 - p))
+
+    def integrand(w):
+        return f(special.ndtr((z - math.sqrt(rho) * w) / math.sqrt(1 - rho))) * stats.norm.pdf(w)
+
+    exact = integrate.quad(integrand, -12, 12, epsabs=1e-13)[0]
+    independent, shared = f(a), a
+    assert exact < independent < shared
+    n = 200_000
+    assert_binomial(run_ok(j, Scenario.declared(), n, 37), n, exact)
+    res = simulate(j, samples=n, seed=38, correlation="declared", confidence=1 - ALPHA)
+    assert res.availability_ci()[1] < independent  # the estimate is below the whole shared-fate range
+
+
 def test_declared_explicit_matrix_matches_the_trivariate_normal():
     r = ((1.0, 0.5, 0.2), (0.5, 1.0, 0.0), (0.2, 0.0, 1.0))
     comps = [comp("x", 0.9), comp("y", 0.85), comp("z", 0.8)]

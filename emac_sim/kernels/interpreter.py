@@ -173,6 +173,8 @@ def sample_journey_block(
     z_f = np.zeros(n_comp)
     z_l = np.zeros(n_comp)
 
+    f_comps = np.flatnonzero(has_f)
+    l_comps = np.flatnonzero(has_l)
     stamp_call = np.full(n_comp, -1, np.int64)
     stamp_ok = np.full(n_comp, -1, np.int64)
     stamp_fail = np.full(n_comp, -1, np.int64)
@@ -196,17 +198,18 @@ def sample_journey_block(
             g_u[g] = next_uniform(st)
         for d in range(n_shock):
             outage[d] = next_uniform(st) < shock_q[d]
-        for c in range(n_comp):
-            if has_f[c]:
-                acc = 0.0
-                for k in range(kf):
-                    acc += load_f[c, k] * w_f[k]
-                z_f[c] = acc
-            if has_l[c]:
-                acc = 0.0
-                for k in range(kl):
-                    acc += load_l[c, k] * w_l[k]
-                z_l[c] = acc
+        for i in range(f_comps.shape[0]):
+            c = f_comps[i]
+            acc = 0.0
+            for k in range(kf):
+                acc += load_f[c, k] * w_f[k]
+            z_f[c] = acc
+        for i in range(l_comps.shape[0]):
+            c = l_comps[i]
+            acc = 0.0
+            for k in range(kl):
+                acc += load_l[c, k] * w_l[k]
+            z_l[c] = acc
         for k in range(4):
             st_mid[k] = st[k]
 
@@ -262,11 +265,12 @@ def sample_journey_block(
                                 t = sample_u(smp_kind, smp_par, m, smp_tab, u2, 1.0 - u2)
                         if base:
                             calls[c] += 1
-                            stamp_call[c] = r
-                            if ok:
-                                stamp_ok[c] = r
-                            else:
-                                stamp_fail[c] = r
+                            if birn_req:
+                                stamp_call[c] = r
+                                if ok:
+                                    stamp_ok[c] = r
+                                else:
+                                    stamp_fail[c] = r
                         r_ok = ok
                         r_t = t
                         r_dom = c
