@@ -504,3 +504,16 @@ def test_sloth_compatible_journey_rules_equal_what_sloth_generates_for_the_same_
     theirs = sloth.generate_groups(doc, version=f"emac-sim-{__version__}")
     assert ours == theirs
     assert ours[0]["name"] == "sloth-slo-sli-recordings-checkout-availability"
+
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_example_config_renders(spec: Path, request: pytest.FixtureRequest) -> None:
+    files = render_all(make_derivation(spec, a_minus=0.99, a_plus=0.995))
+    for rel, text in files.items():
+        assert text.startswith(HEADER_1 + "\n"), rel
+        assert [d for d in yaml.safe_load_all(text)], rel
+    if (REPO.parent / "shared" / "reference" / "crds").is_dir():  # the CRD lives beside the clone
+        _validate(yaml.safe_load(files["argo/analysis-template.yaml"]), request.getfixturevalue("analysis_schema"))

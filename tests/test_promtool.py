@@ -245,3 +245,14 @@ def parse_ok(text: str) -> bool:
 
     parse_guard(text)
     return True
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_example_config_passes_promtool_check(spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    emit_all(make_derivation(spec, a_minus=0.99, a_plus=0.995), out)
+    res = promtool("check", "rules", out / "prometheus" / "recording-rules.yaml", out / "prometheus" / "alerts.yaml")
+    assert res.returncode == 0, res.stdout + res.stderr
