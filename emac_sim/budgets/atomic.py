@@ -3,15 +3,18 @@
 Two answers, both solved exactly against the analytic layer (no sampling):
 
 - **uniform**: every referenced component's unavailability ``uᵢ = 1 − aᵢ`` is multiplied by one
-  common factor ``s`` and ``s`` is the largest value with A⁻(s) ≥ objective (bisection). It
+  common factor ``s`` and ``s`` is the largest value with A⁻(s) ≥ objective. It
   spreads the effort in proportion to today's unavailability and always has a solution when a
   journey of perfect components meets the objective. ``s < 1`` means tighten, ``s > 1`` means
   there is slack to give away.
 - **alone**: for each component, the lowest availability it alone would need, the others fixed
-  (bisection on aᵢ ∈ [0, 1]); ``None`` when no availability of that component alone suffices.
+  (aᵢ ∈ [0, 1]); ``None`` when no availability of that component alone suffices.
+
+Both are roots of the continuous, monotone A⁻(x) − objective, found with Brent's method
+(bracketed, superlinear: about ten A⁻ evaluations each) and then moved onto the satisfying side.
 
 A⁻ is the analytic ``pessimistic`` bound: the lowest availability over the shared-fate scenarios
-(DESIGN §5), recomputed for every trial value. Bisection is valid because availability is
+(DESIGN §5), recomputed for every trial value. Root finding is valid because availability is
 non-decreasing in each aᵢ under every scenario for coherent journeys (every operator except a
 timeout around calls whose *failure* is faster than success), hence so is the minimum over
 scenarios; the result is re-verified at the published (rounded) targets either way.
@@ -33,7 +36,7 @@ from ..model.journey import Journey
 from ..model.scenario import Scenario
 
 SIGNIFICANT_DIGITS = 3
-BISECTION_TOL = 1e-12
+ROOT_TOL = 1e-12
 
 
 def pessimistic_availability(journey: Journey) -> float:
@@ -123,7 +126,7 @@ class AtomicTargets:
     evaluations: int
     note: str = ""
 
-    method = "uniform scaling of unavailabilities (bisection on A⁻); per component alone with others fixed (bisection)"
+    method = "uniform scaling of unavailabilities (Brent root of A⁻ − objective); per component alone with others fixed (Brent)"
 
     @property
     def feasible(self) -> bool:
@@ -142,29 +145,26 @@ class AtomicTargets:
         }
 
 
-def _bisect_max(pred: Callable[[float], bool], lo: float, hi: float, tol: float) -> float:
-    """Largest x in [lo, hi] with pred(x) true, given pred(lo) true and pred(hi) false (monotone)."""
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if pred(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+def _crossing(g: Callable[[float], float], lo: float, hi: float, tol: float, satisfied_at_lo: bool) -> float:
+    """A point within ``tol`` of where the monotone, continuous ``g`` crosses 0 on [lo, hi], on the
+    side where ``g >= 0`` (the side of ``lo`` when ``satisfied_at_lo``, else of ``hi``).
+
+    Brent's method finds the crossing in a handful of evaluations; the result is then stepped
+    (doubling steps from ``tol``) until ``g >= 0`` holds there, so the answer always satisfies.
+    """
+    from scipy.optimize import brentq
+
+    x = float(brentq(g, lo, hi, xtol=tol, rtol=8.9e-16))
+    step = tol
+    for _ in range(80):
+        if g(x) >= 0:
+            return x
+        x = max(x - step, lo) if satisfied_at_lo else min(x + step, hi)
+        step *= 2.0
+    return lo if satisfied_at_lo else hi  # pragma: no cover - g(lo or hi) >= 0 by the caller's bracket
 
 
-def _bisect_min(pred: Callable[[float], bool], lo: float, hi: float, tol: float) -> float:
-    """Smallest x in [lo, hi] with pred(x) true, given pred(lo) false and pred(hi) true (monotone)."""
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if pred(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def required_atomic_targets(journey: Journey, objective: float, lower: float | None = None, tol: float = BISECTION_TOL) -> AtomicTargets:
+def required_atomic_targets(journey: Journey, objective: float, lower: float | None = None, tol: float = ROOT_TOL) -> AtomicTargets:
     """Solve for the atomic availability targets that make A⁻ ≥ ``objective``.
 
     Parameters
@@ -176,7 +176,7 @@ def required_atomic_targets(journey: Journey, objective: float, lower: float | N
     lower
         A⁻ at today's availabilities if already known (saves one evaluation).
     tol
-        Bisection tolerance: absolute on each ``aᵢ``, relative to its bracket on ``s``.
+        Root tolerance: absolute on each ``aᵢ``, relative to its bracket on ``s``.
 
     Returns
     -------
@@ -218,7 +218,7 @@ def required_atomic_targets(journey: Journey, objective: float, lower: float | N
         if a_minus(scaled(s_max)) >= objective:
             scale = s_max
         else:
-            scale = _bisect_max(lambda s: a_minus(scaled(s)) >= objective, 0.0, s_max, tol * s_max)
+            scale = _crossing(lambda s: a_minus(scaled(s)) - objective, 0.0, s_max, tol * s_max, satisfied_at_lo=True)
         uniform = {cid: publish_target(a) for cid, a in scaled(scale).items()}
 
     achieved = a_minus({k: v for k, v in uniform.items() if v is not None}) if scale is not None else None
@@ -231,7 +231,7 @@ def required_atomic_targets(journey: Journey, objective: float, lower: float | N
         elif a_minus({cid: 0.0}) >= objective:
             alone[cid] = 0.0
         else:
-            alone[cid] = publish_target(_bisect_min(lambda a, cid=cid: a_minus({cid: a}) >= objective, 0.0, 1.0, tol))
+            alone[cid] = publish_target(_crossing(lambda a, cid=cid: a_minus({cid: a}) - objective, 0.0, 1.0, tol, satisfied_at_lo=False))
 
     targets = tuple(AtomicTarget(cid, current[cid], uniform[cid], alone[cid]) for cid in current)
     return AtomicTargets(
