@@ -256,3 +256,37 @@ def test_every_example_config_passes_promtool_check(spec: Path, tmp_path: Path) 
     emit_all(make_derivation(spec, a_minus=0.99, a_plus=0.995), out)
     res = promtool("check", "rules", out / "prometheus" / "recording-rules.yaml", out / "prometheus" / "alerts.yaml")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_alert_tests_hold_for_random_policies(seed: int, tmp_path: Path) -> None:
+    from emac_sim.emit.promtest import alert_tests_text
+    from emac_sim.emit.sloth import SLO, AlertMeta, BurnWindow, alert_rules
+
+    rng = random.Random(seed)
+    minutes = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1440, 2880]
+    windows = []
+    for severity in ("page", "ticket"):
+        for _ in range(rng.randint(1, 3)):
+            short = rng.choice(minutes[:-2])
+            long = rng.choice([m for m in minutes if m >= 4 * short] or [short * 12])
+            windows.append(BurnWindow(severity, round(rng.uniform(0.5, 20.0), 2), short * 60.0, long * 60.0))
+    slo = SLO(
+        service="svc",
+        name="availability",
+        objective=rng.choice([99.0, 99.5, 99.9, 99.95]),
+        sli="sum(rate(errors[{{ .window }}])) / sum(rate(total[{{ .window }}]))",
+        labels=(("team", "t"),),
+        period=30 * 86400.0,
+        windows=tuple(windows),
+        base_window=min(w.short for w in windows),
+        page=AlertMeta(name="Page"),
+        ticket=AlertMeta(name="Ticket"),
+    )
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": alert_rules(slo, style="sloth")}]}, sort_keys=False))
+    test = tmp_path / "alerts.test.yaml"
+    test.write_text(alert_tests_text(slo, style="sloth"))
+    res = promtool("test", "rules", test)
+    assert res.returncode == 0, (windows, res.stdout[-3000:])
