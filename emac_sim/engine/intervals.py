@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from ..kernels.histogram import bucket_edges, bucket_values
 
@@ -25,7 +25,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Wilson score interval for a binomial proportion; ``(0, 1)`` when ``n == 0``."""
     if n <= 0:
         return 0.0, 1.0
-    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    z = float(special.ndtri(0.5 + confidence / 2.0))
     p = successes / n
     z2n = z * z / n
     centre = (p + z2n / 2.0) / (1.0 + z2n)
@@ -39,12 +39,24 @@ def wilson_half_width(successes: int, n: int, confidence: float = 0.95) -> float
     return (hi - lo) / 2.0
 
 
+def binom_ppf(y: float, n: int, p: float) -> int:
+    """Smallest k in [0, n] with P(Binomial(n, p) ≤ k) ≥ y (integer bisection on ``bdtr``)."""
+    lo, hi = 0, int(n)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if special.bdtr(mid, n, p) >= y:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def order_statistic_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int]:
     """1-based ranks ``(l, u)`` with ``P(X₍ₗ₎ ≤ ξ_q ≤ X₍ᵤ₎) ≥ confidence``; ``l = 0`` means
     −inf (no lower order statistic is low enough), ``u = n + 1`` means +inf."""
     alpha = 1.0 - confidence
-    lo = int(stats.binom.ppf(alpha / 2.0, n, q))
-    hi = int(stats.binom.ppf(1.0 - alpha / 2.0, n, q)) + 1
+    lo = binom_ppf(alpha / 2.0, n, q)
+    hi = binom_ppf(1.0 - alpha / 2.0, n, q) + 1
     return max(lo, 0), min(hi, n + 1)
 
 
