@@ -1,0 +1,214 @@
+"""Model discovery (DESIGN §8): traces + traffic configuration → journey models with provenance.
+
+Pipeline::
+
+    read_spans (readers.py)        OTLP / Jaeger / Zipkin JSON, CSV → one polars span table
+      → iter_trace_calls (calls.py) per-trace call trees (service boundaries, skew, broken traces)
+      → group_journeys              journeys = root service + operation (+ route, or call signature)
+      → build_journey (model.py)    operator tree (structure.py), components (stats.py),
+                                    failure domains (domains.py), Istio policy (istio.py)
+      → DiscoveredJourneyModel YAML (+ ModelDelta vs an accepted spec, delta.py)
+
+Entry points: :func:`discover` (``emac discover``) and
+:func:`~emac_sim.discover.synth.write_otlp_traces` (``emac simulate --traces``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from .readers import CsvMapping, read_spans
+from .spans import SPAN_SCHEMA, Ledger
+
+__all__ = ["SPAN_SCHEMA", "CsvMapping", "DiscoveryResult", "discover", "read_spans", "write_otlp_traces"]
+
+
+def write_otlp_traces(journey, path, samples: int, seed: int | None, correlation: str = "declared") -> dict:  # noqa: ANN001
+    """See :func:`emac_sim.discover.synth.write_otlp_traces`."""
+    from .synth import write_otlp_traces as _w
+
+    return _w(journey, path, samples, seed, correlation)
+
+
+@dataclass
+class DiscoveryResult:
+    """What :func:`discover` found: one model per journey, files written, data quality."""
+
+    journeys: list  # list[model.DiscoveredJourney]
+    ledger: Ledger
+    inputs: list
+    files: dict[str, str] = field(default_factory=dict)  # journey -> model path
+    deltas: dict[str, dict] = field(default_factory=dict)  # journey -> ModelDelta document
+    delta_files: dict[str, str] = field(default_factory=dict)
+    spans: int = 0
+    traces: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON summary (the ``--format json`` output of ``emac discover``)."""
+        out: dict[str, Any] = {
+            "inputs": [{"file": i.path, "format": i.format, "spans": i.spans, "sha256": i.sha256} for i in self.inputs],
+            "spans": self.spans,
+            "traces": self.traces,
+            "dataQuality": self.ledger.to_dict(),
+            "journeys": [],
+            "notes": self.notes,
+        }
+        for dj in self.journeys:
+            entry = {
+                "name": dj.name,
+                "traces": dj.traces,
+                "expression": dj.journey.expression,
+                "components": list(dj.journey.component_ids),
+                "confidence": round(dj.overall, 6),
+                "evidenceFlags": dj.flags,
+                "model": self.files.get(dj.name),
+            }
+            if dj.name in self.deltas:
+                d = self.deltas[dj.name]["spec"]
+                entry["delta"] = {
+                    "file": self.delta_files.get(dj.name),
+                    "changes": len(d["changes"]),
+                    "predictedEffect": d.get("predictedEffect"),
+                    "governance": d.get("governance"),
+                }
+            out["journeys"].append(entry)
+        return out
+
+
+def discover(
+    traces: list[str | os.PathLike] | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    fmt: str = "auto",
+    k8s: str | os.PathLike | None = None,
+    istio: str | os.PathLike | None = None,
+    accepted: str | os.PathLike | None = None,
+    journey: str | None = None,
+    csv_mapping: CsvMapping | str | None = None,
+    split: str = "auto",
+    confidence: float = 0.95,
+) -> DiscoveryResult:
+    """Discover journey models from traces (and Kubernetes / Istio configuration).
+
+    Parameters
+    ----------
+    traces
+        Trace files or directories (OTLP JSON, Jaeger JSON, Zipkin v2 JSON, CSV).
+    out
+        Directory for ``<journey>.discovered.yaml`` (and ``<journey>.delta.yaml``); nothing is
+        written when ``None``.
+    fmt
+        ``auto`` or one of ``otlp``, ``jaeger``, ``zipkin``, ``csv``.
+    k8s, istio
+        Directories (or files) of Kubernetes manifests and Istio VirtualService /
+        DestinationRule documents.
+    accepted
+        The last accepted spec (``JourneyIntent``): its coverage policy applies, its objectives and
+        governance are carried over, and a ``ModelDelta`` with the predicted effect on A⁻ and the
+        governance decision is produced for the matching journey.
+    journey
+        Keep only the journey with this name (with ``accepted``: also the name given to the
+        discovered journey when exactly one was found).
+    csv_mapping
+        Column mapping for CSV inputs (:class:`CsvMapping` or ``traceId=TraceID,...``).
+    split
+        Journey identification: ``auto``, ``signature`` or ``none`` (see
+        :func:`~emac_sim.discover.calls.group_journeys`).
+    confidence
+        Coverage of the reported intervals (Wilson), e.g. 0.95.
+
+    Returns
+    -------
+    DiscoveryResult
+
+    Raises
+    ------
+    SpecError
+        Unreadable inputs, or no usable trace.
+    """
+    from .calls import assign_component_keys, group_journeys, iter_trace_calls
+    from .model import Options, build_journey
+
+    paths = [traces] if isinstance(traces, (str, os.PathLike)) else list(traces)
+    if not 0 < confidence < 1:
+        raise SpecError("--confidence", "", f"must be in (0, 1), got {confidence}")
+    if split not in ("auto", "signature", "none"):
+        raise SpecError("--split", "", f"must be auto, signature or none, got {split!r}")
+    mapping = CsvMapping.parse(csv_mapping) if isinstance(csv_mapping, str) else csv_mapping
+    opts = Options(confidence=confidence)
+    template = None
+    if accepted is not None:
+        from ..spec import load_spec
+
+        template = load_spec(accepted)
+        opts.template = template
+        opts.policy = dict(template.evidence.coverage_policy)
+    if k8s is not None:
+        from .domains import read_kubernetes
+
+        opts.workloads, _ = read_kubernetes(k8s)
+    if istio is not None:
+        from .istio import read_istio
+
+        opts.istio = read_istio(istio)
+    spans, ledger, inputs = read_spans(paths, fmt, mapping)
+    if spans.height == 0:
+        raise SpecError(", ".join(map(str, paths)), "", "no usable spans (see the skipped counts: " + "; ".join(ledger.lines()) + ")")
+    trace_calls = list(iter_trace_calls(spans, ledger))
+    if not trace_calls:
+        raise SpecError(", ".join(map(str, paths)), "", "no usable trace: " + ("; ".join(ledger.lines()) or "no root spans"))
+    groups = group_journeys(trace_calls, split)
+    assign_component_keys(groups)
+    result = DiscoveryResult([], ledger, inputs, spans=spans.height, traces=len(trace_calls))
+    if journey is not None:
+        chosen = [g for g in groups if g.name == journey]
+        if not chosen and accepted is not None and len(groups) == 1:
+            chosen = groups
+            chosen[0].name = journey
+        if not chosen:
+            raise SpecError("--journey", "", f"no journey named {journey!r} (found: {', '.join(g.name for g in groups)})")
+        groups = chosen
+    elif template is not None and len(groups) == 1 and groups[0].name != template.name:
+        result.notes.append(f"the only journey found ({groups[0].name!r}) is compared with the accepted {template.name!r} and named after it")
+        groups[0].name = template.name
+    for g in groups:
+        result.journeys.append(build_journey(g, ledger, inputs, opts))
+    if template is not None:
+        from .delta import model_delta
+
+        match = next((dj for dj in result.journeys if dj.name == template.name), None)
+        if match is None:
+            result.notes.append(f"no discovered journey is named {template.name!r}: no ModelDelta (use --journey)")
+        else:
+            result.deltas[match.name] = model_delta(template, match, str(accepted))
+    if out is not None:
+        _write(result, Path(out))
+    return result
+
+
+def _write(result: DiscoveryResult, out: Path) -> None:
+    from ..spec.dump import dump_yaml
+    from ..spec.loader import load_spec
+
+    out.mkdir(parents=True, exist_ok=True)
+    for dj in result.journeys:
+        p = out / f"{dj.name}.discovered.yaml"
+        text = "# generated by emac discover — review before accepting\n" + dump_yaml(dj.document)
+        _atomic_write(p, text)
+        load_spec(p)  # what we write must be a loadable spec
+        result.files[dj.name] = str(p)
+    for name, doc in result.deltas.items():
+        p = out / f"{name}.delta.yaml"
+        _atomic_write(p, "# generated by emac discover\n" + dump_yaml(doc))
+        result.delta_files[name] = str(p)
+
+
+def _atomic_write(p: Path, text: str) -> None:
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)

@@ -1,0 +1,519 @@
+"""Span table → per-trace call trees, grouped into journeys.
+
+A **call** is one crossing of a service boundary: a client span whose child runs in another
+service (the usual instrumented RPC), a client span naming a remote peer that left no span of its
+own (a database, a cache, an external API), or a server span entered directly from another
+service. Spans inside one service (internal work, SQL statements run in-process) are folded into
+that service. Each call carries two views of its timing:
+
+- the **caller's view** (``start``, ``end``: the client span) decides series vs parallel, because
+  it is what the caller waited for; a caller that stopped waiting (a cancelled hedge loser, a
+  deadline) has a client span that ends before the callee's server span;
+- the **callee's view** (``nstart``, ``nend``: the server span, else the client span) is the
+  component's own latency and outcome (``ok``).
+
+A call whose server span failed only because one of its own downstream calls failed counts as
+ok for its component: the failure is attributed downstream.
+
+Traces are processed in chunks of whole traces from the sorted span table, so only a bounded
+number of rows are Python objects at once. Broken traces are skipped or repaired, and counted in
+the :class:`~emac_sim.discover.spans.Ledger`: no root span, extra roots, orphans (parent missing),
+cycles of parent links, asynchronous (producer/consumer, Jaeger ``FOLLOWS_FROM``) subtrees, and
+clock skew (a callee's server span outside its caller's client span is shifted, with its
+subtree, to sit centred inside it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .spans import Ledger
+
+_GRPC_METHOD = re.compile(r"^(?:[\w.]*\.)?(\w+)/(\w+)$")
+ROUTE_KEYS = ("http.route",)
+
+
+class Call:
+    """One call from a caller to a component (see module docs). Times are Unix ns."""
+
+    __slots__ = (
+        "service",
+        "op",
+        "key",
+        "start",
+        "end",
+        "nstart",
+        "nend",
+        "ok",
+        "vok",
+        "known",
+        "cut",
+        "span",
+        "trace",
+        "children",
+        "timed",
+        "resource",
+        "attrs",
+    )
+
+    def __init__(self) -> None:
+        self.children: list[Call] = []
+        self.key = ""
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Call({self.key or self.service + ':' + self.op}, {self.start}-{self.end}, ok={self.ok}, kids={len(self.children)})"
+
+
+@dataclass
+class TraceCalls:
+    """A usable trace: its root span and the calls the root's service made (a tree)."""
+
+    trace_id: str
+    root_span: str
+    service: str
+    operation: str
+    route: str | None
+    ok: bool
+    start: int
+    end: int | None
+    calls: list[Call]
+
+
+@dataclass
+class JourneyTraces:
+    """Traces of one journey (same root service, operation and route; or call signature)."""
+
+    name: str
+    root_service: str
+    root_operation: str
+    route: str | None
+    traces: list[TraceCalls]
+    split_by: str | None = None  # "signature" when one root operation was split
+    signature: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _callee_from_op(op: str) -> tuple[str, str]:
+    m = _GRPC_METHOD.match(op)
+    if m:
+        return m.group(1).lower(), m.group(2)
+    return op, op
+
+
+def iter_trace_calls(df: pl.DataFrame, ledger: Ledger, chunk_rows: int = 50_000) -> Iterator[TraceCalls]:
+    """Yield a :class:`TraceCalls` for each usable trace of a cleaned span table.
+
+    Parameters
+    ----------
+    df
+        Span table (:data:`~emac_sim.discover.spans.SPAN_SCHEMA`), cleaned.
+    ledger
+        Receives counts of skipped or repaired spans and traces.
+    chunk_rows
+        Rows converted to Python objects at a time (whole traces per chunk).
+    """
+    if df.height == 0:
+        return
+    df = df.sort(["trace_id", "start_ns", "record"], nulls_last=True)
+    tids = df["trace_id"]
+    # trace boundaries
+    change = (tids != tids.shift(1)).fill_null(True)
+    starts = change.arg_true().to_list() + [df.height]
+    cols = (
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "service",
+        "operation",
+        "kind",
+        "peer_service",
+        "start_ns",
+        "end_ns",
+        "status",
+        "attributes",
+        "resource",
+    )
+    i = 0
+    n_tr = len(starts) - 1
+    while i < n_tr:
+        j = i
+        while j < n_tr and starts[j + 1] - starts[i] < chunk_rows:
+            j += 1
+        j = max(j, i + 1)
+        lo, hi = starts[i], starts[j]
+        part = df.slice(lo, hi - lo).select(cols)
+        data = {c: part[c].to_list() for c in cols}
+        for t in range(i, j):
+            a, b = starts[t] - lo, starts[t + 1] - lo
+            tc = _trace(data, a, b, ledger)
+            if tc is not None:
+                yield tc
+        i = j
+
+
+def _trace(d: dict[str, list], a: int, b: int, ledger: Ledger) -> TraceCalls | None:
+    sid = d["span_id"][a:b]
+    par = d["parent_id"][a:b]
+    tid = d["trace_id"][a]
+    n = b - a
+    index = {s: k for k, s in enumerate(sid)}
+    kids: list[list[int]] = [[] for _ in range(n)]
+    roots = []
+    for k in range(n):
+        p = par[k]
+        if p is None:
+            roots.append(k)
+        elif p in index and p != sid[k]:
+            kids[index[p]].append(k)
+    if not roots:
+        ledger.add("tracesWithoutRoot", 1, [tid])
+        return None
+    start = d["start_ns"]
+    # earliest root, then the longest
+    roots.sort(key=lambda k: (start[a + k] is None, start[a + k] or 0, k))
+    root = roots[0]
+    reach = [False] * n
+    stack = [root]
+    while stack:
+        k = stack.pop()
+        reach[k] = True
+        stack.extend(kids[k])
+    if not all(reach):
+        extra, orphan, cycle = 0, 0, 0
+        ex_e, ex_o, ex_c = [], [], []
+        for k in range(n):
+            if reach[k]:
+                continue
+            # follow the parent chain to find why k is unreachable
+            seen = set()
+            x = k
+            why = "orphan"
+            while True:
+                if x in seen or par[x] == sid[x]:
+                    why = "cycle"
+                    break
+                seen.add(x)
+                p = par[x]
+                if p is None:
+                    why = "extra"
+                    break
+                if p not in index:
+                    why = "orphan"
+                    break
+                x = index[p]
+            if why == "extra":
+                extra += 1
+                ex_e.append(f"{tid}/{sid[k]}")
+            elif why == "cycle":
+                cycle += 1
+                ex_c.append(f"{tid}/{sid[k]}")
+            else:
+                orphan += 1
+                ex_o.append(f"{tid}/{sid[k]}")
+        ledger.add("extraRoots", extra, ex_e)
+        ledger.add("orphanSpans", orphan, ex_o)
+        ledger.add("cycleSpans", cycle, ex_c)
+    # copy timing (may be shifted for skew)
+    st = [start[a + k] for k in range(n)]
+    en = [d["end_ns"][a + k] for k in range(n)]
+    svc = [d["service"][a + k] or "unknown" for k in range(n)]
+    kind = d["kind"][a:b]
+    _fix_skew(root, kids, svc, kind, d["status"][a:b], st, en, ledger, tid, sid)
+    attrs_root = _loads(d["attributes"][a + root])
+    route = next((attrs_root[r] for r in ROUTE_KEYS if attrs_root.get(r)), None)
+    ctx = _Ctx(d, a, kids, svc, kind, st, en, ledger, tid, sid)
+    calls = ctx.collect(root, svc[root])
+    return TraceCalls(
+        trace_id=tid,
+        root_span=sid[root],
+        service=svc[root],
+        operation=d["operation"][a + root] or "",
+        route=route,
+        ok=d["status"][a + root] != "error",
+        start=st[root] if st[root] is not None else 0,
+        end=en[root],
+        calls=calls,
+    )
+
+
+def _loads(s: str | None) -> dict:
+    if not s or s == "{}":
+        return {}
+    try:
+        v = json.loads(s)
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _is_async(kind_parent: str, kind_child: str) -> bool:
+    return kind_child == "consumer" or kind_parent == "producer"
+
+
+def _fix_skew(
+    root: int, kids: list[list[int]], svc: list[str], kind: list[str], status: list[str], st: list, en: list, ledger: Ledger, tid: str, sid: list
+) -> None:
+    """Centre a callee's server span inside its caller's span when clocks disagree (shift its subtree)."""
+    stack = [root]
+    shifted = 0
+    examples: list[str] = []
+    while stack:
+        p = stack.pop()
+        for c in kids[p]:
+            if (
+                svc[c] != svc[p]
+                and not _is_async(kind[p], kind[c])
+                and kind[p] in ("client", "unset")
+                and kind[c] in ("server", "unset")
+                and None not in (st[p], en[p], st[c], en[c])
+                and (st[c] < st[p] or (en[c] > en[p] and status[p] != "error"))
+            ):
+                # (a callee that outlives a caller which gave up with an error was cancelled, not skewed)
+                pd, cd = en[p] - st[p], en[c] - st[c]
+                delta = st[p] + max(0, (pd - cd) // 2) - st[c]
+                sub = [c]
+                while sub:
+                    x = sub.pop()
+                    if st[x] is not None:
+                        st[x] += delta
+                    if en[x] is not None:
+                        en[x] += delta
+                    shifted += 1
+                    sub.extend(kids[x])
+                examples.append(f"{tid}/{sid[c]}")
+            stack.append(c)
+    ledger.add("skewCorrected", shifted, examples)
+
+
+class _Ctx:
+    def __init__(self, d, a, kids, svc, kind, st, en, ledger, tid, sid):
+        self.d, self.a, self.kids, self.svc, self.kind, self.st, self.en = d, a, kids, svc, kind, st, en
+        self.ledger, self.tid, self.sid = ledger, tid, sid
+
+    def _subtree_size(self, k: int) -> int:
+        n, stack = 0, [k]
+        while stack:
+            x = stack.pop()
+            n += 1
+            stack.extend(self.kids[x])
+        return n
+
+    def collect(self, k: int, owner: str) -> list[Call]:
+        """Calls made by service ``owner`` below span ``k`` (internal spans are folded in)."""
+        out: list[Call] = []
+        for c in self.kids[k]:
+            if _is_async(self.kind[k], self.kind[c]):
+                self.ledger.add("asyncSpans", self._subtree_size(c), [f"{self.tid}/{self.sid[c]}"])
+                continue
+            if self.svc[c] != owner:
+                out.append(self._call(None, c))
+                continue
+            servers = [g for g in self.kids[c] if self.svc[g] != owner and not _is_async(self.kind[c], self.kind[g])]
+            client_like = self.kind[c] in ("client", "producer") or self.d["peer_service"][self.a + c] is not None
+            if servers:
+                out.append(self._call(c, servers[0]))
+                for g in servers[1:]:
+                    out.append(self._call(None, g))
+                # same-service children of a client span (rare) are still the owner's work
+                for g in self.kids[c]:
+                    if self.svc[g] == owner:
+                        out.extend(self.collect(g, owner))
+            elif client_like and not self.kids[c]:
+                out.append(self._call(c, None))
+            else:
+                out.extend(self.collect(c, owner))
+        out.sort(key=lambda x: (x.start is None, x.start or 0, x.end or 0))
+        return out
+
+    def _call(self, client: int | None, server: int | None) -> Call:
+        d, a = self.d, self.a
+        c = Call()
+        if server is not None:
+            c.service = self.svc[server]
+            c.op = d["operation"][a + server] or ""
+            c.resource = d["resource"][a + server]
+            c.attrs = d["attributes"][a + server]
+        else:
+            assert client is not None
+            peer = d["peer_service"][a + client]
+            op = d["operation"][a + client] or ""
+            if peer:
+                c.service, c.op = peer, op
+            else:
+                c.service, c.op = _callee_from_op(op)
+            c.resource = "{}"
+            c.attrs = d["attributes"][a + client]
+        view = client if client is not None else server
+        nat = server if server is not None else client
+        assert view is not None and nat is not None
+        c.start, c.end = self.st[view], self.en[view]
+        c.nstart, c.nend = self.st[nat], self.en[nat]
+        c.timed = c.start is not None and c.end is not None and c.nstart is not None and c.nend is not None
+        if c.start is None:
+            c.start = c.nstart
+        if c.end is None:
+            c.end = c.start
+        own_err = d["status"][a + nat] == "error"
+        c.known = d["status"][a + nat] != "unset" or d["status"][a + view] != "unset"
+        view_err = d["status"][a + view] == "error" or own_err
+        c.cut = bool(client is not None and server is not None and c.timed and c.end < c.nend)
+        c.span = self.sid[nat]
+        c.trace = self.tid
+        c.children = self.collect(server, self.svc[server]) if server is not None else []
+        if own_err and any(not ch.vok for ch in c.children):
+            own_err = False  # failure attributed to the failed downstream call
+        c.ok = not own_err
+        c.vok = not view_err and not c.cut
+        return c
+
+
+# --------------------------------------------------------------------------- journeys
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "journey"
+
+
+def _short_op(op: str) -> str:
+    s = op.rstrip("./ ")
+    for sep in ("/", "."):
+        if sep in s:
+            s = s.rsplit(sep, 1)[1]
+    return s or op
+
+
+def group_journeys(traces: list[TraceCalls], split: str = "auto") -> list[JourneyTraces]:
+    """Group traces into journeys.
+
+    A journey is the set of traces with the same root service, root operation and route
+    (``http.route`` of the root span). With ``split="auto"``, a group without a route whose traces
+    fall into several *call signatures* (the set of distinct operations the root calls) with no
+    signature contained in another is split by signature: a front end that names every request
+    ``Recv`` serves several journeys (home page, product page, cart...). ``split="signature"``
+    always splits; ``split="none"`` never does.
+
+    Returns
+    -------
+    list of JourneyTraces
+        Sorted by trace count (descending), then name.
+    """
+    groups: dict[tuple[str, str, str | None], list[TraceCalls]] = defaultdict(list)
+    for t in traces:
+        groups[(t.service, t.operation, t.route)].append(t)
+    base_names: dict[tuple, str] = {}
+    used: Counter[str] = Counter(_slug(k[2] or k[1]) for k in groups)
+    for k in groups:
+        nm = _slug(k[2] or k[1])
+        base_names[k] = nm if used[nm] == 1 else _slug(f"{k[0]}-{k[2] or k[1]}")
+    out: list[JourneyTraces] = []
+    for k, ts in groups.items():
+        service, op, route = k
+        sigs = Counter(_signature(t) for t in ts)
+        do_split = split == "signature" or (split == "auto" and route is None and len(sigs) > 1 and _antichain(list(sigs)))
+        if not do_split:
+            out.append(JourneyTraces(base_names[k], service, op, route, ts))
+            continue
+        by: dict[frozenset, list[TraceCalls]] = defaultdict(list)
+        for t in ts:
+            by[_signature(t)].append(t)
+        names = _signature_names(service, list(by))
+        for sig, tt in by.items():
+            jt = JourneyTraces(names[sig], service, op, route, tt, split_by="signature", signature=tuple(sorted(sig)))
+            jt.notes.append(
+                f"root operation {op!r} of {service!r} carries no route: its traces were split by the set of operations they call "
+                f"({len(by)} journeys)"
+            )
+            out.append(jt)
+    out.sort(key=lambda j: (-len(j.traces), j.name))
+    return out
+
+
+def _signature(t: TraceCalls) -> frozenset:
+    return frozenset(f"{c.service}:{c.op}" for c in t.calls)
+
+
+def _antichain(sigs: list[frozenset]) -> bool:
+    """True when no non-empty signature is a proper subset of another (no optional-step pattern)."""
+    ne = [s for s in sigs if s]
+    for i, a in enumerate(ne):
+        for j, b in enumerate(ne):
+            if i != j and a < b:
+                return False
+    return True
+
+
+def _signature_names(service: str, sigs: list[frozenset]) -> dict[frozenset, str]:
+    """Name each signature by the fewest, rarest operations that tell it apart from the others."""
+    freq = Counter(op for s in sigs for op in s)
+    out: dict[frozenset, str] = {}
+    for s in sigs:
+        if not s:
+            out[s] = _slug(f"{service}-no-calls")
+            continue
+        chosen: list[str] = []
+        rivals = [r for r in sigs if r != s]
+        cand = sorted(s, key=lambda op: (freq[op], op))
+        while rivals and cand:
+            # the operation that rules out most remaining rivals (rarest first on ties)
+            best = max(cand, key=lambda op: (sum(op not in r for r in rivals), -freq[op]))
+            if not any(best not in r for r in rivals):
+                break
+            chosen.append(best)
+            cand.remove(best)
+            rivals = [r for r in rivals if best in r]
+        if not chosen:
+            chosen = cand[:1]
+        out[s] = _slug(service + "-" + "-".join(_short_op(op.split(":", 1)[1]) for op in chosen))
+    # disambiguate collisions deterministically
+    seen: Counter[str] = Counter(out.values())
+    for s in sorted(out, key=lambda x: sorted(x)):
+        if seen[out[s]] > 1:
+            out[s] = f"{out[s]}-{len(s)}"
+    return out
+
+
+def assign_component_keys(journeys: list[JourneyTraces]) -> dict[str, tuple[str, str | None]]:
+    """Name components: the service, or ``service.Operation`` for services called with several
+    operations anywhere in the input. Sets ``Call.key`` everywhere.
+
+    Returns
+    -------
+    dict
+        component id → (service, operation or None).
+    """
+    ops: dict[str, set[str]] = defaultdict(set)
+
+    def walk(calls: list[Call]) -> Iterator[Call]:
+        for c in calls:
+            yield c
+            yield from walk(c.children)
+
+    for j in journeys:
+        for t in j.traces:
+            for c in walk(t.calls):
+                ops[c.service].add(c.op)
+    names: dict[tuple[str, str], str] = {}
+    out: dict[str, tuple[str, str | None]] = {}
+    for svc, oset in ops.items():
+        for op in oset:
+            if len(oset) == 1:
+                cid = svc
+            else:
+                cid = f"{svc}.{re.sub(r'[^A-Za-z0-9_-]+', '_', _short_op(op)).strip('_') or 'op'}"
+            base, n = cid, 2
+            while cid in out and out[cid] != (svc, op if len(oset) > 1 else None):
+                cid = f"{base}-{n}"
+                n += 1
+            names[(svc, op)] = cid
+            out[cid] = (svc, op if len(oset) > 1 else None)
+    for j in journeys:
+        for t in j.traces:
+            for c in walk(t.calls):
+                c.key = names[(c.service, c.op)]
+    return out

@@ -1,0 +1,252 @@
+"""The span table every trace reader produces, and the data-quality ledger.
+
+Schema (one row per span; a polars DataFrame, column order as below):
+
+=============  ========  ===========================================================================
+column         dtype     meaning
+=============  ========  ===========================================================================
+trace_id       String    trace id, lower-case hex where the format uses hex
+span_id        String    span id (Zipkin shared server halves get ``<id>~s<n>``, see readers)
+parent_id      String    parent span id; null for a root span
+service        String    the service that emitted the span (``service.name``, Zipkin
+                         ``localEndpoint.serviceName``, Jaeger process, CSV pod → deployment)
+operation      String    span name / operation name
+kind           String    ``server``, ``client``, ``producer``, ``consumer``, ``internal`` or ``unset``
+peer_service   String    the remote service when the span names it (``peer.service``, Zipkin
+                         ``remoteEndpoint.serviceName``), else null
+start_ns       Int64     start, Unix epoch nanoseconds (null when the span carries no timing)
+end_ns         Int64     end, Unix epoch nanoseconds (null when unknown or negative duration)
+status         String    ``ok``, ``error`` or ``unset`` (OpenTelemetry status semantics)
+attributes     String    span attributes/tags as a JSON object of strings
+resource       String    resource attributes (process tags) as a JSON object of strings
+source         String    input file the span came from
+record         Int64     0-based index of the span in that file (provenance)
+=============  ========  ===========================================================================
+
+Readers append rows to a :class:`ColumnBuilder`, which turns every ``batch`` rows into a polars
+frame: the Python objects alive at any time are bounded by the batch, not by the export size.
+
+Every span that is dropped or altered on the way in is counted in a :class:`Ledger` (reason →
+count, with example ids), which discovery reports next to its results: never silent loss.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+SPAN_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String(),
+    "span_id": pl.String(),
+    "parent_id": pl.String(),
+    "service": pl.String(),
+    "operation": pl.String(),
+    "kind": pl.String(),
+    "peer_service": pl.String(),
+    "start_ns": pl.Int64(),
+    "end_ns": pl.Int64(),
+    "status": pl.String(),
+    "attributes": pl.String(),
+    "resource": pl.String(),
+    "source": pl.String(),
+    "record": pl.Int64(),
+}
+COLUMNS = tuple(SPAN_SCHEMA)
+KINDS = ("server", "client", "producer", "consumer", "internal", "unset")
+STATUSES = ("ok", "error", "unset")
+
+# Ledger reasons, with the sentence a report prints for them.
+REASONS: dict[str, str] = {
+    "missingIds": "spans without a trace id or span id (dropped)",
+    "badTimestamps": "spans with an unreadable timestamp or duration (timing dropped)",
+    "negativeDuration": "spans ending before they start (timing dropped, span kept)",
+    "missingTimestamps": "spans without timing (kept for structure, no latency)",
+    "duplicateSpans": "spans repeating an id already seen in the trace (dropped)",
+    "mergedFragments": "Zipkin span fragments merged into the span with the same id",
+    "sharedSpansSplit": "Zipkin shared (client+server) span ids split into two spans",
+    "skewCorrected": "spans shifted to undo clock skew between caller and callee",
+    "tracesWithoutRoot": "traces with no root span (all spans skipped)",
+    "extraRoots": "extra root spans in a trace (skipped with their subtrees)",
+    "orphanSpans": "spans whose parent is missing from the trace (skipped with their subtrees)",
+    "cycleSpans": "spans in a cycle of parent links (skipped)",
+    "asyncSpans": "asynchronous (producer/consumer) subtrees kept out of the synchronous journey",
+    "unassignedCalls": "calls the inferred structure does not place (counted, not modelled)",
+}
+
+
+@dataclass
+class Ledger:
+    """Counts of spans or traces dropped or altered, per reason, with a few example ids."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, n: int = 1, examples: Iterable[str] = ()) -> None:
+        if n <= 0:
+            return
+        assert reason in REASONS, reason
+        self.counts[reason] = self.counts.get(reason, 0) + int(n)
+        ex = self.examples.setdefault(reason, [])
+        for e in examples:
+            if len(ex) >= 3:
+                break
+            if str(e) not in ex:
+                ex.append(str(e))
+
+    def merge(self, other: Ledger) -> None:
+        for k, n in other.counts.items():
+            self.add(k, n, other.examples.get(k, ()))
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict:
+        """``{reason: {"count", "meaning", "examples"}}`` in a fixed order."""
+        return {k: {"count": self.counts[k], "meaning": REASONS[k], "examples": list(self.examples.get(k, []))} for k in REASONS if k in self.counts}
+
+    def lines(self) -> list[str]:
+        """One human sentence per reason, e.g. ``3 spans whose parent is missing ...``."""
+        return [f"{self.counts[k]} {REASONS[k]}" for k in REASONS if k in self.counts]
+
+
+class ColumnBuilder:
+    """Accumulates span rows column-wise and flushes them to polars frames every ``batch`` rows.
+
+    Parameters
+    ----------
+    source
+        File name stored in the ``source`` column.
+    batch
+        Rows held as Python objects before a flush.
+    """
+
+    def __init__(self, source: str, batch: int = 100_000) -> None:
+        self.source = source
+        self.batch = batch
+        self.frames: list[pl.DataFrame] = []
+        self.cols: dict[str, list] = {c: [] for c in COLUMNS if c not in ("source", "record")}
+        self.n = 0
+
+    def add(
+        self,
+        trace_id: str | None,
+        span_id: str | None,
+        parent_id: str | None,
+        service: str | None,
+        operation: str | None,
+        kind: str,
+        peer_service: str | None,
+        start_ns: int | None,
+        end_ns: int | None,
+        status: str,
+        attributes: dict | None,
+        resource: str,
+    ) -> None:
+        """Append one span; ``resource`` is already JSON text (shared by a process's spans)."""
+        c = self.cols
+        c["trace_id"].append(trace_id)
+        c["span_id"].append(span_id)
+        c["parent_id"].append(parent_id)
+        c["service"].append(service)
+        c["operation"].append(operation)
+        c["kind"].append(kind)
+        c["peer_service"].append(peer_service)
+        c["start_ns"].append(start_ns)
+        c["end_ns"].append(end_ns)
+        c["status"].append(status)
+        c["attributes"].append(json.dumps(attributes, sort_keys=True, separators=(",", ":")) if attributes else "{}")
+        c["resource"].append(resource)
+        self.n += 1
+        if len(c["trace_id"]) >= self.batch:
+            self.flush()
+
+    def set_resource_from(self, first_row: int, resource: str) -> None:
+        """Set ``resource`` for rows ``first_row..`` still held in memory (OTLP files may put a
+        resource after its spans)."""
+        held_from = self.n - len(self.cols["resource"])
+        if first_row < held_from:
+            # rows already flushed: patch the frames (rare: a resource after >batch spans)
+            for i, f in enumerate(self.frames):
+                lo = int(f["record"][0])
+                hi = lo + f.height
+                if hi > first_row:
+                    mask = pl.col("record") >= first_row
+                    self.frames[i] = f.with_columns(pl.when(mask).then(pl.lit(resource)).otherwise(pl.col("resource")).alias("resource"))
+            first_row = held_from
+        col = self.cols["resource"]
+        for i in range(first_row - held_from, len(col)):
+            col[i] = resource
+
+    def flush(self) -> None:
+        m = len(self.cols["trace_id"])
+        if not m:
+            return
+        start = self.n - m
+        data = dict(self.cols)
+        data["source"] = [self.source] * m
+        data["record"] = list(range(start, start + m))
+        self.frames.append(pl.DataFrame(data, schema=SPAN_SCHEMA))
+        self.cols = {c: [] for c in self.cols}
+
+    def frame(self) -> pl.DataFrame:
+        """All rows as one frame with :data:`SPAN_SCHEMA`."""
+        self.flush()
+        if not self.frames:
+            return empty_spans()
+        out = pl.concat(self.frames, rechunk=True)
+        self.frames = [out]
+        return out
+
+
+def empty_spans() -> pl.DataFrame:
+    return pl.DataFrame(schema=SPAN_SCHEMA)
+
+
+def clean_spans(df: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
+    """Validate a span table: drop rows without ids, null the timing of negative durations,
+    drop repeated (trace, span) ids. Every change is counted in ``ledger``.
+
+    Parameters
+    ----------
+    df
+        Frame with :data:`SPAN_SCHEMA`.
+    ledger
+        Receives the counts.
+
+    Returns
+    -------
+    polars.DataFrame
+        The cleaned frame (same schema), in input order.
+    """
+    if df.height == 0:
+        return df
+    no_id = (
+        pl.col("trace_id").is_null()
+        | (pl.col("trace_id").str.strip_chars() == "")
+        | pl.col("span_id").is_null()
+        | (pl.col("span_id").str.strip_chars() == "")
+    )
+    bad = df.filter(no_id)
+    if bad.height:
+        ex = [f"{r['source']}#{r['record']}" for r in bad.head(3).iter_rows(named=True)]
+        ledger.add("missingIds", bad.height, ex)
+        df = df.filter(~no_id)
+    neg = pl.col("end_ns") < pl.col("start_ns")
+    negs = df.filter(neg)
+    if negs.height:
+        ledger.add("negativeDuration", negs.height, [f"{r['trace_id']}/{r['span_id']}" for r in negs.head(3).iter_rows(named=True)])
+        df = df.with_columns(pl.when(neg).then(None).otherwise(pl.col("end_ns")).alias("end_ns"))
+    no_ts = df.filter(pl.col("start_ns").is_null())
+    if no_ts.height:
+        ledger.add("missingTimestamps", no_ts.height, [f"{r['trace_id']}/{r['span_id']}" for r in no_ts.head(3).iter_rows(named=True)])
+    df = df.with_row_index("_i")
+    first = pl.col("_i") == pl.col("_i").min().over("trace_id", "span_id")
+    dropped = df.filter(~first)
+    if dropped.height:
+        ledger.add("duplicateSpans", dropped.height, [f"{r['trace_id']}/{r['span_id']}" for r in dropped.head(3).iter_rows(named=True)])
+        df = df.filter(first)
+    df = df.drop("_i")
+    return df

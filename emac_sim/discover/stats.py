@@ -1,0 +1,231 @@
+"""Estimates with uncertainty for discovery: proportions, latency fits, and field confidence.
+
+- Proportions (availability, optional-step probability, routing weights) use the **Wilson score
+  interval** (Wilson 1927; Agresti & Coull 1998, *Am. Stat.* 52:119): for k successes in n,
+  centre (k + z²/2)/(n + z²) and half-width z·sqrt(k(n−k)/n + z²/4)/(n + z²), z = Φ⁻¹(1 − α/2).
+- Latency: empirical quantiles of successful calls, and maximum-likelihood fits of lognormal,
+  gamma, Weibull and exponential (zero location). The fit with the lowest AIC is reported with
+  its Kolmogorov–Smirnov statistic D and p-value; since the parameters come from the same
+  sample the p-value is conservative (Lilliefors). The spec gets the fitted distribution unless
+  KS rejects it at α = 0.01 with n ≥ 50, in which case it gets the empirical quantiles.
+- **Confidence** of an inferred field (documented formula, also written into each model)::
+
+      confidence = coverage × agreement × n / (n + N0),   N0 = 10
+
+  *coverage*: share of the journey's traces (or calls) that carry evidence for the field;
+  *agreement*: share of that evidence consistent with the inferred value (e.g. traces whose
+  branch choice is exactly one branch); *n*: the evidence count, so a field seen 10 times gets at
+  most 0.5, 90 times at most 0.9. Fields read from configuration (Istio, Kubernetes) are
+  declared, not inferred: confidence 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from ..model import distributions as D
+
+N0 = 10.0
+CONFIDENCE_FORMULA = (
+    "confidence = coverage * agreement * n / (n + 10); overall = traceCoverage * geometric mean of field confidences (each floored at 0.01)"
+)
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion.
+
+    Parameters
+    ----------
+    k, n
+        Successes and trials (n ≥ 0; n = 0 gives the uninformative [0, 1]).
+    confidence
+        Two-sided coverage, e.g. 0.95.
+
+    Returns
+    -------
+    (lo, hi)
+        Interval in [0, 1].
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    p = k / n
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Evidence:
+    """Evidence behind one inferred field; ``confidence`` follows the module formula."""
+
+    n: int
+    coverage: float = 1.0
+    agreement: float = 1.0
+    examples: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    what: str = ""
+    fixed: float | None = None  # fields read from configuration: confidence 1 by declaration
+
+    @property
+    def confidence(self) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        if self.n <= 0:
+            return 0.0
+        return max(0.0, min(1.0, self.coverage)) * max(0.0, min(1.0, self.agreement)) * self.n / (self.n + N0)
+
+    def to_dict(self) -> dict:
+        out = {
+            "inferred": self.what,
+            "confidence": round(self.confidence, 6),
+            "evidence": {"n": int(self.n), "coverage": round(self.coverage, 6), "agreement": round(self.agreement, 6)},
+        }
+        if self.values:
+            out["values"] = self.values
+        if self.examples:
+            out["examples"] = list(self.examples[:5])
+        return out
+
+
+def overall_confidence(confidences: list[float], trace_coverage: float) -> float:
+    """traceCoverage × geometric mean of the field confidences (each floored at 0.01)."""
+    if not confidences:
+        return 0.0
+    logs = [math.log(max(c, 0.01)) for c in confidences]
+    return float(trace_coverage * math.exp(sum(logs) / len(logs)))
+
+
+# --------------------------------------------------------------------------- latency
+
+
+@dataclass
+class LatencyFit:
+    """Latency evidence for one component (seconds)."""
+
+    n: int
+    quantiles: dict[str, float]
+    fits: dict[str, dict]
+    best: str | None
+    ks_d: float | None
+    ks_p: float | None
+    chosen: D.Distribution | None
+    chosen_kind: str  # "fit", "empirical" or "none"
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "quantilesSeconds": self.quantiles,
+            "fits": self.fits,
+            "best": self.best,
+            "goodnessOfFit": None
+            if self.ks_d is None
+            else {"test": "Kolmogorov-Smirnov (parameters estimated)", "D": self.ks_d, "pValue": self.ks_p},
+            "specUses": self.chosen_kind,
+        }
+
+
+def _quantile_points(x: np.ndarray) -> tuple[tuple[float, float], ...]:
+    qs = [0.0, 0.5, 0.9]
+    if x.size >= 100:
+        qs.append(0.99)
+    if x.size >= 1000:
+        qs.append(0.999)
+    qs.append(1.0)
+    vals = np.quantile(x, qs)
+    vals = np.maximum.accumulate(vals)
+    return tuple((float(q), float(v)) for q, v in zip(qs, vals))
+
+
+def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
+    """Empirical quantiles plus the best of four ML fits (module docs), for durations ``x`` (s).
+
+    Parameters
+    ----------
+    x
+        1-D array of non-negative durations in seconds.
+    alpha
+        KS rejection level above which the fitted family is used in the spec.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x) & (x >= 0)]
+    n = int(x.size)
+    if n == 0:
+        return LatencyFit(0, {}, {}, None, None, None, None, "none")
+    qd = {name: float(np.quantile(x, q)) for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))}
+    qd["max"] = float(x.max())
+    if float(x.max()) == 0.0:
+        return LatencyFit(n, qd, {}, None, None, None, None, "none")
+    fits: dict[str, dict] = {}
+    cands: dict[str, tuple[D.Distribution, float, int]] = {}
+    if n >= 2 and float(x.min()) > 0 and float(np.ptp(x)) > 0:
+        lx = np.log(x)
+        mlx = float(lx.mean())
+        m = float(x.mean())
+        mu, sigma = mlx, float(lx.std())
+        if sigma > 0:
+            cands["lognormal"] = (D.LogNormal(mu=mu, sigma=sigma), float(np.sum(stats.norm.logpdf(lx, mu, sigma)) - lx.sum()), 2)
+        # gamma MLE (zero location): log k − ψ(k) = log mean − mean log
+        sg = math.log(m) - mlx
+        if sg > 0:
+            try:
+                k = optimize.brentq(lambda a: math.log(a) - special.digamma(a) - sg, 1e-4, 1e6)
+                ll = float(np.sum(stats.gamma.logpdf(x, k, scale=m / k)))
+                if math.isfinite(ll):
+                    cands["gamma"] = (D.Gamma(shape=k, scale=m / k), ll, 2)
+            except (ValueError, RuntimeError):
+                pass
+        # Weibull MLE (zero location): 1/k + mean log x − Σ xᵏ log x / Σ xᵏ = 0
+        xs = x / float(np.median(x))
+        ls = np.log(xs)
+
+        def wfun(k: float) -> float:
+            w = xs**k
+            return 1.0 / k + float(ls.mean()) - float(np.sum(w * ls) / np.sum(w))
+
+        try:
+            k = optimize.brentq(wfun, 0.02, 200.0)
+            scale = float(np.median(x)) * float(np.mean(xs**k)) ** (1.0 / k)
+            ll = float(np.sum(stats.weibull_min.logpdf(x, k, scale=scale)))
+            if math.isfinite(ll):
+                cands["weibull"] = (D.Weibull(shape=k, scale=scale), ll, 2)
+        except (ValueError, RuntimeError, OverflowError, FloatingPointError):
+            pass
+        cands["exponential"] = (D.Exponential(mean_s=m), float(np.sum(stats.expon.logpdf(x, scale=m))), 1)
+    xsorted = np.sort(x)
+    best, best_aic = None, math.inf
+    for name, (dist, ll, k) in cands.items():
+        aic = 2 * k - 2 * ll
+        d_ks, p_ks = ks_statistic(xsorted, dist)
+        fits[name] = {"params": dist.to_spec(), "logLikelihood": ll, "aic": aic, "ksD": d_ks, "ksP": p_ks}
+        if aic < best_aic:
+            best, best_aic = name, aic
+    if best is None:
+        emp = D.Empirical(quantiles=_quantile_points(x)) if n >= 2 and float(np.ptp(x)) > 0 else D.Constant(value=float(np.median(x)))
+        return LatencyFit(n, qd, fits, None, None, None, emp, "empirical")
+    d, p = fits[best]["ksD"], fits[best]["ksP"]
+    if p < alpha and n >= 50:
+        return LatencyFit(n, qd, fits, best, d, p, D.Empirical(quantiles=_quantile_points(x)), "empirical")
+    return LatencyFit(n, qd, fits, best, d, p, cands[best][0], "fit")
+
+
+def ks_statistic(xsorted: np.ndarray, dist: D.Distribution) -> tuple[float, float]:
+    """One-sample Kolmogorov–Smirnov D and its p-value (exact distribution of D, scipy ``kstwo``)."""
+    n = xsorted.size
+    f = np.clip(dist.cdf(xsorted), 0.0, 1.0)
+    i = np.arange(1, n + 1)
+    d = float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
+    return d, float(stats.kstwo.sf(d, n))
+
+
+def same_distribution(a: np.ndarray, b: np.ndarray, alpha: float = 0.01) -> tuple[bool, float | None]:
+    """Two-sample KS test: (not rejected at ``alpha``, p-value); True when either sample is tiny."""
+    if a.size < 20 or b.size < 20:
+        return True, None
+    r = stats.ks_2samp(a, b)
+    return bool(r.pvalue >= alpha), float(r.pvalue)

@@ -1,0 +1,344 @@
+"""Synthetic OTLP traces from a journey spec (for round-trip tests of discovery).
+
+Requests come from the reference simulator (:func:`emac_sim.reference.simulate_requests`): the
+same outcomes and durations as the engine for the same seed. Each request becomes one trace,
+written the way an instrumented gateway and its services would report it:
+
+- a root ``SERVER`` span for the journey (service ``<journey>``, span name ``<journey>``),
+  status ERROR when the request failed;
+- per call, a ``CLIENT`` span in the gateway (``peer.service`` = component) covering what the
+  caller waited for, and a ``SERVER`` span in the component (``service.name`` = component id)
+  with the call's own duration and outcome.
+
+The caller stops waiting before a call ends when a ``race``/``parallel any``/``quorum`` has
+already decided (the losers are cancelled), when a ``timeout`` deadline passes, or when a retry's
+``perTryTimeout`` expires: the client span then ends at that instant with status ERROR
+(``CANCELLED`` / ``DEADLINE_EXCEEDED``) while the server span keeps its natural end. Calls the
+simulator records after their caller had already stopped waiting (later steps of a cancelled
+branch) were never sent and are left out (counted). These instants come from replaying the
+operator tree over the recorded calls; the replay reproduces every request's (ok, t) exactly,
+which is checked.
+
+Resource attributes: ``service.name``; ``emac.failure_domains`` (the component's domain names);
+and for domains declared with a Kubernetes topology ``key``, the matching OpenTelemetry resource
+key (``cloud.availability_zone``, ``cloud.region``, ``host.name``) set to the domain name.
+
+The file is OTLP/JSON Lines (one ``ExportTraceServiceRequest`` per line, as the OpenTelemetry
+collector's file exporter writes), gzip-compressed when the name ends in ``.gz``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+
+BASE_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
+TOPOLOGY_KEYS = {
+    "topology.kubernetes.io/zone": "cloud.availability_zone",
+    "failure-domain.beta.kubernetes.io/zone": "cloud.availability_zone",
+    "topology.kubernetes.io/region": "cloud.region",
+    "kubernetes.io/hostname": "host.name",
+}
+BATCH_REQUESTS = 500
+EPS_S = 1e-9  # instants closer than 1 ns are the same (float rounding of start + t)
+
+
+class ReplayMismatch(RuntimeError):
+    """The recorded calls do not replay to the simulator's outcome (a bug, not bad input)."""
+
+
+class _Replay:
+    """Re-evaluates the operator tree over one request's recorded calls (docs/semantics.md)."""
+
+    def __init__(self, journey: Journey, calls: list, stats: dict[str, Counter]) -> None:
+        self.j = journey
+        self.calls = calls
+        self.i = 0
+        self.cut = [math.inf] * len(calls)
+        self.why = [""] * len(calls)
+        self.stats = stats
+
+    def _cut(self, idx: list[int], at: float, why: str) -> None:
+        for k in idx:
+            if at < self.cut[k]:
+                self.cut[k] = at
+                self.why[k] = why
+
+    def _next_under(self, prefix: str) -> bool:
+        if self.i >= len(self.calls):
+            return False
+        p = self.calls[self.i].path
+        return p == prefix or p.startswith(prefix + ".")
+
+    def run(self, node: Node, path: str, start: float) -> tuple[bool, float, list[int]]:
+        st = self.stats[path]
+        if isinstance(node, Ref):
+            if self.i >= len(self.calls):
+                raise ReplayMismatch(f"{path}: expected a call of {node.component}, records exhausted")
+            rec = self.calls[self.i]
+            if rec.component != node.component or abs(rec.start - start) > 1e-9 * max(1.0, abs(start)):
+                raise ReplayMismatch(f"{path}: expected {node.component} at {start!r}, record has {rec.component} at {rec.start!r}")
+            self.i += 1
+            return rec.ok, rec.end - rec.start, [self.i - 1]
+        if isinstance(node, (Series, Repeat)):
+            steps = (
+                [(f"{path}.steps[{i}]", s) for i, s in enumerate(node.steps)]
+                if isinstance(node, Series)
+                else [(f"{path}.step", node.step)] * node.count
+            )
+            total, idx = 0.0, []
+            for n_done, (p, step) in enumerate(steps, start=1):
+                ok, t, ix = self.run(step, p, start + total)
+                total += t
+                idx += ix
+                if not ok:
+                    if isinstance(node, Repeat):
+                        st["iterations"] += n_done
+                    return False, total, idx
+            if isinstance(node, Repeat):
+                st["iterations"] += len(steps)
+            return True, total, idx
+        if isinstance(node, Fallback):
+            total, idx = 0.0, []
+            for i, b in enumerate(node.branches):
+                if i:
+                    st["alternativeTaken"] += 1
+                ok, t, ix = self.run(b, f"{path}.branches[{i}]", start + total)
+                total += t
+                idx += ix
+                if ok:
+                    return True, total, idx
+            return False, total, idx
+        if isinstance(node, Parallel):
+            res = [self.run(b, f"{path}.branches[{i}]", start) for i, b in enumerate(node.branches)]
+            idx = [k for r in res for k in r[2]]
+            slowest = max(r[1] for r in res)
+            succ = sorted(r[1] for r in res if r[0])
+            need = node.needed
+            if len(succ) < need:
+                return False, slowest, idx
+            if need == len(res):
+                return True, slowest, idx
+            decided = succ[need - 1]
+            before = sum(1 for k in idx if self.cut[k] > start + decided + EPS_S and self.calls[k].end > start + decided + EPS_S)
+            self._cut(idx, start + decided, "CANCELLED")
+            st["cancelled"] += before
+            return True, decided, idx
+        if isinstance(node, Race):
+            h = node.hedge_delay
+            best: float | None = None
+            latest = -math.inf
+            idx = []
+            for jb, b in enumerate(node.branches):
+                s_j = jb * h
+                if jb > 0 and h != 0.0 and best is not None and best <= s_j:
+                    break
+                if jb == 1:
+                    st["hedgesIssued"] += 1
+                ok, t, ix = self.run(b, f"{path}.branches[{jb}]", start + s_j)
+                idx += ix
+                finish = s_j + t
+                if ok and (best is None or finish < best):
+                    best = finish
+                latest = max(latest, finish)
+            if best is None:
+                return False, latest, idx
+            before = sum(1 for k in idx if self.calls[k].end > start + best + EPS_S)
+            self._cut(idx, start + best, "CANCELLED")
+            st["cancelled"] += before
+            return True, best, idx
+        if isinstance(node, Retry):
+            tau = math.inf if node.per_try_timeout is None else node.per_try_timeout
+            total, idx = 0.0, []
+            for a in range(1, node.attempts + 1):
+                if a > 1:
+                    st["retried"] += 1
+                ok, t, ix = self.run(node.step, f"{path}.step", start + total)
+                idx += ix
+                if t > tau:
+                    self._cut(ix, start + total + tau, "DEADLINE_EXCEEDED")
+                    st["perTryTimeouts"] += 1
+                    ok, t = False, tau
+                total += t
+                if ok:
+                    return True, total, idx
+                if a < node.attempts:
+                    total += node.backoff.delay(a)
+            st["exhausted"] += 1
+            return False, total, idx
+        if isinstance(node, Timeout):
+            ok, t, idx = self.run(node.step, f"{path}.step", start)
+            if t > node.deadline:
+                self._cut(idx, start + node.deadline, "DEADLINE_EXCEEDED")
+                st["fired"] += 1
+                return False, node.deadline, idx
+            return ok, t, idx
+        if isinstance(node, Choice):
+            for jb, b in enumerate(node.branches):
+                if self._next_under(f"{path}.branches[{jb}]"):
+                    st[f"branch{jb}"] += 1
+                    return self.run(b, f"{path}.branches[{jb}]", start)
+            raise ReplayMismatch(f"{path}: no recorded call under any choice branch")
+        if isinstance(node, Optional):
+            st["reached"] += 1
+            if self._next_under(f"{path}.step"):
+                st["taken"] += 1
+                return self.run(node.step, f"{path}.step", start)
+            return True, 0.0, []
+        raise TypeError(f"unknown operator {node!r}")
+
+
+def _attr(key: str, value: object) -> dict:
+    if isinstance(value, list):
+        return {"key": key, "value": {"arrayValue": {"values": [{"stringValue": str(v)} for v in value]}}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def _resources(journey: Journey, root_service: str) -> dict[str, list[dict]]:
+    out = {root_service: [_attr("service.name", root_service)]}
+    by_name = {d.name: d for d in journey.domains}
+    for c in journey.components:
+        attrs = [_attr("service.name", c.id)]
+        if c.domains:
+            attrs.append(_attr("emac.failure_domains", list(c.domains)))
+        for dn in c.domains:
+            key = dict(by_name[dn].extra).get("key") if dn in by_name else None
+            if key in TOPOLOGY_KEYS:
+                attrs.append(_attr(TOPOLOGY_KEYS[str(key)], dn))
+        out[c.id] = attrs
+    return out
+
+
+def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: int | None, correlation: str = "declared") -> dict:
+    """Simulate ``samples`` requests and write them as OTLP JSON traces.
+
+    Parameters
+    ----------
+    journey
+        The journey to simulate.
+    path
+        Output file (OTLP/JSON Lines; gzip when it ends in ``.gz``).
+    samples
+        Number of requests (traces).
+    seed
+        Seed for the simulator and for trace/span ids; ``None`` draws one (recorded).
+    correlation
+        Scenario: ``declared``, ``independent``, ``shared`` or ``pessimistic``.
+
+    Returns
+    -------
+    dict
+        ``{"path", "journey", "requests", "spans", "seed", "correlation", "availability",
+        "notIssued", "operators": {operator path: {event: count}}}``; ``operators`` counts what
+        each operator did (hedges issued, retries, timeouts fired, branches taken, ...), which
+        says which parts of the tree the traces can reveal.
+    """
+    from ..reference import simulate_requests
+
+    if samples < 1:
+        raise ValueError("samples must be >= 1")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    reqs = simulate_requests(journey, samples, seed, correlation)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x7EAC])))
+    root_service = journey.name if journey.name not in journey.component_ids else f"{journey.name}-entry"
+    resources = _resources(journey, root_service)
+    stats: dict[str, Counter] = defaultdict(Counter)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if out.name.endswith(".gz") else open
+    n_spans = 0
+    not_issued = 0
+    ok_count = 0
+    spacing_ns = int(round(1e9 / journey.load_rate)) if journey.load_rate else 10_000_000
+    with opener(out, "wt", encoding="utf-8") as fp:  # type: ignore[operator]
+        for b0 in range(0, samples, BATCH_REQUESTS):
+            by_service: dict[str, list[dict]] = defaultdict(list)
+            for i in range(b0, min(samples, b0 + BATCH_REQUESTS)):
+                req = reqs[i]
+                rp = _Replay(journey, req.calls, stats)
+                ok, t, _ = rp.run(journey.root, "root", 0.0)
+                if rp.i != len(req.calls) or ok != req.ok or abs(t - req.t) > 1e-9 * max(1.0, abs(req.t)):
+                    raise ReplayMismatch(f"request {i}: replay gives ({ok}, {t!r}), simulator ({req.ok}, {req.t!r}), {rp.i}/{len(req.calls)} calls")
+                ok_count += req.ok
+                base = BASE_NS + i * spacing_ns
+                ids = rng.integers(0, 2**63, size=2 + 2 * len(req.calls), dtype=np.int64)
+                trace_id = f"{int(ids[0]):016x}{int(ids[1]):016x}"
+                root_id = f"{int(ids[0]) ^ int(ids[1]):016x}"
+                by_service[root_service].append(
+                    _span(trace_id, root_id, None, journey.name, 2, base, base + _ns(req.t), req.ok, "journey failed" if not req.ok else None)
+                )
+                for k, call in enumerate(req.calls):
+                    cut = rp.cut[k]
+                    if cut <= call.start + EPS_S and cut < call.end - EPS_S:
+                        not_issued += 1
+                        continue
+                    cid, sid = f"{int(ids[2 + 2 * k]):016x}", f"{int(ids[3 + 2 * k]):016x}"
+                    # the call that decided a race ends at the decision instant: not cancelled
+                    cancelled = cut < call.end - EPS_S
+                    c_end = cut if cancelled else call.end
+                    c_ok = call.ok and not cancelled
+                    msg = rp.why[k] if cancelled else (None if call.ok else "call failed")
+                    client = _span(trace_id, cid, root_id, call.component, 3, base + _ns(call.start), base + _ns(c_end), c_ok, msg)
+                    client["attributes"] = [_attr("peer.service", call.component)]
+                    by_service[root_service].append(client)
+                    by_service[call.component].append(
+                        _span(
+                            trace_id,
+                            sid,
+                            cid,
+                            call.component,
+                            2,
+                            base + _ns(call.start),
+                            base + _ns(call.end),
+                            call.ok,
+                            None if call.ok else "call failed",
+                        )
+                    )
+                    n_spans += 2
+                n_spans += 1
+            doc = {
+                "resourceSpans": [
+                    {"resource": {"attributes": resources[svc]}, "scopeSpans": [{"scope": {"name": "emac-sim.synth"}, "spans": spans}]}
+                    for svc, spans in by_service.items()
+                ]
+            }
+            fp.write(json.dumps(doc, separators=(",", ":")))
+            fp.write("\n")
+    return {
+        "path": str(out),
+        "journey": journey.name,
+        "requests": samples,
+        "spans": n_spans,
+        "seed": seed,
+        "correlation": correlation,
+        "availability": ok_count / samples,
+        "notIssued": not_issued,
+        "operators": {p: dict(sorted(c.items())) for p, c in sorted(stats.items()) if c},
+    }
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * 1e9))
+
+
+def _span(trace_id: str, span_id: str, parent: str | None, name: str, kind: int, start: int, end: int, ok: bool, message: str | None) -> dict:
+    sp: dict = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": name,
+        "kind": kind,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end),
+        "status": {"code": 1} if ok else {"code": 2, "message": message or "error"},
+    }
+    if parent is not None:
+        sp["parentSpanId"] = parent
+    return sp
