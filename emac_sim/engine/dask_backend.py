@@ -87,14 +87,14 @@ def require_distributed(option: str = "--scheduler", value: str = "dask") -> Any
 def parse_scheduler(text: str) -> str:
     """Validate a ``--scheduler`` value: ``threads``, ``dask-local`` or ``tcp://HOST:PORT``.
 
-    Returns the value unchanged (an address without surrounding blanks).
+    Returns the value unchanged.
 
     Raises
     ------
     SpecError
         Any other value, or a port outside 1–65535.
     """
-    value = str(text).strip()
+    value = str(text)
     if value in ("threads", "dask-local"):
         return value
     m = _ADDRESS.match(value)
@@ -175,7 +175,7 @@ def scheduler_session(scheduler: str, workers: int | None = None, *, connect_tim
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: never collide with a cluster already on :8787
                     silence_logs=logging.ERROR,
                 )
             )
