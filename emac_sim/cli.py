@@ -475,12 +475,170 @@ def validate(
 # (section owned by the discover command; keep edits inside it)
 
 
+_TRACE_FORMATS = ("auto", "otlp", "jaeger", "zipkin", "csv")
+
+
+@app.command("discover")
+def discover_cmd(
+    traces: list[Path] = typer.Argument(..., help="Trace files or directories: OTLP JSON, Jaeger JSON, Zipkin v2 JSON or CSV span tables."),
+    out: Path = typer.Option(..., "--out", help="Directory for <journey>.discovered.yaml (and <journey>.delta.yaml with --accepted)."),
+    formats: list[str] = typer.Option(
+        [],
+        "--format",
+        help="Trace format (auto, otlp, jaeger, zipkin, csv) and/or output format (text, json); repeatable: --format zipkin --format json.",
+    ),
+    k8s: Path | None = typer.Option(None, "--k8s", help="Kubernetes manifests (zone labels, node affinity, replicas)."),
+    istio: Path | None = typer.Option(None, "--istio", help="Istio VirtualService / DestinationRule manifests (weights, retries, timeouts)."),
+    accepted: Path | None = typer.Option(
+        None, "--accepted", help="The last accepted spec: write a ModelDelta with the effect on A- and the governance decision."
+    ),
+    journey: str | None = typer.Option(None, "--journey", help="Keep only this journey (with --accepted: the journey to compare)."),
+    csv_map: str | None = typer.Option(
+        None, "--csv-map", help="CSV column mapping, e.g. traceId=TraceID,spanId=SpanID,pod=PodName,start=StartTimeUnixNano,end=EndTimeUnixNano."
+    ),
+    split: str = typer.Option(
+        "auto", "--split", help="Journeys: by root operation (none), also by call signature when the root has no route (auto), or always (signature)."
+    ),
+    confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the reported intervals (Wilson)."),
+) -> None:
+    """Discover journey models from traces and traffic configuration, with provenance and confidence."""
+
+    def body() -> int:
+        trace_fmt, out_fmt = "auto", Format.text
+        for f in formats:
+            v = f.lower()
+            if v in _TRACE_FORMATS:
+                trace_fmt = v
+            elif v in ("text", "json"):
+                out_fmt = Format(v)
+            else:
+                raise SpecError("<command line>", "--format", f"unknown format {f!r} (trace: {', '.join(_TRACE_FORMATS)}; output: text, json)")
+        from .discover import discover
+
+        res = discover(
+            traces,
+            out=out,
+            fmt=trace_fmt,
+            k8s=k8s,
+            istio=istio,
+            accepted=accepted,
+            journey=journey,
+            csv_mapping=csv_map,
+            split=split,
+            confidence=confidence,
+        )
+        summary = res.to_dict()
+        code = 0
+        for d in res.deltas.values():
+            gov = d["spec"].get("governance")
+            if gov is not None and gov.get("verdict") != "PASS":
+                code = 1
+        if out_fmt is Format.json:
+            print_json(summary)
+            return code
+        from rich.console import Console
+        from rich.table import Table
+
+        con = Console()
+        con.print(f"read {summary['spans']:,} spans in {summary['traces']:,} usable traces from {len(summary['inputs'])} file(s)")
+        for line in res.ledger.lines():
+            con.print(f"  data quality: {line}")
+        t = Table(title="discovered journeys")
+        for col in ("journey", "traces", "confidence", "flags", "model"):
+            t.add_column(col)
+        for jd in summary["journeys"]:
+            t.add_row(jd["name"], f"{jd['traces']:,}", f"{jd['confidence']:.3f}", str(len(jd["evidenceFlags"])), jd["model"] or "")
+        con.print(t)
+        for jd in summary["journeys"]:
+            con.print(f"[bold]{jd['name']}[/bold]: {jd['expression']}")
+            for fl in jd["evidenceFlags"]:
+                con.print(f"  flag: {fl}")
+            if "delta" in jd:
+                dd = jd["delta"]
+                eff = dd.get("predictedEffect") or {}
+                am = eff.get("aMinus")
+                gov = dd.get("governance") or {}
+                line = f"  delta: {dd['changes']} change(s)"
+                if am:
+                    line += f", A- {am['accepted']:.8f} -> {am['candidate']:.8f} ({am['delta']:+.2e})"
+                if gov:
+                    line += f", governance {gov.get('verdict')}"
+                con.print(line + (f" ({dd['file']})" if dd.get("file") else ""))
+        for n in summary["notes"]:
+            con.print(f"note: {n}")
+        return code
+
+    run_guarded(body)
+
+
 # --------------------------------------------------------------------------- whatif
 # (section owned by the whatif command; keep edits inside it)
 
 
+@app.command("whatif")
+def whatif_cmd(
+    spec: Path = typer.Argument(None, help="EmaC spec (JourneyIntent YAML); omit with --study."),
+    vary: list[str] = typer.Option(
+        None,
+        "--vary",
+        help="PATH=VALUES, e.g. components.paya.availability=0.99:0.9999:20 (a,b,c; lo:hi:n; log:lo:hi:n); repeat for a grid.",
+    ),
+    study: Path = typer.Option(None, "--study", help="Study file (kind WhatIfStudy or FanOutStudy), e.g. configs/studies/fanout.yaml."),
+    samples: int = typer.Option(None, "--samples", help="Monte Carlo samples per point (default 20000; 0 = analytic only)."),
+    seed: int = typer.Option(None, "--seed", help="One seed for every point (common random numbers); drawn and printed when omitted."),
+    correlation: str = typer.Option(None, "--correlation", help="Scenario simulated: declared (default), independent, shared, pessimistic."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
+    out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG)."),
+    find_max: str = typer.Option(None, "--find-max", help="Find the largest value of this path (e.g. load.rate) meeting --subject-to."),
+    subject_to: list[str] = typer.Option(None, "--subject-to", help="Constraint such as p99<=0.4 or availability>=0.995; repeatable."),
+    using: str = typer.Option(
+        "independent", "--using", help="find-max metric: independent (analytic, default), upper (conservative bound), montecarlo."
+    ),
+    tolerance: float = typer.Option(1e-3, "--tolerance", help="find-max relative bracket width."),
+    workers: int = typer.Option(None, "--workers", help="Worker processes of --scheduler dask-local (default: available CPUs)."),
+    scheduler: str = SchedulerOpt,
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """What-if sweeps: bounds and common-random-number estimates over a grid of spec values."""
+
+    def body() -> int:
+        from .engine.dask_backend import scheduler_session
+        from .studies.commands import whatif_command
+
+        with scheduler_session(scheduler, workers):
+            return whatif_command(
+                spec, vary or [], study, samples, seed, correlation, confidence, out, find_max, subject_to or [], using, tolerance, slo_path or [],
+                fmt is Format.json,
+            )
+
+    run_guarded(body)
+
+
 # --------------------------------------------------------------------------- report
 # (section owned by the report command; keep edits inside it)
+
+
+@app.command("report")
+def report_cmd(
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
+    out: Path = typer.Option(..., "--out", help="Directory for report.md, report.html and figures/."),
+    samples: int = typer.Option(100_000, "--samples", help="Monte Carlo samples of the main estimate."),
+    sweep_samples: int = typer.Option(20_000, "--sweep-samples", help="Samples per point of the fan-out and trade-off sweeps (0: analytic only)."),
+    seed: int = typer.Option(1, "--seed", help="One seed for every simulation (common random numbers)."),
+    correlation: str = typer.Option("declared", "--correlation", help="Scenario simulated: declared, independent, shared, pessimistic."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Tail-amplification report: latency CCDF, availability intervals, attribution, fan-out, trade-offs."""
+
+    def body() -> int:
+        from .studies.commands import report_command
+
+        return report_command(spec, out, samples, sweep_samples, seed, correlation, confidence, slo_path or [], fmt is Format.json)
+
+    run_guarded(body)
 
 
 def main() -> None:

@@ -185,12 +185,14 @@ def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
         ls = np.log(xs)
 
         def wfun(k: float) -> float:
-            w = xs**k
+            e = k * ls
+            w = np.exp(e - e.max())  # xᵏ scaled: the ratio below is unchanged, nothing overflows
             return 1.0 / k + float(ls.mean()) - float(np.sum(w * ls) / np.sum(w))
 
         try:
             k = optimize.brentq(wfun, 0.02, 200.0)
-            scale = float(np.median(x)) * float(np.mean(xs**k)) ** (1.0 / k)
+            e = k * ls
+            scale = float(np.median(x)) * math.exp((float(e.max()) + math.log(float(np.mean(np.exp(e - e.max()))))) / k)
             ll = float(np.sum(stats.weibull_min.logpdf(x, k, scale=scale)))
             if math.isfinite(ll):
                 cands["weibull"] = (D.Weibull(shape=k, scale=scale), ll, 2)
