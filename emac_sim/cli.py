@@ -595,6 +595,7 @@ def whatif_cmd(
         "independent", "--using", help="find-max metric: independent (analytic, default), upper (conservative bound), montecarlo."
     ),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="find-max relative bracket width."),
+    no_bounds: bool = typer.Option(False, "--no-bounds", help="Skip the analytic bounds at each point (Monte Carlo only)."),
     workers: int = typer.Option(None, "--workers", help="Worker processes of --scheduler dask-local (default: available CPUs)."),
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
@@ -609,7 +610,7 @@ def whatif_cmd(
         with scheduler_session(scheduler, workers):
             return whatif_command(
                 spec, vary or [], study, samples, seed, correlation, confidence, out, find_max, subject_to or [], using, tolerance, slo_path or [],
-                fmt is Format.json,
+                fmt is Format.json, analytic=not no_bounds,
             )
 
     run_guarded(body)

@@ -143,7 +143,7 @@ def fanout_study(
         ``tail_amplification`` (seconds for latencies).
     """
     from ..analytic import bounds
-    from .whatif import draw_seed
+    from .whatif import CRN_BLOCK_SIZE, draw_seed
 
     fast = fast or {"dist": "constant", "value": 0.01}
     slow = slow or {"dist": "constant", "value": 1.0}
@@ -177,8 +177,9 @@ def fanout_study(
         if samples > 0:
             from ..engine import simulate
 
-            st = simulate(jt, samples=samples, seed=use_seed, correlation="independent", confidence=confidence).to_dict()
-            sp = simulate(jp, samples=samples, seed=use_seed, correlation="independent", confidence=confidence).to_dict()
+            kw = dict(samples=samples, seed=use_seed, correlation="independent", confidence=confidence, block_size=CRN_BLOCK_SIZE)
+            st = simulate(jt, **kw).to_dict()
+            sp = simulate(jp, **kw).to_dict()
             a = st["availability"]
             row.update(slow_mc=1.0 - a["estimate"], slow_mc_lo=1.0 - a["ci"][1], slow_mc_hi=1.0 - a["ci"][0])
             p99 = (sp.get("latency") or {}).get("p99") or {}

@@ -142,7 +142,8 @@ def _shade_saturated(ax: Any, x: np.ndarray, saturated: np.ndarray, labelled: li
         if s:
             lo = 0.5 * (xs[i - 1] + xs[i]) if i > 0 else xs[i] - 0.5 * step
             hi = 0.5 * (xs[i] + xs[i + 1]) if i + 1 < len(xs) else xs[i] + 0.5 * step
-            ax.axvspan(lo, hi, color=COLORS["saturated"], alpha=0.5, lw=0, label=None if labelled[0] else "saturated (utilisation ≥ 1)")
+            label = None if labelled[0] else "saturated (ρ ≥ 1): A = 0, latency ∞"
+            ax.axvspan(lo, hi, color=COLORS["saturated"], alpha=0.5, lw=0, label=label)
             labelled[0] = True
 
 
@@ -164,7 +165,7 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
     has_latency = frame[f"{metric}_independent"].null_count() < len(frame) or frame[f"mc_{metric}"].null_count() < len(frame)
     util_cols = [c for c in frame.columns if c.startswith("utilisation_")]
     panels = 1 + int(has_latency) + int(bool(util_cols))
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.0), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(5.4 * panels, 4.6), layout="constrained", squeeze=False)
     axes = list(axes[0])
     groups = _series(result)
     multi = len(groups) > 1
@@ -177,6 +178,7 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
     ylo_candidates: list[float] = []
     for gi, (glabel, idx) in enumerate(groups):
         o = idx[np.argsort(x[idx])]
+        o = o[~sat[o]]  # saturated points are shaded, not drawn: availability 0, latency infinite
         col = SERIES[gi % len(SERIES)] if multi else None
         suffix = f" ({glabel})" if multi else ""
         dlo, dhi = _arr(frame["dependence_free_lo"].to_list())[o], _arr(frame["dependence_free_hi"].to_list())[o]
@@ -184,11 +186,16 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
         ind = _arr(frame["availability_independent"].to_list())[o]
         est = _arr(frame["mc_availability"].to_list())[o]
         elo, ehi = _arr(frame["mc_availability_lo"].to_list())[o], _arr(frame["mc_availability_hi"].to_list())[o]
+        dec = _arr(frame["availability_declared"].to_list())[o]
         if gi == 0 or not multi:
             ax.fill_between(x[o], dlo, dhi, color=COLORS["dependence_free"], alpha=0.6 if not multi else 0.3, lw=0, label="dependence-free bounds")
+            ax.plot(x[o], dlo, color="#7f8c8d", lw=0.8, ls="-.")
+            ax.plot(x[o], dhi, color="#7f8c8d", lw=0.8, ls="-.")
         ax.fill_between(x[o], slo, shi, color=col or COLORS["shared_fate"], alpha=0.35 if not multi else 0.15, lw=0,
                         label=f"shared-fate range{suffix}" if not multi else None)
         ax.plot(x[o], ind, color=col or COLORS["independent"], ls="--", lw=1.2, label=f"independent (analytic){suffix}" if not multi else None)
+        if np.isfinite(dec).any() and not np.allclose(dec, ind, equal_nan=True):
+            ax.plot(x[o], dec, color=col or COLORS["declared"], ls="-", lw=1.2, label="declared correlation (analytic)" if not multi else None)
         if np.isfinite(est).any():
             ax.errorbar(x[o], est, yerr=[np.clip(est - elo, 0, None), np.clip(ehi - est, 0, None)], fmt="o", ms=3.5, capsize=2,
                         color=col or COLORS["estimate"], lw=1, label=f"Monte Carlo ({result.correlation}) ± CI{suffix}")
@@ -198,16 +205,19 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
         ax.axhline(target, color=COLORS["objective"], lw=1.2, label=f"objective {target:g}")
         ylo_candidates.append(target)
     if ylo_candidates:
-        hi_all = np.nanmax(_arr(frame["dependence_free_hi"].to_list()))
+        tops = np.concatenate([_arr(frame[c].to_list())[~sat] for c in ("dependence_free_hi", "mc_availability_hi")])
+        hi_all = float(np.nanmax(tops)) if np.isfinite(tops).any() else 1.0
         lo_all = min(ylo_candidates)
         span = max(hi_all - lo_all, 1e-6)
         ax.set_ylim(max(lo_all - 0.25 * span, 0.0), min(hi_all + 0.08 * span, 1.0 + 1e-9))
     ax.set_xlabel(axis_label(xname))
     ax.set_ylabel("journey availability [probability]")
     ax.set_title("Availability: bounds and estimate")
-    ax.legend(loc="best", framealpha=0.85)
     if multi:
+        ax.plot([], [], color="k", ls="--", label="independent (analytic)")
+        ax.errorbar([], [], yerr=[], fmt="o", color="k", label="Monte Carlo ± CI")
         _series_note(ax, groups)
+    _legend_below(ax)
 
     if has_latency:
         ax = axes[1]
@@ -215,6 +225,7 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
         _shade_saturated(ax, x, sat, lab)
         for gi, (_glabel, idx) in enumerate(groups):
             o = idx[np.argsort(x[idx])]
+            o = o[~sat[o]]
             col = SERIES[gi % len(SERIES)] if multi else None
             lo_b = _finite(_arr(frame[f"{metric}_lower"].to_list())[o])
             hi_b = _finite(_arr(frame[f"{metric}_upper"].to_list())[o])
@@ -234,17 +245,23 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
         thr = next((t for t in frame["objective_latency"].to_list() if t is not None), None)
         if thr is not None:
             ax.axhline(thr, color=COLORS["objective"], lw=1.2, label=f"objective {metric} ≤ {thr * 1e3:g} ms")
-        ax.set_yscale("log")
+        cols = (f"{metric}_lower", f"{metric}_upper", f"mc_{metric}_lo", f"mc_{metric}_hi")
+        vals = np.concatenate([_finite(_arr(frame[c].to_list())) for c in cols])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        log = len(vals) > 0 and vals.max() / vals.min() > 8
+        if log:
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
         ax.yaxis.set_major_formatter(seconds_formatter())
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
         ax.set_xlabel(axis_label(xname))
-        ax.set_ylabel(f"journey {metric} latency [s, log scale]")
+        ax.set_ylabel(f"journey {metric} latency [s{', log scale' if log else ''}]")
         ax.set_title(f"Latency {metric} of successful journeys")
         if multi:
             ax.plot([], [], color="k", ls="--", label="independent (analytic)")
             ax.plot([], [], color="k", ls=":", label="comonotone (analytic)")
             ax.errorbar([], [], yerr=[], fmt="o", color="k", label="Monte Carlo ± CI")
-        ax.legend(loc="best", framealpha=0.85)
+            _series_note(ax, groups)
+        _legend_below(ax)
 
     if util_cols:
         ax = axes[-1]
@@ -253,22 +270,32 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
         o = np.argsort(x)
         first = groups[0][1]
         o = first[np.argsort(x[first])]
+        ok, bad = o[~sat[o]], o[sat[o]]
         for ci, c in enumerate(util_cols):
-            u = _arr(frame[c].to_list())[o]
-            ax.plot(x[o], u, marker="o", ms=3, lw=1.2, color=SERIES[ci % len(SERIES)], label=c.removeprefix("utilisation_"))
+            u = _arr(frame[c].to_list())
+            ax.plot(x[ok], u[ok], marker="o", ms=3, lw=1.2, color=SERIES[ci % len(SERIES)], label=c.removeprefix("utilisation_"))
+            # at saturated points the fixed point stops where rho first reached 1: show that value unconnected
+            ax.plot(x[bad], u[bad], "o", mfc="none", ms=4, color=SERIES[ci % len(SERIES)])
+        if len(bad):
+            ax.plot([], [], "o", mfc="none", color="#566573", label="when saturation was detected")
         ax.axhline(1.0, color=COLORS["objective"], lw=1.2, label="saturation (ρ = 1)")
         ax.set_ylim(0, max(1.1, np.nanmax([np.nanmax(_finite(_arr(frame[c].to_list()))) for c in util_cols]) * 1.05))
         ax.set_xlabel(axis_label(xname))
         ax.set_ylabel("utilisation ρ = λ·E[S]/replicas")
         ax.set_title("Queue utilisation per component" + (f" ({groups[0][0]})" if multi else ""))
-        ax.legend(loc="best", framealpha=0.85)
+        _legend_below(ax)
     return save(fig, out_dir, stem)
 
 
 def _series_note(ax: Any, groups: list[tuple[str, np.ndarray]]) -> None:
     for gi, (label, _) in enumerate(groups):
         ax.plot([], [], color=SERIES[gi % len(SERIES)], lw=4, alpha=0.6, label=label)
-    ax.legend(loc="best", framealpha=0.85)
+
+
+def _legend_below(ax: Any) -> None:
+    """Legend under the axes (never over the data); constrained layout makes room for it."""
+    n = len(ax.get_legend_handles_labels()[1])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2 if n > 4 else 1, framealpha=0.9, fontsize=7)
 
 
 def plot_fanout(result: FanOutResult, out_dir: Path, stem: str = "fanout") -> list[Path]:

@@ -301,3 +301,29 @@ def resolved_path(doc: Any, path: SpecPath, file: str = "<spec>") -> str:
     probe = copy.deepcopy(doc)
     _, last, walked = _Nav(file, path, create=True).resolve(probe)
     return render_path(["spec", *walked, last])
+
+
+def operator_nodes(doc: Any) -> list[tuple[str, dict]]:
+    """Every operator mapping of ``doc`` in pre-order with its spec path (``operator.steps[2]``).
+
+    Follows ``steps``/``branches`` lists and ``step`` mappings, the keys the loader reads; a
+    ``ref`` leaf is included as its own mapping.
+    """
+    out: list[tuple[str, dict]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, dict):
+            return
+        out.append((path, node))
+        for key in ("steps", "branches"):
+            items = node.get(key)
+            if isinstance(items, list):
+                for i, child in enumerate(items):
+                    walk(child, f"{path}.{key}[{i}]")
+        if isinstance(node.get("step"), dict):
+            walk(node["step"], f"{path}.step")
+
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    if isinstance(spec, dict):
+        walk(spec.get("operator"), "operator")
+    return out

@@ -12,8 +12,9 @@ normal loader, passed through the capacity model when components declare ``capac
 Common random numbers
 ---------------------
 Every point is simulated with the **same seed**. The engine derives its block streams from that
-seed alone (``SeedSequence(seed).spawn``), so sample *k* at every point sees the same uniforms;
-they are mapped to outcomes by inverse transforms (a call fails when its uniform exceeds the
+seed alone (``SeedSequence(seed).spawn``), so sample *k* at every point sees the same uniforms
+(up to stream shifts inside a block, kept short by :data:`CRN_BLOCK_SIZE`); they are mapped to
+outcomes by inverse transforms (a call fails when its uniform exceeds the
 availability, takes ``ppf(V)`` seconds). A small parameter change therefore flips only the
 samples whose uniforms fall between the old and the new threshold: for availability ``a → a + δ``
 the estimate moves by at most the share of samples whose failure uniform lies in ``(a, a+δ]``
@@ -45,7 +46,17 @@ from .grid import Vary, grid_points
 from .specpath import SpecPath, parse_path, resolved_path
 
 LATENCY_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
+#: samples per engine block in studies. The engine draws a request's uniforms from its block's
+#: stream in call order, so a sample that makes a different number of calls at two points (a
+#: hedge issued at one and not the other, a series cut short by a failure) shifts the stream for
+#: the rest of its block. Small blocks re-align the streams every CRN_BLOCK_SIZE samples. Measured
+#: on configs/checkout.yaml, paya availability 0.995 → 0.996, 20k samples: the variance of the
+#: estimated difference is ~240× below that of independent seeds with 64-sample blocks, ~25× with
+#: the engine's default blocks; the cost is ~4× the default simulation time.
+CRN_BLOCK_SIZE = 64
 USING = ("independent", "upper", "montecarlo")
+INTEGER_KEYS = frozenset({"replicas", "attempts", "count", "k"})
+MAX_DOUBLINGS = 20  # bracket search: at most 2^20 times the starting value (or 2^-20 of it)
 
 CRN_NOTE = (
     "common random numbers: every point uses the same seed, so sample k sees the same uniforms at every point; "
@@ -94,24 +105,28 @@ def evaluate(
     correlation: str = "declared",
     confidence: float = 0.95,
     capacity_tolerance: float = 1e-6,
+    analytic: bool = True,
 ) -> PointEvaluation:
     """Capacity fixed point (when declared), analytic bounds and a Monte Carlo estimate.
 
-    ``samples = 0`` skips the Monte Carlo run. With a saturated component the latency bounds and
-    estimates are reported as infinite by :func:`row` (the derived journey keeps finite
-    placeholders so that availability can still be computed).
+    ``samples = 0`` skips the Monte Carlo run; ``analytic=False`` skips the bounds (their
+    columns are then null). With a saturated component the latency bounds and estimates are
+    reported as infinite by :func:`row` (the derived journey keeps finite placeholders so that
+    availability can still be computed).
     """
     from ..analytic import bounds
 
     cap = derive_capacity(journey, tolerance=capacity_tolerance) if capacity_components(journey) else None
     j = cap.journey if cap is not None else journey
-    b = bounds(j, confidence=confidence)
+    b = bounds(j, confidence=confidence) if analytic else {"availability": {}, "latency": None}
     sim = None
     if samples > 0:
         from ..engine import simulate
 
         pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
-        sim = simulate(j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess).to_dict()
+        sim = simulate(
+            j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess, block_size=CRN_BLOCK_SIZE
+        ).to_dict()
     return PointEvaluation(j, b, sim, cap)
 
 
@@ -259,6 +274,7 @@ def whatif(
     confidence: float = 0.95,
     slo_paths: Iterable[str | os.PathLike] = (),
     progress: Callable[[int, int], None] | None = None,
+    analytic: bool = True,
 ) -> WhatIfResult:
     """Evaluate the spec at every point of the grid the ``varies`` make.
 
@@ -278,6 +294,8 @@ def whatif(
         Confidence level of the Monte Carlo intervals and of DKW bands.
     progress
         Called as ``progress(done, total)`` after each point.
+    analytic
+        ``False`` skips the analytic bounds (Monte Carlo-only sweeps of large grids).
 
     Returns
     -------
@@ -294,16 +312,22 @@ def whatif(
     doc = spec if isinstance(spec, SpecDocument) else SpecDocument.load(spec, slo_paths)
     if samples < 0:
         raise SpecError("--samples", "", f"must be >= 0, got {samples}")
+    if samples == 0 and not analytic:
+        raise SpecError("--samples", "", "nothing to compute: no Monte Carlo samples and no analytic bounds")
     varies = tuple(varies)
     points = grid_points(varies)
     resolved = {v.path.text: resolved_path(doc.doc, v.path, doc.shown) for v in varies}
     use_seed = draw_seed() if seed is None else int(seed)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    for i, values in enumerate(points):
-        changed = doc.with_values(zip((v.path for v in varies), values))
-        j = doc.journey(changed)
-        ev = evaluate(j, samples=samples, seed=use_seed, correlation=correlation, confidence=confidence)
+    # validate every point before computing any: a bad value fails fast with its path
+    journeys = [doc.journey(doc.with_values(zip((v.path for v in varies), values))) for values in points]
+    from ..engine.dask_backend import map_points  # points become tasks when a Dask client is active
+
+    evaluations = map_points(
+        evaluate, journeys, samples=samples, seed=use_seed, correlation=correlation, confidence=confidence, analytic=analytic
+    )
+    for i, (values, j, ev) in enumerate(zip(points, journeys, evaluations)):
         r: dict[str, Any] = {"point": i}
         for v, val in zip(varies, values):
             r[v.path.text] = str(val) if not isinstance(val, (int, float)) or isinstance(val, bool) else float(val)
@@ -427,7 +451,8 @@ def find_max(
     sp = parse_path(path, "--find-max") if isinstance(path, str) else path
     base = doc.value(sp)
     start = numeric(base) if base is not None else None
-    integer = isinstance(base, int) and not isinstance(base, bool)
+    # whole-number fields of the spec (the loader insists): bisect on integers there only
+    integer = sp.segments[-1] in INTEGER_KEYS
     if start is None or start <= 0:
         start = 1.0
     use_seed = draw_seed() if seed is None else int(seed)
@@ -461,19 +486,21 @@ def find_max(
             if feasible(hi):
                 lo, hi = hi, None
         x = lo
-        while hi is None and len(evaluations) < max_steps:
+        doublings = 0
+        while hi is None and len(evaluations) < max_steps and doublings < MAX_DOUBLINGS:
+            doublings += 1
             x *= 2.0
             if feasible(x):
                 lo = x
             else:
                 hi = x
         if hi is None:
-            msg = f"constraints still hold at {lo:g}; no maximum found"
+            msg = f"constraints still hold at {lo:g} ({doublings} doublings); no maximum found: they may not tighten as {sp.text} grows"
             return FindMaxResult(sp.text, None, None, using, tolerance, tuple(constraints), evaluations, msg)
     else:
         hi = start
         x = start
-        while lo is None and len(evaluations) < max_steps:
+        while lo is None and len(evaluations) < max_steps and x > start * 2.0**-MAX_DOUBLINGS:
             x /= 2.0
             if integer and x < 1:
                 break
