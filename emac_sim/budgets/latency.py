@@ -9,9 +9,10 @@ scaling, ``c · qᵢ``.
 
 Two journey quantiles are solved for:
 
-- ``upper``: the dependence-free upper bound (holds for any dependence; what a conservative
-  gate uses, ``useBoundsForAutomation.latency: upperConfidence``);
-- ``independent``: the exact quantile when components are independent.
+- ``upper``: the dependence-free upper bound (holds for any dependence; primary when the policy
+  gates on it, ``useBoundsForAutomation.latency: upper`` or ``dependenceFree``);
+- ``independent``: the exact quantile when components are independent (primary otherwise,
+  including the default ``upperConfidence``, whose Monte Carlo interval it is checked against).
 
 When the journey has no fixed delays (hedge delays, timeouts, per-try timeouts, backoff), every
 one of these quantiles is positively homogeneous in ``c`` (scaling all inputs scales every sum,
@@ -304,7 +305,9 @@ def latency_budgets(
     digits = metric.lstrip("p")
     q = float("0." + digits)
     if primary is None:
-        primary = "independent" if journey.governance.latency_bound in ("independent", "optimistic") else "upper"
+        # upperConfidence gates on the Monte Carlo interval, which cannot be re-solved per factor;
+        # the exact independent quantile is its analytic counterpart (the check holds them together)
+        primary = "upper" if journey.governance.latency_bound in ("upper", "dependenceFree", "pessimistic") else "independent"
     key = QUANTILE_KEY.get(q)
     blat = bounds.get("latency") if bounds is not None else None
     sols = []

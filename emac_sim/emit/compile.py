@@ -245,6 +245,7 @@ def compile_spec(
     """
     from ..analytic import bounds as analytic_bounds
     from ..govern import CandidateEvidence, decide
+    from ..govern.decision import with_simulated_latency
     from ..spec import load_spec
     from . import EmitOptions, Provenance, emit_all
     from .derivation import Derivation
@@ -267,6 +268,10 @@ def compile_spec(
     if not run_acc.verdict.consistent or (run_cand is not None and not run_cand.verdict.consistent):
         return CompileResult(accepted, b_acc, run_acc, run_cand, None, None, None, out_dir, (), samples, correlation)
 
+    # the conservative latency gate (upperConfidence) reads the Monte Carlo interval of each model
+    b_acc = with_simulated_latency(b_acc, run_acc.simulation)
+    if run_cand is not None and b_cand is not None:
+        b_cand = with_simulated_latency(b_cand, run_cand.simulation)
     evidence = None
     if cand_journey is not None and b_cand is not None:
         changes = model_changes(accepted, cand_journey, b_acc, b_cand)

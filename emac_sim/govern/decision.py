@@ -2,8 +2,10 @@
 
 Accepted model (a spec as written)
     FAIL when the governed availability bound (A⁻ under the default conservative policy) is below
-    the objective, or when the governed latency bound (the dependence-free upper bound of the
-    objective's quantile) exceeds its threshold; else PASS.
+    the objective, or when the governed latency bound of the objective's quantile exceeds its
+    threshold; else PASS. ``useBoundsForAutomation.latency: upperConfidence`` (the default) is
+    the upper end of the Monte Carlo interval (the dependence-free bound when no simulation is
+    attached); ``upper`` / ``dependenceFree`` is the dependence-free bound.
 
 Candidate model (from discovery or ``--candidate``), judged under the accepted spec's policy
     1. REVIEW when its confidence is below ``governance.confidenceThreshold`` (or not stated), or
@@ -41,8 +43,9 @@ AVAILABILITY_BOUND_KEYS = {
 }
 #: ``useBoundsForAutomation.latency`` → key inside ``bounds["latency"][pNN]``.
 LATENCY_BOUND_KEYS = {
-    "upperConfidence": "upper",
+    "upperConfidence": "upperConfidence",
     "upper": "upper",
+    "dependenceFree": "upper",
     "pessimistic": "upper",
     "independent": "independent",
     "comonotone": "comonotone",
@@ -93,8 +96,40 @@ def latency_bound(journey: Journey, bounds: Mapping[str, Any], metric: str | Non
     if not lat or metric not in lat or lat[metric] is None:
         return None
     key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-    v = lat[metric].get(key)
+    return _latency_value(lat[metric], key)
+
+
+def _latency_value(entry: Mapping[str, Any] | None, key: str) -> float | None:
+    """``entry[key]``, falling back to the dependence-free ``upper`` bound when the Monte Carlo
+    upper confidence limit is not available (no simulation attached)."""
+    if not entry:
+        return None
+    v = entry.get(key)
+    if v is None and key == "upperConfidence":
+        v = entry.get("upper")
     return None if v is None else float(v)
+
+
+def with_simulated_latency(bounds: Mapping[str, Any], simulation: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``bounds`` whose latency entries also carry ``upperConfidence``: the upper end of
+    the Monte Carlo interval of each quantile (successful journeys, seconds).
+
+    ``useBoundsForAutomation.latency: upperConfidence`` (the paper's conservative policy) gates on
+    this value; ``upper`` gates on the dependence-free (Makarov/Fréchet) bound, which holds under
+    any dependence but is much wider.
+    """
+    out = dict(bounds)
+    lat = bounds.get("latency")
+    sim_lat = (simulation or {}).get("latency") or {}
+    if lat:
+        new_lat = dict(lat)
+        for q in _LATENCY_KEYS:
+            if q in lat and isinstance(lat[q], Mapping) and isinstance(sim_lat.get(q), Mapping):
+                ci = sim_lat[q].get("ci")
+                if ci and ci[1] is not None:
+                    new_lat[q] = {**lat[q], "upperConfidence": float(ci[1])}
+        out["latency"] = new_lat
+    return out
 
 
 def _is_domain_conflict(flag: str) -> bool:
@@ -163,7 +198,7 @@ class CandidateEvidence:
             raise ValueError("availability bounds missing")
         lat = candidate_bounds.get("latency") or {}
         lkey = LATENCY_BOUND_KEYS.get(accepted.governance.latency_bound, "upper")
-        per_q = tuple((q, float(lat[q][lkey])) for q in _LATENCY_KEYS if q in lat and lat[q] and lat[q].get(lkey) is not None)
+        per_q = tuple((q, v) for q in _LATENCY_KEYS if q in lat and (v := _latency_value(lat[q], lkey)) is not None)
         return cls(
             source=candidate.source,
             confidence=candidate.confidence,
@@ -279,7 +314,7 @@ def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: Ca
         env["A_plus"] = float(av["independent"])
         b = bounds.get("latency") or {}
         key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-        lat = {q: float(b[q][key]) for q in _LATENCY_KEYS if q in b and b[q] and b[q].get(key) is not None}
+        lat = {q: v for q in _LATENCY_KEYS if q in b and (v := _latency_value(b[q], key)) is not None}
         env["conf(delta)"] = journey.confidence
         env["no_unresolved_domain_conflict"] = True
     a_minus, a_plus = env["A_minus"], env["A_plus"]
