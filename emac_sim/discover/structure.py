@@ -150,8 +150,9 @@ def tok_ok(t: Tok) -> bool:
         oks = [seq_ok(b) for b in t.branches]
         cut = any(c.cut for c in t.calls())
         return sum(oks) >= (1 if cut else len(t.branches))
-    for heads, k in t.units:
-        brs = [b for b in t.branches if min(b[0].heads) in heads]
+    keys = _branch_keys(t)
+    for members, k in t.units:
+        brs = [b for bk, b in zip(keys, t.branches) if bk in members]
         if brs and sum(seq_ok(b) for b in brs) < min(k, len(brs)):
             return False
     return True
@@ -672,8 +673,8 @@ class Inference:
         blocks: list[tuple[int, Tok]] = [(oi, t if t.kind == "block" else block([[t]])) for oi, t in items]
         by_head: dict[str, list[tuple[int, list[Tok], float, Tok]]] = defaultdict(list)
         for oi, b in blocks:
-            for br in b.branches:
-                by_head[_head(br)].append((oi, br, br[0].start - b.start, b))
+            for bk, br in zip(_branch_keys(b), b.branches):
+                by_head[bk].append((oi, br, br[0].start - b.start, b))
         heads = sorted(by_head, key=lambda h: (statistics.median(x[2] for x in by_head[h]), h))
         # which branches stop each other: a branch cut exactly when another one succeeded
         parent = {h: h for h in heads}
@@ -696,7 +697,8 @@ class Inference:
             cut = [br for br in b.branches if _branch_cut(br)]
             if not cut:
                 continue
-            hs = sorted(_head(br) for br in b.branches)
+            bkeys = {id(br): k for k, br in zip(_branch_keys(b), b.branches)}
+            hs = sorted(bkeys.values())
             for i, x in enumerate(hs):
                 for y in hs[i + 1 :]:
                     together[(x, y)] += 1
@@ -709,7 +711,7 @@ class Inference:
                     if w is not br and seq_ok(w) and not _branch_cut(w) and abs(w[-1].end - t_cut) <= self._same(t_cut - b.start)
                 ]
                 for w in winners:
-                    links[tuple(sorted((_head(br), _head(w))))] += 1  # type: ignore[misc]
+                    links[tuple(sorted((bkeys[id(br)], bkeys[id(w)])))] += 1  # type: ignore[misc]
                 unexplained |= not winners
             # every cut in this block is accounted for here (a decision, or a deadline below)
             self.explained.update(id(c) for br in cut for c in br[-1].calls() if c.cut)
@@ -788,13 +790,14 @@ class Inference:
         offsets: dict[str, list[float]] = defaultdict(list)
         n_occ = 0
         for _, b in blocks:
-            brs = [br for br in b.branches if _head(br) in members]
+            keyed = [(k, br) for k, br in zip(_branch_keys(b), b.branches) if k in members]
+            brs = [br for _, br in keyed]
             if not brs:
                 continue
             n_occ += 1
             g0 = min(br[0].start for br in brs)
-            for br in brs:
-                offsets[_head(br)].append(br[0].start - g0)
+            for k, br in keyed:
+                offsets[k].append(br[0].start - g0)
             cut = [br for br in brs if _branch_cut(br)]
             if not cut:
                 continue
@@ -850,6 +853,18 @@ def _head(br: list[Tok]) -> str:
     return min(br[0].heads)
 
 
+def _branch_keys(b: Tok) -> list[str]:
+    """Branch identities in a block: the head component and ``#n`` for the n-th branch (in start
+    order) with that head, so a hedge to the same service (race(profile, profile)) has two."""
+    seen: Counter[str] = Counter()
+    out = []
+    for br in b.branches:
+        h = _head(br)
+        out.append(f"{h}#{seen[h]}")
+        seen[h] += 1
+    return out
+
+
 def _branch_cut(br: list[Tok]) -> bool:
     return any(c.cut for c in br[-1].calls())
 
@@ -883,6 +898,10 @@ def _merge_hedges(occs: list[Occ]) -> None:
             hedges[pair] = med
     if not hedges:
         return
+    for o in occs:
+        for t in o.toks:
+            if t.kind == "block":
+                _split_hedges_in_branches(t, hedges)
     for o in occs:
         out: list[Tok] = []
         i = 0
@@ -918,6 +937,24 @@ def _merge_hedges(occs: list[Occ]) -> None:
             out.append(t)
             i += 1
         o.toks = out
+
+
+def _split_hedges_in_branches(t: Tok, hedges: dict[tuple[str, str], float]) -> None:
+    """A hedge issued after its primary had already failed follows the primary inside one branch
+    (it looks like a retry after a backoff): make it a branch of its own."""
+    extra: list[list[Tok]] = []
+    for br in t.branches:
+        if len(br) < 2 or br[0].kind != "leaf" or br[1].kind != "leaf":
+            continue
+        a, b = br[0].call, br[1].call
+        assert a is not None and b is not None
+        h = hedges.get((a.key, b.key))
+        if h is not None and not a.vok and abs(b.start - a.start - h) <= _tol(h):
+            extra.append(br[1:])
+            del br[1:]
+    if extra:
+        t.branches = sorted(t.branches + extra, key=lambda b: (b[0].start, min(b[0].heads)))
+        t.heads = frozenset(h for b in t.branches for h in b[0].heads)
 
 
 def _absorb_followers(occs: list[Occ]) -> None:
