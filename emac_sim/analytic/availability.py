@@ -17,6 +17,7 @@ its results are real scenarios but the search is not exhaustive, and the output 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +36,11 @@ from ..model.journey import (
     Series,
     Timeout,
 )
-from ..model.scenario import Scenario, sharable_domains
-from .grid import Grid, LeafTable, latency_matters, make_grid, mixture_law, pb_at_least
-from .states import MAX_STATES, StateSpace, _group_var, state_space
+from ..model.scenario import Scenario, factor_model, sharable_domains
+from .grid import Grid, LatencyCuts, TreeEvaluator, cut, latency_matters, make_grid, pb_at_least
+from .states import MAX_STATES, StateChunk, StateSpace, _group_var, state_space
+
+LatencyOk = Callable[[Node], np.ndarray]
 
 EXHAUSTIVE_DOMAINS = 16
 """Shared-fate scenarios are enumerated exhaustively (2^D subsets) up to this many sharable domains."""
@@ -48,15 +51,23 @@ _TIE = 1e-13
 # --------------------------------------------------------------------------- probability algebra
 
 
-def ok_probability(node: Node, avail: np.ndarray, idx: dict[str, int]) -> np.ndarray:
+def ok_probability(node: Node, avail: np.ndarray, idx: dict[str, int], latency: LatencyOk | None = None) -> np.ndarray:
     """P(ok) of ``node`` for every row of ``avail`` (S, n_comp) of per-call success
-    probabilities, calls independent, durations irrelevant (t = 0). Returns (S,)."""
+    probabilities, calls independent. Returns (S,).
+
+    Durations do not matter (t = 0) unless ``latency`` is given: then timeouts and per-try
+    timeouts ask it for P(step ok by the deadline) (:class:`~emac_sim.analytic.grid.LatencyCuts`).
+    """
+
+    def ok(n: Node) -> np.ndarray:
+        return ok_probability(n, avail, idx, latency)
+
     if isinstance(node, Ref):
         return avail[:, idx[node.component]]
     if isinstance(node, Series):
-        return np.prod([ok_probability(c, avail, idx) for c in node.steps], axis=0)
+        return np.prod([ok(c) for c in node.steps], axis=0)
     if isinstance(node, Parallel):
-        ps = [ok_probability(c, avail, idx) for c in node.branches]
+        ps = [ok(c) for c in node.branches]
         if node.join == "all":
             return np.prod(ps, axis=0)
         if node.join == "any":
@@ -65,17 +76,18 @@ def ok_probability(node: Node, avail: np.ndarray, idx: dict[str, int]) -> np.nda
     if isinstance(node, (Race, Fallback)):
         # a race branch goes unissued only when an earlier one already succeeded; a fallback
         # branch is tried only when every earlier one failed: either way ok = some branch ok
-        return 1.0 - np.prod([1.0 - ok_probability(c, avail, idx) for c in node.branches], axis=0)
+        return 1.0 - np.prod([1.0 - ok(c) for c in node.branches], axis=0)
     if isinstance(node, Retry):
-        return 1.0 - (1.0 - ok_probability(node.step, avail, idx)) ** node.attempts
+        one = latency(node) if (latency is not None and node.per_try_timeout is not None) else ok(node.step)
+        return 1.0 - (1.0 - one) ** node.attempts
     if isinstance(node, Timeout):
-        return ok_probability(node.step, avail, idx)
+        return latency(node) if latency is not None else ok(node.step)
     if isinstance(node, Choice):
-        return np.sum([w * ok_probability(c, avail, idx) for w, c in zip(node.probabilities, node.branches)], axis=0)
+        return np.sum([w * ok(c) for w, c in zip(node.probabilities, node.branches)], axis=0)
     if isinstance(node, Optional):
-        return 1.0 - node.probability + node.probability * ok_probability(node.step, avail, idx)
+        return 1.0 - node.probability + node.probability * ok(node.step)
     if isinstance(node, Repeat):
-        return ok_probability(node.step, avail, idx) ** node.count
+        return ok(node.step) ** node.count
     raise TypeError(f"unknown operator {type(node).__name__}")
 
 
@@ -83,28 +95,28 @@ def _index(j: Journey) -> dict[str, int]:
     return {c: i for i, c in enumerate(j.component_ids)}
 
 
-def availability_from_states(j: Journey, space: StateSpace, grid: Grid | None = None, table: LeafTable | None = None) -> float:
-    """Exact availability as the state mixture (probability algebra, or the grid when latency matters)."""
-    if latency_matters(j):
-        g = grid or make_grid(j)
-        law = mixture_law(j, g, space, table)
-        return float(np.clip(law.ok[0], 0.0, 1.0))
+def availability_from_states(j: Journey, space: StateSpace, cuts: LatencyCuts | None = None) -> float:
+    """Exact availability as the state mixture of probability algebra (timeouts on local grids)."""
     idx = _index(j)
+    lat = latency_matters(j)
+    if lat and cuts is None:
+        cuts = LatencyCuts(j)
     chunk = max(1, 2_000_000 // max(len(j.components), 1))
     total = 0.0
     for ch in space.chunks(chunk):
-        total += float(ch.weights @ ok_probability(j.root, ch.avail, idx))
+        latency = (lambda node, ch=ch: cuts.step_ok_by(node, ch, space)) if (lat and cuts is not None) else None
+        total += float(ch.weights @ ok_probability(j.root, ch.avail, idx, latency))
     return float(np.clip(total, 0.0, 1.0))
 
 
-def independent_availability(j: Journey, grid: Grid | None = None) -> float:
+def independent_availability(j: Journey) -> float:
     """All calls independent (the paper's optimistic A⁺)."""
     space = state_space(j, Scenario.independent(), grid=True)
     assert space is not None
-    return availability_from_states(j, space, grid)
+    return availability_from_states(j, space)
 
 
-def scenario_availability(j: Journey, scenario: Scenario, *, grid: Grid | None = None) -> float | None:
+def scenario_availability(j: Journey, scenario: Scenario) -> float | None:
     """Exact availability of the journey under ``scenario``.
 
     Parameters
@@ -113,9 +125,6 @@ def scenario_availability(j: Journey, scenario: Scenario, *, grid: Grid | None =
         The journey.
     scenario
         From :func:`emac_sim.model.scenario.named_scenario` or built directly.
-    grid
-        Latency grid used when timeouts make availability depend on latency (default
-        :func:`emac_sim.analytic.grid.make_grid`).
 
     Returns
     -------
@@ -127,7 +136,7 @@ def scenario_availability(j: Journey, scenario: Scenario, *, grid: Grid | None =
     space = state_space(j, scenario, latency_matters=lat, grid=lat)
     if space is None:
         return None
-    return availability_from_states(j, space, grid)
+    return availability_from_states(j, space)
 
 
 # --------------------------------------------------------------------------- shared-fate scenarios
@@ -190,8 +199,7 @@ class _PartitionEvaluator:
         base = Scenario.shared_fate(frozenset(), "custom")
         self.base = state_space(j, base, latency_matters=self.lat, grid=self.lat)
         self.cache: dict[tuple[int, ...], float | None] = {}
-        self.grid = make_grid(j) if self.lat else None
-        self.table = LeafTable(self.grid) if self.grid is not None else None
+        self.cuts = LatencyCuts(j) if self.lat else None
 
     def space_for(self, key: tuple[int, ...]) -> StateSpace | None:
         if self.base is None:
@@ -208,11 +216,6 @@ class _PartitionEvaluator:
         todo = [k for k in dict.fromkeys(keys) if k not in self.cache]
         if not todo:
             return
-        if self.lat:
-            for k in todo:
-                space = self.space_for(k)
-                self.cache[k] = None if space is None else availability_from_states(self.j, space, self.grid, self.table)
-            return
         # stack the states of many partitions and evaluate the tree once per batch
         budget = max(1, 2_000_000 // max(len(self.j.components), 1))
         batch: list[tuple[tuple[int, ...], StateSpace]] = []
@@ -223,7 +226,7 @@ class _PartitionEvaluator:
                 self.cache[k] = None
                 continue
             if space.size > budget:
-                self.cache[k] = availability_from_states(self.j, space)
+                self.cache[k] = availability_from_states(self.j, space, self.cuts)
                 continue
             if size + space.size > budget:
                 self._run(batch)
@@ -235,9 +238,11 @@ class _PartitionEvaluator:
 
     def _run(self, batch: list[tuple[tuple[int, ...], StateSpace]]) -> None:
         chunks = [space.chunks(space.size)[0] for _, space in batch]
-        avail = np.concatenate([c.avail for c in chunks])
-        weights = np.concatenate([c.weights for c in chunks])
-        ok = ok_probability(self.j.root, avail, self.idx) * weights
+        latent = None if chunks[0].latent is None else np.concatenate([c.latent for c in chunks])  # type: ignore[misc]
+        merged = StateChunk(np.concatenate([c.weights for c in chunks]), np.concatenate([c.avail for c in chunks]), latent)
+        cuts, space0 = self.cuts, batch[0][1]
+        latency = (lambda node: cuts.step_ok_by(node, merged, space0)) if cuts is not None else None
+        ok = ok_probability(self.j.root, merged.avail, self.idx, latency) * merged.weights
         starts = np.cumsum([0] + [len(c.weights) for c in chunks[:-1]])
         sums = np.add.reduceat(ok, starts)
         for (k, _), v in zip(batch, sums):
@@ -393,8 +398,6 @@ def declared_availability(j: Journey) -> tuple[float | None, str]:
     loose = [d.name for d in j.domains if d.model == "none" and len(d.members) > 1]
     suffix = f"; magnitude-free domains independent ({', '.join(loose)})" if loose else ""
     if space is None:
-        from ..model.scenario import factor_model
-
         k = factor_model(j, sc).n_factors + (factor_model(j, sc, latency=True).n_factors if lat else 0)
         return None, f"not computable: {k} gaussian factors (quadrature handles at most 3) or too many domain states{suffix}"
     value = availability_from_states(j, space)
@@ -417,12 +420,9 @@ def birnbaum_importance(j: Journey) -> dict[str, float]:
         rows += [up, down]
     avail = np.array(rows)
     if latency_matters(j):
-        from .grid import TreeEvaluator
-        from .states import StateChunk
-
-        g = make_grid(j)
-        ev = TreeEvaluator(j, g)
-        ok = ev.evaluate(StateChunk(np.ones(len(rows)), avail, None)).ok
+        cuts = LatencyCuts(j)
+        chunk = StateChunk(np.ones(len(rows)), avail, None)
+        ok = ok_probability(j.root, avail, _index(j), lambda node: cuts.step_ok_by(node, chunk, None))
     else:
         ok = ok_probability(j.root, avail, _index(j))
     return {c: (float(ok[2 * i] - ok[2 * i + 1]) if c in used else 0.0) for i, c in enumerate(ids)}
@@ -441,9 +441,6 @@ def call_amplification(j: Journey, grid: Grid | None = None) -> dict[str, float]
     lat = j.latency_modelled and any(
         isinstance(n, (Timeout, Race)) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk()
     )
-    from .grid import TreeEvaluator, cut
-    from .states import StateChunk
-
     avail = np.array([[c.availability for c in j.components]])
     laws: dict[int, object] = {}
     g = None

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..model.journey import Journey
 from ..model.scenario import Scenario
-from .availability import declared_availability, ok_probability, shared_fate_range
-from .comonotone import comonotone_law
+from .availability import availability_from_states, declared_availability, shared_fate_range
+from .comonotone import comonotone_law, comonotone_points
 from .dependence_free import BandEvaluator, BandGrid, availability_bounds, conditional_quantile_bounds, has_counted_leaves
-from .grid import LeafTable, latency_matters, make_grid, mixture_law, quantiles_from_mass, sum_depth
+from .grid import fitted_law, latency_matters, make_grid, quantiles_from_mass, sum_depth, support
 from .latency import QUANTILE_KEYS, QUANTILES
 from .states import state_space
 
-BAND_POINTS = 1024
-"""Points of the dependence-free band grid (halved for large trees: each sum costs O(G²))."""
+BAND_POINTS = 512
+"""Points of the (geometric) dependence-free band grid, halved for large trees (each sum costs O(G²))."""
 
 
 def _band_points(j: Journey) -> int:
     nodes = sum(1 for _ in j.root.walk())
     return BAND_POINTS if nodes <= 64 else BAND_POINTS // 2
+
+
+def _fastest(j: Journey) -> float:
+    """Half the smallest 0.1 % quantile of any referenced call duration (the band grid's first point)."""
+    lows = []
+    for cid in set(j.root.refs()):
+        c = j.component(cid)
+        for d in (c.latency, c.error_distribution()):
+            if d is not None:
+                v = float(d.ppf(1e-3))
+                if v > 0:
+                    lows.append(v)
+    return 0.5 * min(lows) if lows else 0.0
 
 
 def bounds(journey: Journey, *, grid_points: int | None = None, confidence: float = 0.95) -> dict:
@@ -32,8 +43,9 @@ def bounds(journey: Journey, *, grid_points: int | None = None, confidence: floa
     journey
         The journey (``emac_sim.load_spec``).
     grid_points
-        Points of the common latency grid (default 8192); the grid spans the journey's
-        ``1 − 1e-6`` support.
+        Points of the latency grids (default 4096): the independent law's grid is fitted to
+        where its mass lies (:func:`~emac_sim.analytic.grid.fitted_grid`), the comonotone one
+        spans the sum of the calls' ``1 − 1e-6`` quantiles.
     confidence
         Confidence of the DKW band put around histogram leaves (per leaf).
 
@@ -45,8 +57,9 @@ def bounds(journey: Journey, *, grid_points: int | None = None, confidence: floa
         ``pessimisticShared`` (sorted domain names), ``scenarioCount``, ``declaredMethod``,
         ``pessimisticMethod``, ``notes``), ``latency`` (``None`` when not modelled, else
         ``p50``/``p90``/``p99``/``p999`` each with ``independent``, ``comonotone``, ``lower``,
-        ``upper`` in seconds, plus ``discretisationError`` (seconds), ``dkwConfidence``,
-        ``gridStep``, ``gridPoints``) and ``latencyModelled``.
+        ``upper`` in seconds, plus ``discretisationError`` (seconds, independent column),
+        ``comonotoneDiscretisationError``, ``dkwConfidence``, ``gridStep``, ``gridPoints``,
+        ``bandPoints``) and ``latencyModelled``.
 
     Notes
     -----
@@ -60,28 +73,17 @@ def bounds(journey: Journey, *, grid_points: int | None = None, confidence: floa
     notes: list[str] = []
     lat_modelled = j.latency_modelled
     lat_matters = latency_matters(j)
-    grid = make_grid(j, grid_points) if lat_modelled else None
-    table = LeafTable(grid) if grid is not None else None
-
-    space = state_space(j, Scenario.independent(), grid=True)
-    assert space is not None
-    ind_law = mixture_law(j, grid, space, table) if grid is not None else None
-    if ind_law is not None and lat_matters:
-        independent = float(min(max(ind_law.ok[0], 0.0), 1.0))
-    else:
-        a = np.array([[c.availability for c in j.components]])
-        independent = float(ok_probability(j.root, a, {c: i for i, c in enumerate(j.component_ids)})[0])
-
+    ind_space = state_space(j, Scenario.independent(), grid=True)
+    assert ind_space is not None
+    independent = availability_from_states(j, ind_space)
     sfr = shared_fate_range(j)
     declared, declared_method = declared_availability(j)
 
     band = None
     bgrid = None
     if lat_modelled:
-        assert grid is not None
-        top = grid.step * (grid.n - 1)
-        nb = _band_points(j)
-        bgrid = BandGrid(step=top / (nb - 1), n=nb)
+        top = support(j.root, j)
+        bgrid = BandGrid.geometric(top, _fastest(j), _band_points(j))
         band = BandEvaluator(j, bgrid, confidence).evaluate()
     if lat_matters and band is not None:
         df = [float(band.s.tlo), float(band.s.thi)]
@@ -110,17 +112,22 @@ def bounds(journey: Journey, *, grid_points: int | None = None, confidence: floa
 
     latency = None
     if lat_modelled:
-        assert grid is not None and ind_law is not None and band is not None and bgrid is not None
+        assert band is not None and bgrid is not None
+        ind_law, grid = fitted_law(j, ind_space, grid_points)
         ind_q = quantiles_from_mass(ind_law.s[0], float(ind_law.so[0]), grid, QUANTILES)
-        co_law = comonotone_law(j, grid, table)
-        co_q = quantiles_from_mass(co_law.s[0], float(co_law.so[0]), grid, QUANTILES)
+        co_grid = make_grid(j, comonotone_points(grid_points))
+        co_law = comonotone_law(j, co_grid)
+        co_q = quantiles_from_mass(co_law.s[0], float(co_law.so[0]), co_grid, QUANTILES)
         bq = conditional_quantile_bounds(band.s, bgrid, QUANTILES)
         latency = {QUANTILE_KEYS[q]: {"independent": ind_q[q], "comonotone": co_q[q], "lower": bq[q][0], "upper": bq[q][1]} for q in QUANTILES}
-        latency["discretisationError"] = (sum_depth(j.root) + 1) * grid.step / 2.0
+        depth = sum_depth(j.root) + 1
+        latency["discretisationError"] = depth * grid.step / 2.0
+        latency["comonotoneDiscretisationError"] = depth * co_grid.step / 2.0
         counted = has_counted_leaves(j)
         latency["dkwConfidence"] = confidence if counted else None
         latency["gridStep"] = grid.step
         latency["gridPoints"] = grid.n
+        latency["bandPoints"] = bgrid.n
         if counted:
             notes.append(f"histogram leaves carry a DKW band at confidence {confidence:g} (per leaf) in lower/upper")
         if any(c.latency is not None and c.latency.kind == "empirical" for c in j.components):

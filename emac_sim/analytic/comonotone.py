@@ -40,10 +40,18 @@ from .grid import Grid, Law, LeafTable, _all_within_at_least, cut, leaf_law, op_
 
 def probability_grid() -> np.ndarray:
     """Levels u at which quantile functions are held (0 < u < 1, increasing)."""
-    body = np.linspace(0.0, 1.0, 4097)[1:-1]
-    upper = 1.0 - np.logspace(-3.0, -10.0, 351)
-    lower = np.logspace(-10.0, -3.0, 141)
+    body = np.linspace(0.0, 1.0, 1025)[1:-1]
+    upper = 1.0 - np.logspace(-3.0, -10.0, 281)
+    lower = np.logspace(-10.0, -3.0, 71)
     return np.unique(np.concatenate([lower, body, upper]))
+
+
+def comonotone_points(grid_points: int | None) -> int:
+    """Grid points for the comonotone law: half the independent grid's (its range is the whole
+    support, so its cost, not its resolution, is what the extra points would buy)."""
+    from .grid import DEFAULT_GRID_POINTS
+
+    return max(16, int(grid_points or DEFAULT_GRID_POINTS) // 2)
 
 
 _U = probability_grid()
@@ -107,21 +115,43 @@ def _from_cdf(cdf: np.ndarray, weight: float) -> tuple[np.ndarray, float]:
 def product_integral(thr: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``∫₀¹ ∏ᵢ Σ_c coef[i, c]·[u ≤ thr[g, i, c]] du`` for every row g, exactly.
 
-    ``thr`` (G, n, C) thresholds in [0, 1] (use 1 for a constant term), ``coef`` (n, C).
-    The integrand is constant between consecutive sorted thresholds. O(G·(nC)²).
+    ``thr`` (G, n, C) thresholds in [0, 1] (use 1 for a constant term), ``coef`` (n, C) with
+    every partial sum of a row's coefficients ≥ 0 (each factor is a probability). The integrand
+    is constant between consecutive sorted thresholds; walking them upwards, each threshold
+    passed drops its coefficient from its factor, and the product is kept as a sum of logs plus
+    a count of zero factors. O(G·nC·log(nC)).
     """
     G, n, C = thr.shape
-    thr = np.clip(thr, 0.0, 1.0)
-    b = np.sort(thr.reshape(G, n * C), axis=1)
-    b = np.concatenate([b, np.ones((G, 1))], axis=1)
+    flat = np.clip(thr, 0.0, 1.0).reshape(G, n * C)
+    order = np.argsort(flat, axis=1, kind="stable")
+    b = np.take_along_axis(flat, order, axis=1)
+    branch = order // C
+    drop = coef.reshape(-1)[order]  # (G, nC) coefficient removed when passing each threshold
+    factor = np.broadcast_to(coef.sum(axis=1), (G, n)).copy()
+    tiny = 1e-300
+    zero = factor <= tiny
+    logs = np.where(zero, 0.0, np.log(np.where(zero, 1.0, factor)))
+    log_sum = logs.sum(axis=1)
+    zeros = zero.sum(axis=1)
+    rows = np.arange(G)
     prev = np.zeros(G)
     total = np.zeros(G)
-    for jx in range(b.shape[1]):
+    for jx in range(n * C):
         bj = b[:, jx]
-        on = thr >= bj[:, None, None]
-        val = np.prod((on * coef[None, :, :]).sum(axis=2), axis=1)
-        total += (bj - prev) * val
+        total += (bj - prev) * np.where(zeros == 0, np.exp(log_sum), 0.0)
         prev = bj
+        i = branch[:, jx]
+        old = factor[rows, i]
+        new = old - drop[:, jx]
+        new = np.where(new <= tiny, 0.0, new)
+        was_zero = old <= tiny
+        is_zero = new <= tiny
+        log_sum = (
+            log_sum - np.where(was_zero, 0.0, np.log(np.where(was_zero, 1.0, old))) + np.where(is_zero, 0.0, np.log(np.where(is_zero, 1.0, new)))
+        )
+        zeros = zeros - was_zero + is_zero
+        factor[rows, i] = new
+    total += (1.0 - prev) * np.where(zeros == 0, np.exp(log_sum), 0.0)
     return total
 
 
@@ -214,7 +244,7 @@ def co_repeat(law: Law, count: int, grid: Grid) -> Law:
     for k in range(count):
         w = p**k * (1.0 - p)
         if w > 0:
-            f_acc.add(k * sp.q + fp.q, w)
+            f_acc.add(fp.q if k == 0 else k * sp.q + fp.q, w)
     if p > 0:
         s_acc.add(count * sp.q, p**count)
     return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)

@@ -53,6 +53,7 @@ from ..model.journey import (
     Series,
     Timeout,
 )
+from .makarov import inf_convolution, sup_convolution
 
 # --------------------------------------------------------------------------- availability
 
@@ -116,24 +117,55 @@ def availability_bounds(node: Node, a: dict[str, float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------- latency bands
 
 
-@dataclass(frozen=True)
 class BandGrid:
-    """Points ``x_k = k·step``, k = 0 … n−1 (seconds); bands are CDF values there."""
+    """Points ``0 = x_0 < x_1 < … < x_{n−1}`` (seconds), geometric after 0; bands are CDF values there.
 
-    step: float
-    n: int
+    A geometric grid keeps the same *relative* resolution from the fastest call to the slowest
+    sum. Durations between points are read conservatively: lower bounds at the point below,
+    upper bounds at the point above.
+    """
 
-    @property
-    def points(self) -> np.ndarray:
-        return self.step * np.arange(self.n)
+    def __init__(self, points: np.ndarray) -> None:
+        self.points = np.asarray(points, dtype=np.float64)
+        self.n = len(self.points)
+        self._floor_idx: np.ndarray | None = None
+        self._ceil_idx: np.ndarray | None = None
+
+    @classmethod
+    def geometric(cls, top: float, bottom: float, n: int) -> BandGrid:
+        bottom = min(max(bottom, top * 1e-6), top / 2)
+        return cls(np.concatenate([[0.0], np.geomspace(bottom, top, n - 1)]))
 
     def floor(self, t: float) -> int:
         """Largest k with x_k ≤ t (−1 when t < 0)."""
-        return int(math.floor(t / self.step + 1e-9))
+        return int(np.searchsorted(self.points, t * (1 + 1e-12) + 1e-300, side="right")) - 1
 
     def ceil(self, t: float) -> int:
-        """Smallest k with x_k ≥ t (may be ≥ n: beyond the grid)."""
-        return int(math.ceil(t / self.step - 1e-9))
+        """Smallest k with x_k ≥ t (n when beyond the grid)."""
+        return int(np.searchsorted(self.points, t * (1 - 1e-12), side="left"))
+
+    def diff_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flat gather indices of ``x_k − x_j`` (rows k, columns j) into a value array extended by
+        one sentinel slot (index n) used where j > k: floor and ceil versions, (n·n,) each."""
+        if self._floor_idx is None:
+            d = self.points[:, None] - self.points[None, :]
+            mask = d >= 0
+            dd = np.where(mask, d, 0.0)
+            f = np.searchsorted(self.points, (dd * (1 + 1e-12)).ravel() + 1e-300, side="right").reshape(d.shape) - 1
+            c = np.searchsorted(self.points, (dd * (1 - 1e-12)).ravel(), side="left").reshape(d.shape)
+            f = np.where(mask, np.clip(f, 0, self.n - 1), self.n)
+            c = np.where(mask, np.clip(c, 0, self.n - 1), self.n)
+            self._floor_idx, self._ceil_idx = f.ravel().astype(np.intp), c.ravel().astype(np.intp)
+        assert self._ceil_idx is not None
+        return self._floor_idx, self._ceil_idx
+
+    def shift_index(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Floor and ceil index of ``x_k − t`` for every k (−1: below zero)."""
+        x = self.points - t
+        f = np.searchsorted(self.points, x * (1 + 1e-12) + 1e-300, side="right") - 1
+        c = np.searchsorted(self.points, x * (1 - 1e-12), side="left")
+        c = np.where(x < -1e-15, -1, c)
+        return f, c
 
 
 @dataclass
@@ -148,12 +180,14 @@ class Part:
     thi: float
 
     def tidy(self) -> Part:
+        """Make the bounds consistent: monotone in x, inside [0, P(E) bounds], lo ≥ P(E) − sv."""
         thi = min(max(self.thi, 0.0), 1.0)
         tlo = min(max(self.tlo, 0.0), thi)
-        sv = np.minimum(np.minimum.accumulate(np.clip(self.sv, 0.0, 1.0)), thi)
-        hi = np.minimum(np.minimum.accumulate(np.clip(self.hi, 0.0, 1.0)[::-1])[::-1], thi)
-        lo = np.maximum(np.clip(self.lo, 0.0, 1.0), tlo - sv)
-        lo = np.minimum(np.maximum.accumulate(lo), hi)
+        sv = np.minimum.accumulate(np.minimum(np.maximum(self.sv, 0.0), thi))
+        hi = np.ascontiguousarray(np.minimum.accumulate(np.minimum(np.maximum(self.hi, 0.0), thi)[::-1])[::-1])
+        lo = np.maximum.accumulate(np.maximum(self.lo, tlo - sv))
+        np.minimum(lo, hi, out=lo)
+        np.maximum(lo, 0.0, out=lo)
         tlo = min(max(tlo, float(lo[-1])), thi)
         return Part(lo, hi, sv, tlo, thi)
 
@@ -164,22 +198,14 @@ class NodeBand:
     f: Part
 
 
-def _extreme_conv(a: np.ndarray, b: np.ndarray, maximum: bool) -> np.ndarray:
-    """``out[k] = max_{j ≤ k} (a[j] + b[k−j])`` (or min)."""
-    G = len(a)
-    pad = -np.inf if maximum else np.inf
-    bp = np.concatenate([np.full(G - 1, pad), b])
-    W = np.lib.stride_tricks.sliding_window_view(bp, G)[:, ::-1]
-    return (W + a[None, :]).max(axis=1) if maximum else (W + a[None, :]).min(axis=1)
-
-
-def fold(a: Part, b: Part) -> Part:
+def fold(a: Part, b: Part, grid: BandGrid) -> Part:
     """Makarov: both events, durations summed. ``{A, B, t_A + t_B > x} ⊆ {A, t_A > y} ∪ {B, t_B > x−y}``
     bounds the slow part the same way."""
-    lo = np.clip(_extreme_conv(a.lo, b.lo, True) - 1.0, 0.0, None)
+    f_idx, c_idx = grid.diff_index()
+    lo = np.clip(sup_convolution(a.lo, b.lo, f_idx) - 1.0, 0.0, None)
     top = min(a.thi, b.thi)
-    hi = np.minimum.reduce([_extreme_conv(a.hi, b.hi, False), a.hi, b.hi, np.full_like(a.hi, top)])
-    sv = np.minimum(_extreme_conv(a.sv, b.sv, False), top)
+    hi = np.minimum.reduce([inf_convolution(a.hi, b.hi, c_idx), a.hi, b.hi, np.full_like(a.hi, top)])
+    sv = np.minimum(inf_convolution(a.sv, b.sv, f_idx), top)
     return Part(lo, hi, sv, max(0.0, a.tlo + b.tlo - 1.0), top).tidy()
 
 
@@ -226,18 +252,14 @@ def at_least(parts: list[Part], k: int) -> Part:
 
 
 def delay(p: Part, t: float, grid: BandGrid) -> Part:
-    """The bounds of ``t + T`` (a deterministic delay, rounded conservatively)."""
+    """The bounds of ``t + T`` (a deterministic delay, read conservatively between points)."""
     if t <= 0:
         return p
-    c_lo, c_hi = grid.ceil(t), grid.floor(t)
-    lo = np.zeros_like(p.lo)
-    hi = np.zeros_like(p.hi)
-    sv = np.full_like(p.sv, p.thi)
-    if c_lo < grid.n:
-        lo[c_lo:] = p.lo[: grid.n - c_lo]
-        sv[c_lo:] = p.sv[: grid.n - c_lo]
-    if c_hi < grid.n:
-        hi[c_hi:] = p.hi[: grid.n - c_hi]
+    f, c = grid.shift_index(t)
+    lo = np.where(f >= 0, p.lo[np.clip(f, 0, None)], 0.0)
+    sv = np.where(f >= 0, p.sv[np.clip(f, 0, None)], p.thi)
+    hi = np.where(c >= 0, p.hi[np.clip(c, 0, grid.n - 1)], 0.0)
+    hi = np.where(c >= grid.n, p.thi, hi)
     return Part(lo, hi, sv, p.tlo, p.thi).tidy()
 
 
@@ -334,8 +356,8 @@ class BandEvaluator:
         prefix = bands[0].s
         fails = [bands[0].f]
         for b in bands[1:]:
-            fails.append(fold(prefix, b.f))
-            prefix = fold(prefix, b.s)
+            fails.append(fold(prefix, b.f, self.grid))
+            prefix = fold(prefix, b.s, self.grid)
         return NodeBand(prefix, disjoint(fails))
 
     def _fallback(self, bands: list[NodeBand], waits: list[float] | None = None) -> NodeBand:
@@ -344,8 +366,8 @@ class BandEvaluator:
         for i, b in enumerate(bands[1:]):
             if waits:
                 prefix = delay(prefix, waits[i], self.grid)
-            wins.append(fold(prefix, b.s))
-            prefix = fold(prefix, b.f)
+            wins.append(fold(prefix, b.s, self.grid))
+            prefix = fold(prefix, b.f, self.grid)
         return NodeBand(disjoint(wins), prefix)
 
     def _eval(self, node: Node) -> NodeBand:

@@ -46,7 +46,9 @@ from ..model.journey import (
 )
 from .states import StateChunk, StateSpace, conditional_cdf
 
-DEFAULT_GRID_POINTS = 8192
+DEFAULT_GRID_POINTS = 4096
+TAIL_MASS = 1e-7
+"""A fitted grid is redone over the whole support when more than 10× this mass lies beyond it."""
 SUPPORT_EPS = 1e-6
 """Each leaf's grid range covers its (1 − SUPPORT_EPS)-quantile; the rest is kept as overflow."""
 
@@ -136,7 +138,7 @@ def sum_depth(node: Node) -> int:
 
 
 def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
-    """The common grid for a journey: range = :func:`support`, ``grid_points`` points."""
+    """A grid over the journey's whole :func:`support` (the comonotone range), ``grid_points`` points."""
     n = int(grid_points or DEFAULT_GRID_POINTS)
     if n < 16:
         raise ValueError("grid_points must be at least 16")
@@ -144,6 +146,79 @@ def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
     if not math.isfinite(top) or top <= 0:
         top = 1.0
     return Grid(step=top / (n - 1), n=n)
+
+
+def tail_estimate(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> tuple[float, float]:
+    """(mean, tail point) of a node's duration, for sizing a grid (not a bound).
+
+    Leaves: mean and ``(1 − eps)`` quantile. Sums: means add and the excesses over the means add
+    in quadrature (exact for gaussian sums, dominated by the largest excess for heavy tails);
+    joins and choices take the largest; timeouts cap at the deadline.
+    """
+    if isinstance(node, Ref):
+        c = j.component(node.component)
+        dists = [d for d in (c.latency, c.error_distribution()) if d is not None]
+        if not dists:
+            return 0.0, 0.0
+        means = [d.mean() for d in dists]
+        tails = [d.upper(eps) for d in dists]
+        mean = max(m for m in means if math.isfinite(m)) if any(math.isfinite(m) for m in means) else max(tails)
+        return min(mean, max(tails)), max(tails)
+
+    def total(parts: list[tuple[float, float]], shift: float = 0.0) -> tuple[float, float]:
+        m = sum(p[0] for p in parts) + shift
+        return m, m + math.sqrt(sum((p[1] - p[0]) ** 2 for p in parts))
+
+    if isinstance(node, (Series, Fallback)):
+        return total([tail_estimate(c, j, eps) for c in node.children])
+    if isinstance(node, (Parallel, Choice)):
+        parts = [tail_estimate(c, j, eps) for c in node.children]
+        return max(p[0] for p in parts), max(p[1] for p in parts)
+    if isinstance(node, Race):
+        parts = [tail_estimate(c, j, eps) for c in node.children]
+        return max(i * node.hedge_delay + p[0] for i, p in enumerate(parts)), max(i * node.hedge_delay + p[1] for i, p in enumerate(parts))
+    if isinstance(node, Retry):
+        m, t = tail_estimate(node.step, j, eps)
+        if node.per_try_timeout is not None:
+            m, t = min(m, node.per_try_timeout), min(t, node.per_try_timeout)
+        waits = sum(node.backoff.delay(i) for i in range(1, node.attempts))
+        return total([(m, t)] * node.attempts, waits)
+    if isinstance(node, Timeout):
+        m, t = tail_estimate(node.step, j, eps)
+        return min(m, node.deadline), min(t, node.deadline)
+    if isinstance(node, Optional):
+        return tail_estimate(node.step, j, eps)
+    if isinstance(node, Repeat):
+        m, t = tail_estimate(node.step, j, eps)
+        return node.count * m, node.count * m + math.sqrt(node.count) * (t - m)
+    raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def fitted_grid(j: Journey, grid_points: int | None = None) -> Grid:
+    """A grid fitted to where the journey's mass is likely to be: ``1.25 ×`` the
+    :func:`tail_estimate` (at most the full :func:`support`). Sums of many calls reach far less
+    than the sum of the calls' extreme quantiles, so this resolves the body of the law much
+    better. Callers check the mass beyond the grid and fall back to :func:`make_grid`.
+    """
+    full = make_grid(j, grid_points)
+    top = min(1.25 * tail_estimate(j.root, j)[1], full.step * (full.n - 1))
+    if not math.isfinite(top) or top <= 0:
+        return full
+    return Grid(step=top / (full.n - 1), n=full.n)
+
+
+def fitted_law(j: Journey, space: StateSpace, grid_points: int | None = None) -> tuple[Law, Grid]:
+    """The journey's law under ``space`` on a :func:`fitted_grid`, redone over the whole support
+    when more than :data:`TAIL_MASS` ×10 of the mass falls beyond the fitted range."""
+    grid = fitted_grid(j, grid_points)
+    law = mixture_law(j, grid, space)
+    beyond = float(law.so[0] + law.fo[0])
+    if beyond > 10 * TAIL_MASS:
+        full = make_grid(j, grid_points)
+        if full.step > grid.step:
+            grid = full
+            law = mixture_law(j, grid, space)
+    return law, grid
 
 
 def latency_matters(j: Journey) -> bool:
@@ -396,11 +471,13 @@ def op_repeat(law: Law, count: int) -> Law:
 
 
 class LeafTable:
-    """Discretised leaf distributions on a grid, cached per distribution (CDF at boundaries)."""
+    """Discretised leaf distributions on a grid, cached per distribution: the CDF at the cell
+    boundaries and the cell masses with the mass beyond the grid."""
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
         self._cdf: dict[int, np.ndarray] = {}
+        self._mass: dict[int, tuple[np.ndarray, float]] = {}
         self._keep: list[Distribution] = []
 
     def cdf(self, dist: Distribution) -> np.ndarray:
@@ -410,6 +487,19 @@ class LeafTable:
             self._cdf[key] = np.maximum.accumulate(c)
             self._keep.append(dist)
         return self._cdf[key]
+
+    def mass(self, dist: Distribution | None) -> tuple[np.ndarray, float]:
+        """Cell masses (G,) and the mass beyond the grid; ``None`` is a fast failure (t = 0)."""
+        key = id(dist)
+        if key not in self._mass:
+            if dist is None:
+                m = np.zeros(self.grid.n)
+                m[0] = 1.0
+                self._mass[key] = (m, 0.0)
+            else:
+                c = self.cdf(dist)
+                self._mass[key] = (_mass(c), float(1.0 - c[-1]))
+        return self._mass[key]
 
 
 def leaf_law(
@@ -424,23 +514,25 @@ def leaf_law(
     (conditioned on latency factors when ``latent``/``loading`` are given)."""
     S = avail.shape[0]
     G = table.grid.n
+    conditioned = latent is not None and loading is not None and bool(np.any(loading != 0))
+    if comp.latency is None:
+        ms = np.zeros(G)
+        ms[0] = 1.0
+        return Law(avail[:, None] * ms, (1.0 - avail)[:, None] * ms, np.zeros(S), np.zeros(S))
+    if not conditioned:
+        ms, os_ = table.mass(comp.latency)
+        mf, of = table.mass(comp.error_distribution())
+        return Law(avail[:, None] * ms, (1.0 - avail)[:, None] * mf, avail * os_, (1.0 - avail) * of)
+    assert latent is not None and loading is not None
 
     def cdf_of(dist: Distribution | None) -> np.ndarray:
         if dist is None:  # fast failure: at t = 0
             return np.ones((S, G))
-        c = table.cdf(dist)
-        if latent is not None and loading is not None and np.any(loading != 0):
-            return conditional_cdf(c, latent @ loading, own_sd)
-        return np.broadcast_to(c, (S, G))
+        return conditional_cdf(table.cdf(dist), latent @ loading, own_sd)
 
-    if comp.latency is None:
-        cs = np.ones((S, G))
-        cf = cs
-    else:
-        cs = cdf_of(comp.latency)
-        cf = cdf_of(comp.error_distribution())
-    ms, mf = _mass(cs), _mass(cf)
-    return Law(ms * avail[:, None], mf * (1.0 - avail)[:, None], avail * (1.0 - cs[:, -1]), (1.0 - avail) * (1.0 - cf[:, -1]))
+    cs = cdf_of(comp.latency)
+    cf = cdf_of(comp.error_distribution())
+    return Law(_mass(cs) * avail[:, None], _mass(cf) * (1.0 - avail)[:, None], avail * (1.0 - cs[:, -1]), (1.0 - avail) * (1.0 - cf[:, -1]))
 
 
 class TreeEvaluator:
@@ -457,10 +549,11 @@ class TreeEvaluator:
         self.record = record
         self.laws: dict[int, Law] = {}
 
-    def evaluate(self, chunk: StateChunk, space: StateSpace | None = None) -> Law:
+    def evaluate(self, chunk: StateChunk, space: StateSpace | None = None, node: Node | None = None) -> Law:
+        """The law of ``node`` (default: the root) for every state of ``chunk``."""
         self._chunk = chunk
         self._lm = space.latency_model if space is not None else None
-        return self._eval(self.j.root)
+        return self._eval(node if node is not None else self.j.root)
 
     def _eval(self, node: Node) -> Law:
         law = self._eval_node(node)
@@ -504,6 +597,73 @@ class TreeEvaluator:
 def chunk_size_for(grid: Grid) -> int:
     """States per chunk for grid work (keeps each (S, G) array around 4 MB)."""
     return max(1, (1 << 19) // grid.n)
+
+
+class LatencyCuts:
+    """P(ok) of the nodes whose outcome depends on latency — ``Timeout`` (ok iff the step is ok
+    by the deadline) and ``Retry`` with a per-try timeout — for availability.
+
+    Above such a node only its P(ok) matters, so its step is composed on a *local* grid that
+    spans just the deadline (mass beyond it fails anyway): ``points`` points over [0, D]. The
+    result for a state depends only on the availabilities (and latency factors) of the
+    components under the node, so distinct rows are evaluated once and remembered — across
+    chunks and across the scenarios of a shared-fate search.
+    """
+
+    def __init__(self, j: Journey, points: int = 1024) -> None:
+        self.j = j
+        self.points = points
+        self._ev: dict[int, TreeEvaluator] = {}
+        self._cols: dict[int, np.ndarray] = {}
+        self._memo: dict[tuple[int, bytes], float] = {}
+        self._leaf: dict[tuple[int, float], tuple[int, float]] = {}
+
+    def _evaluator(self, node: Node, deadline: float) -> TreeEvaluator:
+        key = id(node)
+        if key not in self._ev:
+            self._ev[key] = TreeEvaluator(self.j, Grid(step=deadline / (self.points - 1), n=self.points))
+            idx = {c: i for i, c in enumerate(self.j.component_ids)}
+            self._cols[key] = np.array(sorted({idx[c] for c in node.refs()}), dtype=np.int64)
+        return self._ev[key]
+
+    def step_ok_by(self, node: Timeout | Retry, chunk: StateChunk, space: StateSpace | None) -> np.ndarray:
+        """P(step ok and t ≤ deadline) per state (S,): the timeout's ok, or one attempt's ok."""
+        deadline = node.deadline if isinstance(node, Timeout) else node.per_try_timeout
+        assert deadline is not None
+        if isinstance(node.step, Ref):
+            return self._leaf_ok_by(node.step, deadline, chunk, space)
+        ev = self._evaluator(node, deadline)
+        cols = self._cols[id(node)]
+        key_rows = chunk.avail[:, cols]
+        if chunk.latent is not None:
+            key_rows = np.concatenate([key_rows, chunk.latent], axis=1)
+        rows, first, inverse = np.unique(key_rows, axis=0, return_index=True, return_inverse=True)
+        keys = [(id(node), r.tobytes()) for r in rows]
+        todo = np.array([i for i, k in enumerate(keys) if k not in self._memo], dtype=np.int64)
+        size = chunk_size_for(ev.grid)
+        for start in range(0, len(todo), size):
+            pick = first[todo[start : start + size]]
+            part = StateChunk(chunk.weights[pick], chunk.avail[pick], None if chunk.latent is None else chunk.latent[pick])
+            law = ev.evaluate(part, space, node.step)
+            ok = cut(law, *ev.grid.threshold(deadline)).ok
+            for i, v in zip(todo[start : start + size], ok):
+                self._memo[keys[i]] = float(v)
+        vals = np.array([self._memo[k] for k in keys])
+        return np.clip(vals[np.ravel(inverse)], 0.0, 1.0)
+
+    def _leaf_ok_by(self, ref: Ref, deadline: float, chunk: StateChunk, space: StateSpace | None) -> np.ndarray:
+        """A single call: ``a · F(D)`` (F conditioned on the latency factors when in force)."""
+        key = (id(ref), deadline)
+        if key not in self._leaf:
+            i = self.j.component_ids.index(ref.component)
+            lat = self.j.components[i].latency
+            self._leaf[key] = (i, 1.0 if lat is None else float(np.clip(lat.cdf(deadline), 0.0, 1.0)))
+        i, f = self._leaf[key]
+        lm = space.latency_model if space is not None else None
+        if lm is not None and chunk.latent is not None and np.any(lm.loadings[i] != 0):
+            f_state = conditional_cdf(np.array([f]), chunk.latent @ lm.loadings[i], float(lm.own_sd[i]))[:, 0]
+            return np.clip(chunk.avail[:, i] * f_state, 0.0, 1.0)
+        return chunk.avail[:, i] * f
 
 
 def mixture_law(j: Journey, grid: Grid, space: StateSpace, table: LeafTable | None = None) -> Law:

@@ -11,21 +11,21 @@ from __future__ import annotations
 from ..model.journey import Journey
 from ..model.scenario import Scenario, named_scenario
 from .availability import pessimistic_shared
-from .comonotone import comonotone_law
-from .grid import Grid, Law, make_grid, mixture_law, quantiles_from_mass
+from .comonotone import comonotone_law, comonotone_points
+from .grid import Grid, Law, fitted_law, make_grid, quantiles_from_mass
 from .states import state_space
 
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
 QUANTILE_KEYS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
 
 
-def scenario_law(j: Journey, scenario: Scenario, grid: Grid) -> Law | None:
-    """The journey's joint (ok, t) law under ``scenario`` on ``grid`` (shape (1, G)); ``None``
-    when the scenario's states cannot be enumerated (more than 3 gaussian factors)."""
+def scenario_law(j: Journey, scenario: Scenario, grid_points: int | None = None) -> tuple[Law, Grid] | None:
+    """The journey's joint (ok, t) law under ``scenario`` (shape (1, G)) on a grid fitted to it;
+    ``None`` when the scenario's states cannot be enumerated (more than 3 gaussian factors)."""
     space = state_space(j, scenario, latency_matters=True, grid=True)
     if space is None:
         return None
-    return mixture_law(j, grid, space)
+    return fitted_law(j, space, grid_points)
 
 
 def latency_quantiles(
@@ -63,14 +63,17 @@ def latency_quantiles(
     """
     if not journey.latency_modelled:
         return None
-    grid = make_grid(journey, grid_points)
-    if isinstance(scenario_name, Scenario):
-        law = scenario_law(journey, scenario_name, grid)
-    elif scenario_name == "comonotone":
+    if isinstance(scenario_name, str) and scenario_name == "comonotone":
+        grid = make_grid(journey, comonotone_points(grid_points))
         law = comonotone_law(journey, grid)
     else:
-        ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
-        law = scenario_law(journey, named_scenario(journey, scenario_name, ps), grid)
-    if law is None:
-        return None
+        if isinstance(scenario_name, Scenario):
+            sc = scenario_name
+        else:
+            ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
+            sc = named_scenario(journey, scenario_name, ps)
+        got = scenario_law(journey, sc, grid_points)
+        if got is None:
+            return None
+        law, grid = got
     return quantiles_from_mass(law.s[0], float(law.so[0]), grid, tuple(qs))
