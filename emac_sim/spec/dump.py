@@ -212,8 +212,10 @@ def _float_repr(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
     if math.isnan(value):
         return dumper.represent_scalar("tag:yaml.org,2002:float", ".nan")
     text = repr(value)
-    if "." not in text and "e" not in text and "inf" not in text:
-        text += ".0"
+    mantissa, e, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"  # YAML 1.1 reads 1e-05 as a string, 1.0e-05 as a float
+    text = mantissa + e + exponent
     return dumper.represent_scalar("tag:yaml.org,2002:float", text)
 
 
