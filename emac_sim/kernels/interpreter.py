@@ -238,45 +238,7 @@ def sample_journey_block(
                 o = op[nd]
                 if entering:
                     if o == REF:
-                        c = ia[nd]
-                        u1 = next_uniform(st)
-                        u2 = next_uniform(st)
-                        if fc == c:
-                            ok = fd == 1
-                        else:
-                            gi = group[c]
-                            if gi >= 0:
-                                ok = g_u[gi] <= own_a[c]
-                            elif has_f[c]:
-                                ok = z_f[c] + sd_f[c] * ndtri_pq(u1, 1.0 - u1) <= zthr[c]
-                            else:
-                                ok = u1 <= own_a[c]
-                            if ok:
-                                for j in range(shock_ptr[c], shock_ptr[c + 1]):
-                                    if outage[shock_idx[j]]:
-                                        ok = False
-                                        break
-                        t = 0.0
-                        if latency_on:
-                            m = lat_smp[c] if ok else err_smp[c]
-                            if has_l[c]:
-                                t = sample_z(smp_kind, smp_par, m, smp_tab, z_l[c] + sd_l[c] * ndtri_pq(u2, 1.0 - u2))
-                            else:
-                                t = sample_u(smp_kind, smp_par, m, smp_tab, u2, 1.0 - u2)
-                        if base:
-                            calls[c] += 1
-                            if birn_req:
-                                stamp_call[c] = r
-                                if ok:
-                                    stamp_ok[c] = r
-                                else:
-                                    stamp_fail[c] = r
-                        r_ok = ok
-                        r_t = t
-                        r_dom = c
-                        r_domt = t
-                        sp -= 1
-                        entering = False
+                        pass  # a REF root: evaluated below like every pushed leaf
                     elif o == CHOICE:
                         u = next_uniform(st)
                         j = 0
@@ -453,6 +415,49 @@ def sample_journey_block(
                         sp -= 1
                     else:  # CHOICE, OPTIONAL: pass the child's outcome through
                         sp -= 1
+                # a leaf just pushed (or a leaf root) is evaluated now, without a dispatch of its own
+                if entering:
+                    ch = stack[sp - 1]
+                    if op[ch] == REF:
+                        c = ia[ch]
+                        u1 = next_uniform(st)
+                        u2 = next_uniform(st)
+                        if fc == c:
+                            ok = fd == 1
+                        else:
+                            gi = group[c]
+                            if gi >= 0:
+                                ok = g_u[gi] <= own_a[c]
+                            elif has_f[c]:
+                                ok = z_f[c] + sd_f[c] * ndtri_pq(u1, 1.0 - u1) <= zthr[c]
+                            else:
+                                ok = u1 <= own_a[c]
+                            if ok:
+                                for j in range(shock_ptr[c], shock_ptr[c + 1]):
+                                    if outage[shock_idx[j]]:
+                                        ok = False
+                                        break
+                        t = 0.0
+                        if latency_on:
+                            m = lat_smp[c] if ok else err_smp[c]
+                            if has_l[c]:
+                                t = sample_z(smp_kind, smp_par, m, smp_tab, z_l[c] + sd_l[c] * ndtri_pq(u2, 1.0 - u2))
+                            else:
+                                t = sample_u(smp_kind, smp_par, m, smp_tab, u2, 1.0 - u2)
+                        if base:
+                            calls[c] += 1
+                            if birn_req:
+                                stamp_call[c] = r
+                                if ok:
+                                    stamp_ok[c] = r
+                                else:
+                                    stamp_fail[c] = r
+                        r_ok = ok
+                        r_t = t
+                        r_dom = c
+                        r_domt = t
+                        sp -= 1
+                        entering = False
 
             if base:
                 ok_j = r_ok
