@@ -7,10 +7,9 @@ import math
 from ..model.journey import Journey
 from ..model.scenario import Scenario
 from .availability import availability_from_states, declared_availability, shared_fate_range
-from .comonotone import comonotone_law, comonotone_points
 from .dependence_free import BandEvaluator, BandGrid, availability_bounds, conditional_quantile_bounds, has_counted_leaves
-from .grid import fitted_law, latency_matters, make_grid, quantiles_from_mass, sum_depth, support
-from .latency import QUANTILE_KEYS, QUANTILES
+from .grid import DEFAULT_GRID_POINTS, latency_matters, sum_depth, support
+from .latency import QUANTILE_KEYS, QUANTILES, scenario_quantiles
 from .states import state_space
 
 BAND_POINTS = 512
@@ -113,20 +112,19 @@ def bounds(journey: Journey, *, grid_points: int | None = None, confidence: floa
     latency = None
     if lat_modelled:
         assert band is not None and bgrid is not None
-        ind_law, grid = fitted_law(j, ind_space, grid_points)
-        ind_q = quantiles_from_mass(ind_law.s[0], float(ind_law.so[0]), grid, QUANTILES)
-        co_grid = make_grid(j, comonotone_points(grid_points))
-        co_law = comonotone_law(j, co_grid)
-        co_q = quantiles_from_mass(co_law.s[0], float(co_law.so[0]), co_grid, QUANTILES)
+        ind = scenario_quantiles(j, Scenario.independent(), QUANTILES, grid_points)
+        co = scenario_quantiles(j, "comonotone", QUANTILES, grid_points)
+        assert ind is not None and co is not None
+        (ind_q, ind_step), (co_q, co_step) = ind, co
         bq = conditional_quantile_bounds(band.s, bgrid, QUANTILES)
         latency = {QUANTILE_KEYS[q]: {"independent": ind_q[q], "comonotone": co_q[q], "lower": bq[q][0], "upper": bq[q][1]} for q in QUANTILES}
         depth = sum_depth(j.root) + 1
-        latency["discretisationError"] = depth * grid.step / 2.0
-        latency["comonotoneDiscretisationError"] = depth * co_grid.step / 2.0
+        latency["discretisationError"] = depth * ind_step / 2.0
+        latency["comonotoneDiscretisationError"] = depth * co_step / 2.0
         counted = has_counted_leaves(j)
         latency["dkwConfidence"] = confidence if counted else None
-        latency["gridStep"] = grid.step
-        latency["gridPoints"] = grid.n
+        latency["gridStep"] = ind_step
+        latency["gridPoints"] = int(grid_points or DEFAULT_GRID_POINTS)
         latency["bandPoints"] = bgrid.n
         if counted:
             notes.append(f"histogram leaves carry a DKW band at confidence {confidence:g} (per leaf) in lower/upper")

@@ -23,6 +23,7 @@ every domain state of :mod:`emac_sim.analytic.states` at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -685,6 +686,48 @@ def mixture_law(j: Journey, grid: Grid, space: StateSpace, table: LeafTable | No
 
 
 # --------------------------------------------------------------------------- quantiles
+
+
+MIN_CELLS = 25
+"""A quantile read from fewer grid cells than this is recomputed on a finer grid."""
+
+
+def refined_quantiles(
+    law_on: Callable[[Grid], Law], base: Grid, qs: tuple[float, ...], levels: int = 3, base_law: Law | None = None
+) -> tuple[dict[float, float], dict[float, float], float]:
+    """Quantiles of t given ok, each read from a grid fine enough for it.
+
+    ``law_on(grid)`` composes the journey on a grid (``base_law``: already done on ``base``).
+    The base grid spans the whole law; a
+    quantile lying fewer than :data:`MIN_CELLS` cells from 0 (heavy tails: p50 ≪ p999) is
+    recomputed on a grid spanning twice it, with as many points, up to ``levels`` times. On a
+    narrower grid the mass beyond it only loses its ok / failed label (everything composed
+    from it is beyond the grid too), so the on-grid success masses are exact, and P(ok) is
+    taken from the base grid.
+
+    Returns the quantiles (seconds), the grid step each was read with, and P(ok).
+    """
+    law = base_law if base_law is not None else law_on(base)
+    ok = float(law.s[0].sum() + law.so[0])
+    out = quantiles_from_mass(law.s[0], float(law.so[0]), base, qs)
+    used = {q: base.step for q in qs}
+    grid = base
+    for _ in range(levels):
+        coarse = [q for q in qs if math.isfinite(out[q]) and out[q] < MIN_CELLS * used[q]]
+        if not coarse or ok <= 0:
+            break
+        top = 2.0 * max(max(out[q] for q in coarse), grid.step)
+        finer = Grid(step=top / (base.n - 1), n=base.n)
+        if finer.step >= 0.5 * grid.step:
+            break
+        fine = law_on(finer)
+        s = fine.s[0]
+        res = quantiles_from_mass(s, max(ok - float(s.sum()), 0.0), finer, tuple(coarse))
+        for q in coarse:
+            if math.isfinite(res[q]):
+                out[q], used[q] = res[q], finer.step
+        grid = finer
+    return out, used, ok
 
 
 def quantiles_from_mass(s: np.ndarray, so: float, grid: Grid, qs: tuple[float, ...]) -> dict[float, float]:

@@ -12,7 +12,7 @@ from ..model.journey import Journey
 from ..model.scenario import Scenario, named_scenario
 from .availability import pessimistic_shared
 from .comonotone import comonotone_law, comonotone_points
-from .grid import Grid, Law, fitted_law, make_grid, quantiles_from_mass
+from .grid import Grid, Law, fitted_law, make_grid, mixture_law, refined_quantiles
 from .states import state_space
 
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
@@ -26,6 +26,31 @@ def scenario_law(j: Journey, scenario: Scenario, grid_points: int | None = None)
     if space is None:
         return None
     return fitted_law(j, space, grid_points)
+
+
+def scenario_quantiles(
+    j: Journey, scenario: Scenario | str, qs: tuple[float, ...] = QUANTILES, grid_points: int | None = None
+) -> tuple[dict[float, float], float] | None:
+    """Quantiles of t given ok (seconds) under a scenario (or ``"comonotone"``) with the largest
+    grid step any of them was read with (see :func:`~emac_sim.analytic.grid.refined_quantiles`)."""
+    if isinstance(scenario, str):
+        grid = make_grid(j, comonotone_points(grid_points))
+        base = None
+
+        def law_on(g: Grid) -> Law:
+            return comonotone_law(j, g)
+
+    else:
+        space = state_space(j, scenario, latency_matters=True, grid=True)
+        if space is None:
+            return None
+        base, grid = fitted_law(j, space, grid_points)
+
+        def law_on(g: Grid) -> Law:
+            return mixture_law(j, g, space)
+
+    out, used, _ = refined_quantiles(law_on, grid, tuple(qs), base_law=base)
+    return out, max(used.values())
 
 
 def latency_quantiles(
@@ -59,21 +84,17 @@ def latency_quantiles(
     Notes
     -----
     Accuracy: see :func:`~emac_sim.analytic.grid.sum_depth` — the error is at most
-    ``(L + 1)·Δ/2`` seconds for the Lipschitz operators and in practice second order in Δ.
+    ``(L + 1)·Δ/2`` seconds for the Lipschitz operators and in practice second order in Δ;
+    each quantile is read from a grid with at least 25 cells below it where possible.
     """
     if not journey.latency_modelled:
         return None
-    if isinstance(scenario_name, str) and scenario_name == "comonotone":
-        grid = make_grid(journey, comonotone_points(grid_points))
-        law = comonotone_law(journey, grid)
+    if isinstance(scenario_name, Scenario):
+        sc: Scenario | str = scenario_name
+    elif scenario_name == "comonotone":
+        sc = "comonotone"
     else:
-        if isinstance(scenario_name, Scenario):
-            sc = scenario_name
-        else:
-            ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
-            sc = named_scenario(journey, scenario_name, ps)
-        got = scenario_law(journey, sc, grid_points)
-        if got is None:
-            return None
-        law, grid = got
-    return quantiles_from_mass(law.s[0], float(law.so[0]), grid, tuple(qs))
+        ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
+        sc = named_scenario(journey, scenario_name, ps)
+    got = scenario_quantiles(journey, sc, tuple(qs), grid_points)
+    return None if got is None else got[0]
