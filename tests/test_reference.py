@@ -144,13 +144,13 @@ def _compare(j: Journey, scenario: Scenario, n: int, seed: int, stride: int = 4)
 def test_kernel_matches_reference_draw_for_draw(case):
     j = CASES[case]()
     for k, scenario in enumerate(_scenarios(j)):
-        _compare(j, scenario, n=160, seed=100 + k)
+        _compare(j, scenario, n=120, seed=100 + k)
 
 
 def test_kernel_matches_reference_in_custom_shared_fate_scenarios():
     j = _all_operators()
     for shared in ({"zone"}, {"rack"}, {"zone", "rack"}):
-        _compare(j, Scenario.shared_fate(shared), n=120, seed=7)
+        _compare(j, Scenario.shared_fate(shared), n=90, seed=7)
 
 
 @pytest.mark.parametrize("name", ["checkout.yaml", "login.yaml"])
