@@ -22,6 +22,14 @@ DEFAULT_SAMPLES = 20_000
 SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
+def _console() -> Any:
+    """A console at least 120 columns wide: the study tables stay one line per row."""
+    from rich.console import Console
+
+    con = Console()
+    return Console(width=max(con.width, 120)) if con.width < 120 else con
+
+
 def _fmt_p(v: Any) -> str:
     return "–" if v is None else f"{v:.6f}"
 
@@ -40,10 +48,9 @@ def _fmt_val(v: Any) -> str:
 
 def print_sweep(res: WhatIfResult) -> None:
     """Rich table: one row per point."""
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = _console()
     f = res.frame
     metric = next((m for m in f["objective_latency_metric"].to_list() if m), None) or "p99"
     metric = metric if f"{metric}_independent" in f.columns else "p99"
@@ -75,12 +82,11 @@ def print_sweep(res: WhatIfResult) -> None:
 
 
 def print_fanout(res: FanOutResult) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = _console()
     t = Table(title=f"fan-out: each call slow with p = {res.slow_probability:g} (slow = > {res.threshold * 1e3:g} ms), seed {res.seed}")
-    for col in ("width n", "theory 1-(1-p)^n", "analytic", "Monte Carlo [CI]", "p99 analytic", "p99 MC"):
+    for col in ("width n", "slow: theory 1-(1-p)^n", "analytic", "Monte Carlo [CI]", "p50 analytic", "p50 MC", "p99 analytic", "p99 MC"):
         t.add_column(col)
     for r in res.frame.iter_rows(named=True):
         mc = r["slow_mc"]
@@ -89,6 +95,8 @@ def print_fanout(res: FanOutResult) -> None:
             f"{r['slow_theory']:.4f}",
             "–" if r["slow_analytic"] is None else f"{r['slow_analytic']:.4f}",
             "–" if mc is None else f"{mc:.4f} [{r['slow_mc_lo']:.4f}, {r['slow_mc_hi']:.4f}]",
+            _fmt_s(r["p50_analytic"]),
+            _fmt_s(r["p50_mc"]),
             _fmt_s(r["p99_analytic"]),
             _fmt_s(r["p99_mc"]),
         )

@@ -13,9 +13,11 @@ request is *slow* when its latency exceeds ``threshold`` (which must separate th
 parts); the journey is wrapped in ``timeout(deadline = threshold)`` so that "slow" is exactly
 "fails the deadline" and availability = P(not slow).
 
-The same journeys (without the timeout) give the p99 of the fan-out and its **tail
-amplification**, p99(max of n calls) / p99(one call) = F⁻¹(0.99^{1/n}) / F⁻¹(0.99) for i.i.d.
-calls.
+The same journeys (without the timeout) give the request's median and p99: with i.i.d. calls
+the q-quantile of the fan-out is F⁻¹(q^{1/n}). Once more than half of the requests are slow
+(n ≥ 69 for p = 1 %), the *median* request is as slow as one call's p99 — the paper's point.
+(With exactly p of the mass slow, one call's own p99 sits on the boundary between the fast and
+the slow part, so the fan-out's p50 is the informative column.)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..errors import SpecError
@@ -68,23 +71,24 @@ def fanout_journey(width: int, latency: dict, *, deadline: float | None = None, 
 
 @dataclass
 class FanOutResult:
-    """Per width: slow share (theory, analytic, Monte Carlo ± CI), p99 and its amplification."""
+    """Per width: slow share (theory, analytic, Monte Carlo ± CI) and request p50/p99."""
 
     frame: pl.DataFrame
     slow_probability: float
     threshold: float
-    single_p99: float
+    single: dict[str, float]
     samples: int
     seed: int
     confidence: float
     notes: list[str] = field(default_factory=list)
+    curve: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "study": "fan-out",
             "slowProbability": self.slow_probability,
             "thresholdSeconds": self.threshold,
-            "singleCallP99Seconds": self.single_p99,
+            "singleCallSeconds": self.single,
             "samples": self.samples,
             "seed": self.seed,
             "confidence": self.confidence,
@@ -139,10 +143,11 @@ def fanout_study(
     -------
     FanOutResult
         Columns ``width``, ``slow_theory``, ``slow_analytic``, ``slow_mc``, ``slow_mc_lo``,
-        ``slow_mc_hi``, ``p99_analytic``, ``p99_mc``, ``p99_mc_lo``, ``p99_mc_hi``,
-        ``tail_amplification`` (seconds for latencies).
+        ``slow_mc_hi``, and for ``p50``/``p99`` of the request latency ``_theory``,
+        ``_analytic``, ``_mc``, ``_mc_lo``, ``_mc_hi`` (seconds).
     """
-    from ..analytic import bounds
+    from ..analytic import latency_quantiles, scenario_availability
+    from ..model.scenario import Scenario
     from .whatif import CRN_BLOCK_SIZE, draw_seed
 
     fast = fast or {"dist": "constant", "value": 0.01}
@@ -157,7 +162,7 @@ def fanout_study(
     if not float(fdist.ppf(1 - 1e-9)) < threshold < float(sdist.ppf(1e-9)):
         raise SpecError("<fan-out study>", "threshold", f"{threshold:g}s must separate the fast and the slow latency distributions")
     use_seed = draw_seed() if seed is None else int(seed)
-    single_p99 = float(mix.ppf(0.99))
+    single = {"p50": float(mix.ppf(0.5)), "p99": float(mix.ppf(0.99))}
     rows = []
     for n in widths:
         n = int(n)
@@ -165,14 +170,16 @@ def fanout_study(
             raise SpecError("<fan-out study>", "widths", f"widths must be >= 1, got {n}")
         jt = fanout_journey(n, latency, deadline=threshold)
         jp = fanout_journey(n, latency)
-        bt, bp = bounds(jt), bounds(jp)
-        a_ind = bt["availability"]["independent"]
+        a_ind = scenario_availability(jt, Scenario.independent())
+        lq = latency_quantiles(jp, "independent", qs=(0.5, 0.99)) or {}
         row: dict[str, Any] = {
             "width": n,
             "slow_theory": 1.0 - (1.0 - slow_probability) ** n,
             "slow_analytic": None if a_ind is None else 1.0 - float(a_ind),
-            "p99_analytic": _lat(bp, "p99"),
+            "p50_theory": float(mix.ppf(0.5 ** (1.0 / n))),
+            "p50_analytic": _finite(lq.get(0.5)),
             "p99_theory": float(mix.ppf(0.99 ** (1.0 / n))),
+            "p99_analytic": _finite(lq.get(0.99)),
         }
         if samples > 0:
             from ..engine import simulate
@@ -182,23 +189,23 @@ def fanout_study(
             sp = simulate(jp, **kw).to_dict()
             a = st["availability"]
             row.update(slow_mc=1.0 - a["estimate"], slow_mc_lo=1.0 - a["ci"][1], slow_mc_hi=1.0 - a["ci"][0])
-            p99 = (sp.get("latency") or {}).get("p99") or {}
-            row.update(p99_mc=p99.get("estimate"), p99_mc_lo=(p99.get("ci") or [None, None])[0], p99_mc_hi=(p99.get("ci") or [None, None])[1])
-            row["tail_amplification"] = sp.get("tailAmplification")
+            for key in ("p50", "p99"):
+                q = (sp.get("latency") or {}).get(key) or {}
+                ci = q.get("ci") or [None, None]
+                row.update({f"{key}_mc": q.get("estimate"), f"{key}_mc_lo": ci[0], f"{key}_mc_hi": ci[1]})
         else:
-            row.update(slow_mc=None, slow_mc_lo=None, slow_mc_hi=None, p99_mc=None, p99_mc_lo=None, p99_mc_hi=None, tail_amplification=None)
+            row.update(slow_mc=None, slow_mc_lo=None, slow_mc_hi=None)
+            row.update({f"{k}_mc{x}": None for k in ("p50", "p99") for x in ("", "_lo", "_hi")})
         rows.append(row)
     frame = pl.DataFrame(rows, infer_schema_length=None)
     notes = [
         f"slow = latency > {threshold:g}s; each call slow with p = {slow_probability:g}, independently",
-        "theory: 1 - (1 - p)^n (Dean & Barroso 2013); p99 theory: F^-1(0.99^(1/n))",
+        "theory: 1 - (1 - p)^n (Dean & Barroso 2013); quantile theory: q-quantile of the fan-out = F^-1(q^(1/n))",
     ]
-    return FanOutResult(frame, slow_probability, threshold, single_p99, samples, use_seed, confidence, notes)
+    dense = np.unique(np.round(np.geomspace(1, max(max(int(w) for w in widths), 2), 400))).astype(int)
+    curve = {"n": dense.tolist(), **{k: [float(mix.ppf(q ** (1.0 / n))) for n in dense] for k, q in (("p50", 0.5), ("p99", 0.99))}}
+    return FanOutResult(frame, slow_probability, threshold, single, samples, use_seed, confidence, notes, curve)
 
 
-def _lat(b: dict, key: str) -> float | None:
-    lat = b.get("latency")
-    if not lat or key not in lat:
-        return None
-    v = lat[key].get("independent")
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+def _finite(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)

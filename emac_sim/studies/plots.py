@@ -323,15 +323,29 @@ def plot_fanout(result: FanOutResult, out_dir: Path, stem: str = "fanout") -> li
     ax.legend(loc="upper left", framealpha=0.85)
 
     ax = axes[1]
-    amp_an = _arr(f["p99_analytic"].to_list()) / result.single_p99
-    amp_mc = _arr(f["p99_mc"].to_list()) / result.single_p99
-    ax.plot(n, amp_an, "--", color=COLORS["independent"], marker="s", mfc="none", ms=5, label="analytic: p99(max of n) / p99(one call)")
-    if np.isfinite(amp_mc).any():
-        ax.plot(n, amp_mc, "o", color=COLORS["estimate"], ms=4, label="Monte Carlo")
+    for key, col, mark in (("p50", COLORS["independent"], "s"), ("p99", COLORS["comonotone"], "D")):
+        if result.curve:
+            ax.step(result.curve["n"], result.curve[key], where="post", color=col, lw=1.3, label=f"{key}: theory F⁻¹(q^(1/n))")
+        else:
+            ax.plot(n, _arr(f[f"{key}_theory"].to_list()), "-", color=col, lw=1.3, label=f"{key}: theory F⁻¹(q^(1/n))")
+        an = _arr(f[f"{key}_analytic"].to_list())
+        if np.isfinite(an).any():
+            ax.plot(n, an, mark, mfc="none", color=col, ms=6, label=f"{key}: analytic layer")
+        est = _arr(f[f"{key}_mc"].to_list())
+        if np.isfinite(est).any():
+            lo, hi = _arr(f[f"{key}_mc_lo"].to_list()), _arr(f[f"{key}_mc_hi"].to_list())
+            ax.errorbar(n, est, yerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)], fmt="o", ms=3, capsize=2, color=col,
+                        alpha=0.8, label=f"{key}: Monte Carlo ± CI")
+    n_half = math.ceil(math.log(0.5) / math.log1p(-p))  # smallest n with P(slow) > 1/2
+    if n_half <= n.max():
+        ax.axvline(n_half, color="#566573", ls=":", lw=1)
+        ax.annotate(f"n = {n_half}: half the\nrequests are slow", xy=(n_half, 0.5), xycoords=("data", "axes fraction"),
+                    xytext=(-6, 0), textcoords="offset points", ha="right", va="center", fontsize=7.5, color="#34495e")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(seconds_formatter())
     ax.set_xlabel("fan-out width n [parallel calls per request]")
-    ax.set_ylabel("tail amplification [× single-call p99]")
-    ax.set_title("p99 of the fan-out relative to one call")
-    ax.legend(loc="upper left", framealpha=0.85)
+    ax.set_ylabel("request latency [s, log scale]")
+    ax.set_title("Median and p99 of the request")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), framealpha=0.9, fontsize=7)
     return save(fig, out_dir, stem)
