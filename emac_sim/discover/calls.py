@@ -51,6 +51,7 @@ class Call:
         "nstart",
         "nend",
         "ok",
+        "raw_ok",
         "vok",
         "known",
         "cut",
@@ -366,6 +367,7 @@ class _Ctx:
         c.span = self.sid[nat]
         c.trace = self.tid
         c.children = self.collect(server, self.svc[server]) if server is not None else []
+        c.raw_ok = not own_err
         if own_err and any(not ch.vok for ch in c.children):
             own_err = False  # failure attributed to the failed downstream call
         c.ok = not own_err

@@ -36,8 +36,9 @@ from .calls import Call, JourneyTraces, _slug
 from .domains import EXPLICIT, InferredDomain, Workload, domains_from_traces, match_workload
 from .spans import Ledger
 from .stats import CONFIDENCE_FORMULA, Evidence, fit_latency, overall_confidence, same_distribution, wilson
-from .structure import Inference, INode, Occ, decompose, timing_is_exact
+from .structure import Inference, INode, Occ, decompose, timing_is_exact, tree_size
 
+MAX_TREE_NODES = 400
 DEFAULT_POLICY: dict[str, float] = {"minTraceEdgeCoverage": 0.8, "minTraces": 30}
 KNOWN_POLICY_KEYS = ("minTraceEdgeCoverage", "minTraceCoverage", "minTraces", "minSamples")
 SKIP_REASONS = ("missingIds", "duplicateSpans", "tracesWithoutRoot", "extraRoots", "orphanSpans", "cycleSpans", "badTimestamps", "negativeDuration")
@@ -107,10 +108,20 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
         edges = Counter({((entry_name if a == _slug(jt.root_service) else a), b): v for (a, b), v in edges.items()})
         edge_traces = Counter({((entry_name if a == _slug(jt.root_service) else a), b): v for (a, b), v in edge_traces.items()})
     exact = timing_is_exact([t.calls for t in traces[:2000]])
-    inf = Inference(dict(calls_by_key), n_tr, opts.confidence, exact)
-    occs = [Occ(decompose(t.calls, exact), t.ok, t.trace_id) for t in traces]
-    root = inf.sequence(occs)
+    # a component's downstream calls are expanded at every place it is called: deep call trees
+    # are cut at a depth that keeps the model readable (the component then stands for its calls)
+    for depth in (8, 4, 2, 1, 0):
+        inf = Inference(dict(calls_by_key), n_tr, opts.confidence, exact, max_depth=depth)
+        occs = [Occ(decompose(t.calls, exact), t.ok, t.trace_id) for t in traces]
+        root = inf.sequence(occs)
+        if root is None or tree_size(root) <= MAX_TREE_NODES:
+            break
     notes = list(jt.notes) + list(inf.notes)
+    if inf.black_box:
+        notes.append(
+            f"call tree cut at depth {inf.max_depth} to stay under {MAX_TREE_NODES} operators: "
+            f"{', '.join(sorted(inf.black_box))} stand for their own downstream calls (availability and latency end to end)"
+        )
     flags: list[str] = []
     # the entry service's own failures: the root failed while every call it made succeeded
     unexplained = [t for t in traces if not t.ok and all(c.vok for c in t.calls)]
@@ -149,7 +160,7 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
         if src == entry_name and entry_stats is not None:
             st = _entry_component(entry_name, traces, entry_stats, opts.confidence)
         else:
-            st = _component(src, calls_by_key[src], opts.confidence)
+            st = _component(src, calls_by_key[src], opts.confidence, end_to_end=src in inf.black_box)
         if split_from.get(key):
             st["provenance"]["splitFrom"] = src
         if st["known"] == 0:
@@ -316,18 +327,19 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
     return DiscoveredJourney(name, j, doc, all_fields, flags, sorted(set(notes)), n_tr, overall)
 
 
-def _durations(calls: list[Call], ok: bool) -> np.ndarray:
+def _durations(calls: list[Call], ok: bool, end_to_end: bool = False) -> np.ndarray:
     out = []
     for c in calls:
-        if c.ok != ok or not c.timed:
+        if (c.raw_ok if end_to_end else c.ok) != ok or not c.timed:
             continue
         out.append((c.nend - c.nstart) if c.cut else (c.end - c.start))
     return np.asarray(out, dtype=np.float64) * 1e-9
 
 
-def _component(key: str, calls: list[Call], conf: float) -> dict:
+def _component(key: str, calls: list[Call], conf: float, end_to_end: bool = False) -> dict:
     n = len(calls)
-    errors = sum(1 for c in calls if not c.ok)
+    # a component modelled as a black box keeps the failures of the calls it makes
+    errors = sum(1 for c in calls if not (c.raw_ok if end_to_end else c.ok))
     known = sum(1 for c in calls if c.known)
     a = (n - errors) / n if n else 1.0
     lo, hi = wilson(n - errors, n, conf)
@@ -340,9 +352,9 @@ def _component(key: str, calls: list[Call], conf: float) -> dict:
         {"availability": a, "interval": [lo, hi], "calls": n, "errors": errors},
         what="availability (share of calls without error)",
     )
-    ok_d = _durations(calls, True)
+    ok_d = _durations(calls, True, end_to_end)
     fit = fit_latency(ok_d)
-    err_d = _durations(calls, False)
+    err_d = _durations(calls, False, end_to_end)
     err_lat: Any = "same"
     err_note = None
     if err_d.size >= 20 and ok_d.size >= 20:

@@ -593,7 +593,7 @@ class CsvMapping:
                 raise SpecError(where, part, "expected key=value")
             k, v = (x.strip() for x in part.split("=", 1))
             if k not in names:
-                raise SpecError(where, k, f"unknown CSV mapping key (one of {', '.join(sorted(names))})")
+                raise SpecError(where, "", f"unknown CSV mapping key {k!r} (one of {', '.join(sorted(names))})")
             if k.endswith("Unit") and v not in _UNIT_NS:
                 raise SpecError(where, k, f"unit must be one of ns, us, ms, s, got {v!r}")
             kw[k] = tuple(x.strip() for x in v.split("|")) if k == "rootValues" else v
@@ -602,7 +602,7 @@ class CsvMapping:
 
 _CSV_GUESS: dict[str, tuple[str, ...]] = {
     "traceId": ("traceid", "trace_id", "trace"),
-    "spanId": ("spanid", "span_id", "id"),
+    "spanId": ("spanid", "span_id", "span", "id"),
     "parentId": ("parentid", "parent_id", "parentspanid", "parent_span_id", "parent"),
     "service": ("service", "servicename", "service_name", "service.name", "servicename"),
     "pod": ("podname", "pod", "pod_name", "k8s.pod.name"),
@@ -719,7 +719,11 @@ def read_csv(path: str | Path, ledger: Ledger, mapping: CsvMapping | None = None
     du = m.durationUnit or (_unit_from_name(m.duration) if m.duration else None) or su
 
     def num(col: str, unit: str) -> pl.Expr:
-        return (pl.col(col).str.strip_chars().cast(pl.Float64, strict=False) * _UNIT_NS[unit]).round(0).cast(pl.Int64, strict=False)
+        # integers stay exact (ns epochs do not fit a float); decimals go through float
+        txt = pl.col(col).str.strip_chars()
+        as_int = txt.cast(pl.Int64, strict=False)
+        as_float = (txt.cast(pl.Float64, strict=False) * _UNIT_NS[unit]).round(0).cast(pl.Int64, strict=False)
+        return pl.when(as_int.is_not_null()).then(as_int * _UNIT_NS[unit]).otherwise(as_float)
 
     def strcol(col: str | None) -> pl.Expr:
         return pl.col(col).str.strip_chars() if col else pl.lit(None, dtype=pl.String)

@@ -190,9 +190,7 @@ def decompose(calls: list[Call], exact: bool = False) -> list[Tok]:
     cur_end = None
     for c in calls:
         g = groups[-1] if groups else None
-        # a call issued together with a fast failure (zero duration) is concurrent with it
-        with_fast_fail = g is not None and c.start - g[0].start <= EXACT_NS and any(x.end == x.start and not x.vok for x in g)
-        if g is not None and cur_end is not None and (c.start < cur_end or with_fast_fail):
+        if g is not None and cur_end is not None and c.start < cur_end:
             g.append(c)
             cur_end = max(cur_end, c.end)
         else:
@@ -322,6 +320,11 @@ class INode:
         return out
 
 
+def tree_size(n: INode) -> int:
+    """Nodes in the tree as written (shared subtrees counted at every place they appear)."""
+    return 1 + sum(tree_size(k) for k in n.kids)
+
+
 def series_of(nodes: list[INode], ev: Evidence | None = None) -> INode:
     flat: list[INode] = []
     for n in nodes:
@@ -356,9 +359,11 @@ class Slot:
 class Inference:
     """Journey-wide state: downstream calls per component, anomalies, counts."""
 
-    def __init__(self, calls_by_key: dict[str, list[Call]], n_traces: int, confidence: float = 0.95, exact: bool = False) -> None:
+    def __init__(self, calls_by_key: dict[str, list[Call]], n_traces: int, confidence: float = 0.95, exact: bool = False, max_depth: int = 8) -> None:
         self.calls_by_key = calls_by_key
         self.exact = exact
+        self.max_depth = max_depth
+        self.black_box: set[str] = set()  # components modelled with their downstream calls inside
         self.n_traces = n_traces
         self.confidence = confidence
         self.anomalies: Counter[str] = Counter()
@@ -392,11 +397,12 @@ class Inference:
     def downstream(self, key: str) -> INode | None:
         if key in self._downstream:
             return self._downstream[key]
-        if key in self._stack or len(self._stack) > 20:
-            return None
         calls = self.calls_by_key.get(key, [])
         if not any(c.children for c in calls):
             self._downstream[key] = None
+            return None
+        if key in self._stack or len(self._stack) >= self.max_depth:
+            self.black_box.add(key)
             return None
         self._stack.append(key)
         occs = [Occ(decompose(c.children, self.exact), c.vok, c.trace) for c in calls]
@@ -414,6 +420,7 @@ class Inference:
         for o in occs:
             if any(t.kind == "block" and t.nonsp for t in o.toks):
                 self.anomaly("non-series-parallel timing", [o.trace])
+        _merge_fast_failures(occs)
         _merge_hedges(occs)
         if self.exact:
             _absorb_followers(occs)
@@ -937,6 +944,37 @@ def _merge_hedges(occs: list[Occ]) -> None:
             out.append(t)
             i += 1
         o.toks = out
+
+
+def _merge_fast_failures(occs: list[Occ]) -> None:
+    """A call that failed instantly (zero duration) overlaps nothing, so it looks like a series
+    step before the calls issued at the same instant. It was concurrent with them when the same
+    components run side by side (overlapping) in other traces: put it back into their block."""
+    co: dict[str, set[str]] = defaultdict(set)
+    for o in occs:
+        for t in o.toks:
+            if t.kind == "block":
+                hs = {_head(br) for br in t.branches}
+                for h in hs:
+                    co[h] |= hs - {h}
+    if not co:
+        return
+
+    def fast_fail(t: Tok) -> bool:
+        return t.kind == "leaf" and t.call is not None and t.end == t.start and not t.call.vok and t.call.key in co
+
+    for o in occs:
+        toks = o.toks
+        i = len(toks) - 2
+        while i >= 0:
+            t, u = toks[i], toks[i + 1]
+            if fast_fail(t) and abs(u.start - t.start) <= EXACT_NS:
+                assert t.call is not None
+                u_heads = {_head(br) for br in u.branches} if u.kind == "block" else set(u.heads)
+                if u_heads & co[t.call.key]:
+                    branches = (u.branches if u.kind == "block" else [[u]]) + [[t]]
+                    toks[i : i + 2] = [block(branches)]
+            i -= 1
 
 
 def _split_hedges_in_branches(t: Tok, hedges: dict[tuple[str, str], float]) -> None:
