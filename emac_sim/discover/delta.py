@@ -43,14 +43,16 @@ def _refset(n: Node) -> frozenset[str]:
 def _groups(j: Journey) -> dict[tuple[str, frozenset], dict]:
     out = {}
     for n in _nodes(j.root):
+        # durations rounded to the nanosecond: a hedge delay read from traces is a sum of ns
         if isinstance(n, Race):
-            out[("race", _refset(n))] = {"hedgeDelaySeconds": n.hedge_delay}
+            out[("race", _refset(n))] = {"hedgeDelaySeconds": round(n.hedge_delay, 9)}
         elif isinstance(n, Parallel) and n.join != "all":
             out[(f"parallel-{n.join}", _refset(n))] = {"k": n.k} if n.k else {}
         elif isinstance(n, Fallback):
             out[("fallback", _refset(n))] = {"order": [sorted(_refset(b)) for b in n.branches]}
         elif isinstance(n, Retry):
-            out[("retry", _refset(n))] = {"attempts": n.attempts, "perTryTimeoutSeconds": n.per_try_timeout}
+            ptt = None if n.per_try_timeout is None else round(n.per_try_timeout, 9)
+            out[("retry", _refset(n))] = {"attempts": n.attempts, "perTryTimeoutSeconds": ptt}
     return out
 
 

@@ -194,6 +194,8 @@ class Workload:
 
 
 def _docs(path: Path) -> list[tuple[str, Any]]:
+    if not path.exists():
+        raise SpecError(str(path), "", "no such file or directory")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".yaml", ".yml", ".json") and p.is_file()) if path.is_dir() else [path]
     if not files:
         raise SpecError(str(path), "", "no YAML or JSON manifests found")

@@ -172,7 +172,8 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
     # ------------------------------------------------------------------ domains
     domains, labels, dnotes = domains_from_traces({k: calls_by_key[split_from.get(k, k)] for k in keys if split_from.get(k, k) in calls_by_key})
     notes.extend(dnotes)
-    k8s_domains, k8s_notes, k8s_conf, replicas = _kubernetes(keys, services, labels, opts.workloads)
+    key_services = {k: services.get(split_from.get(k, k), k) for k in keys}
+    k8s_domains, k8s_notes, k8s_conf, replicas = _kubernetes(keys, key_services, labels, opts.workloads)
     notes.extend(k8s_notes)
     conflicts.extend(k8s_conf)
     domains = _merge_domains(domains, k8s_domains)
