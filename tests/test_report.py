@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -78,6 +79,11 @@ def test_markdown_links_its_figures(report_dir: Path) -> None:
     # the paper's pessimistic availability and the seed used are in the report
     assert "0.992514" in md and "| seed | 3 |" in md
     assert "Hypothetical Retry(" in md  # checkout has no retry: the timeout trade-off says it is hypothetical
+    # every number shown is also in report.json
+    summary = json.loads((report_dir / "report.json").read_text())
+    assert summary["bounds"]["availability"]["pessimistic"] == pytest.approx(0.99251449, abs=5e-9)
+    assert summary["seed"] == 3 and summary["provenance"]["blockSize"] == 64
+    assert {st["kind"] for st in summary["hedge"] + summary["retry"]} == {"hedge", "retry"}
 
 
 def test_html_is_self_contained(report_dir: Path) -> None:

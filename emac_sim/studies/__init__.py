@@ -13,6 +13,7 @@
 from .capacity import CapacityResult, derive_capacity
 from .fanout import FanOutResult, fanout_study
 from .grid import Vary, parse_values, parse_vary
+from .report import ReportResult, report
 from .specpath import SpecPath, parse_path, set_value
 from .studyfile import load_study
 from .whatif import FindMaxResult, WhatIfResult, find_max, whatif
@@ -21,6 +22,7 @@ __all__ = [
     "CapacityResult",
     "FanOutResult",
     "FindMaxResult",
+    "ReportResult",
     "SpecPath",
     "Vary",
     "WhatIfResult",
@@ -31,6 +33,7 @@ __all__ = [
     "parse_path",
     "parse_values",
     "parse_vary",
+    "report",
     "set_value",
     "whatif",
 ]

@@ -23,15 +23,15 @@ SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
 def _console() -> Any:
-    """A console at least 120 columns wide: the study tables stay one line per row."""
+    """A console at least 160 columns wide: the study tables stay one line per row."""
     from rich.console import Console
 
     con = Console()
-    return Console(width=max(con.width, 120)) if con.width < 120 else con
+    return Console(width=160) if con.width < 160 else con
 
 
 def _fmt_p(v: Any) -> str:
-    return "–" if v is None else f"{v:.6f}"
+    return "–" if v is None else f"{v:.5f}"
 
 
 def _fmt_s(v: Any) -> str:
@@ -46,8 +46,19 @@ def _fmt_val(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+def _short_name(path: str, taken: set[str]) -> str:
+    """Column header for a varied path: its last segment, or more when that is ambiguous."""
+    parts = path.split(".")
+    for k in range(1, len(parts) + 1):
+        name = ".".join(parts[-k:])
+        if name not in taken:
+            taken.add(name)
+            return name
+    return path
+
+
 def print_sweep(res: WhatIfResult) -> None:
-    """Rich table: one row per point."""
+    """Rich table: one line per point (full columns are in the CSV / Parquet / JSON)."""
     from rich.table import Table
 
     con = _console()
@@ -55,28 +66,32 @@ def print_sweep(res: WhatIfResult) -> None:
     metric = next((m for m in f["objective_latency_metric"].to_list() if m), None) or "p99"
     metric = metric if f"{metric}_independent" in f.columns else "p99"
     t = Table(title=f"what-if: {res.spec} (seed {res.seed}, {res.samples} samples/point, {res.correlation})")
-    for v in res.varies:
-        t.add_column(v.path.text)
-    for col in ("A indep", "shared-fate range", "A Monte Carlo [CI]", f"{metric} indep", f"{metric} band", f"{metric} MC [CI]"):
-        t.add_column(col)
+    taken: set[str] = set()
+    names = [_short_name(v.path.text, taken) for v in res.varies]
+    for n in names:
+        t.add_column(n, no_wrap=True)
+    cols = ("A⁺ indep", "A⁻ pessim", "A Monte Carlo", "95% CI" if res.confidence == 0.95 else f"{res.confidence:.0%} CI",
+            f"{metric} indep", f"{metric} upper", f"{metric} MC", f"{metric} MC CI")
+    for c in cols:
+        t.add_column(c, no_wrap=True, justify="right")
     has_cap = "max_utilisation" in f.columns and f["max_utilisation"].null_count() < len(f)
     if has_cap:
-        t.add_column("max util")
+        t.add_column("max util", no_wrap=True, justify="right")
     for r in f.iter_rows(named=True):
         cells = [_fmt_val(r[v.path.text]) for v in res.varies]
-        cells.append(_fmt_p(r["availability_independent"]))
-        cells.append(f"[{_fmt_p(r['shared_fate_lo'])}, {_fmt_p(r['shared_fate_hi'])}]")
-        mc = r["mc_availability"]
-        cells.append("–" if mc is None else f"{mc:.6f} [{_fmt_p(r['mc_availability_lo'])}, {_fmt_p(r['mc_availability_hi'])}]")
-        cells.append(_fmt_s(r[f"{metric}_independent"]))
-        cells.append(f"[{_fmt_s(r[f'{metric}_lower'])}, {_fmt_s(r[f'{metric}_upper'])}]")
+        cells += [_fmt_p(r["availability_independent"]), _fmt_p(r["availability_pessimistic"]), _fmt_p(r["mc_availability"])]
+        cells.append("–" if r["mc_availability"] is None else f"{_fmt_p(r['mc_availability_lo'])}–{_fmt_p(r['mc_availability_hi'])}")
+        cells += [_fmt_s(r[f"{metric}_independent"]), _fmt_s(r[f"{metric}_upper"]), _fmt_s(r[f"mc_{metric}"])]
         m = r[f"mc_{metric}"]
-        cells.append("–" if m is None else f"{_fmt_s(m)} [{_fmt_s(r[f'mc_{metric}_lo'])}, {_fmt_s(r[f'mc_{metric}_hi'])}]")
+        cells.append("–" if m is None or math.isinf(m) else f"{_fmt_s(r[f'mc_{metric}_lo'])}–{_fmt_s(r[f'mc_{metric}_hi'])}")
         if has_cap:
             u = r["max_utilisation"]
-            cells.append(("SATURATED " if r["saturated"] else "") + ("–" if u is None else f"{u:.2f}"))
+            cells.append("SATURATED" if r["saturated"] else ("–" if u is None else f"{u:.2f}"))
         t.add_row(*cells)
     con.print(t)
+    for n, v in zip(names, res.varies):
+        if n != v.path.text:
+            con.print(f"{n} = {v.path.text}")
     for n in res.notes:
         con.print(f"note: {n}")
 

@@ -16,8 +16,8 @@ One run computes, for the journey as written (capacity components through their 
    of every retry (or, when the journey has none, a hypothetical ``retry(2, perTryTimeout τ)``
    around the component that dominates the tail, labelled as such).
 
-It writes ``report.md`` (figures as files under ``figures/``) and ``report.html``, which is
-self-contained: every figure is embedded as a base64 SVG data URI. Sweeps use common random
+It writes ``report.md`` (figures as files under ``figures/``), ``report.json`` (every number
+shown) and ``report.html``, which is self-contained: every figure is embedded as a base64 SVG data URI. Sweeps use common random
 numbers (one seed), so the trade-off curves are smooth. The same inputs and seed give the same
 bytes (no timestamps; SVG ids are salted deterministically).
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import os
 import platform
@@ -41,7 +42,7 @@ from ..model.journey import Journey
 from .capacity import CapacityResult, capacity_components, derive_capacity
 from .document import SpecDocument
 from .specpath import operator_nodes, parse_path, set_value
-from .whatif import CRN_BLOCK_SIZE, LATENCY_KEYS, draw_seed
+from .whatif import CRN_BLOCK_SIZE, LATENCY_KEYS, _json_safe, draw_seed
 
 FANOUT_WIDTHS = (1, 2, 5, 10, 20, 50, 100)
 FANOUT_MC_WIDTHS = (1, 10, 100)
@@ -399,8 +400,8 @@ def report(
                          "component's p99 (theory 1 − 0.99ⁿ) and p99(max of n) / p99(one call) = F⁻¹(0.99^{1/n}) / F⁻¹(0.99)."))
     # 5. trade-offs
     attribution = {k: v for k, v in (s.get("tailAttribution") or {}).items()}
-    hedges = _hedge_studies(doc, j0, **kw) if j.latency_modelled else []
-    retries = _timeout_studies(doc, j0, attribution, **kw) if j.latency_modelled else []
+    hedges = _hedge_studies(doc, j, **kw) if j.latency_modelled else []
+    retries = _timeout_studies(doc, j, attribution, **kw) if j.latency_modelled else []
     if hedges or retries:
         figures += figs.fig_tradeoffs(hedges, retries, j, fig_dir)
         captions.append(("tradeoffs", "Hedge-delay and timeout trade-offs",
@@ -426,6 +427,8 @@ def report(
     md.write_text(_markdown(blocks))
     htm = out_dir / "report.html"
     htm.write_text(_html(blocks, fig_dir, j.name))
+    # every number behind the report, machine-readable (inf/NaN as null)
+    (out_dir / "report.json").write_text(json.dumps(_json_safe(summary), indent=1, sort_keys=False) + "\n")
     return ReportResult(out_dir, md, htm, figures, summary)
 
 

@@ -213,11 +213,20 @@ def _tradeoff_panel(ax: Any, st: dict, threshold: float | None, metric: str) -> 
         hi = np.where(np.isfinite(hi), hi, my)
         ax.errorbar(mx, my, yerr=[np.clip(my - lo, 0, None), np.clip(hi - my, 0, None)], fmt="o", ms=3.5, capsize=2,
                     color=COLORS["estimate"], label=f"Monte Carlo p99 ({st.get('correlation', 'declared')}) ± CI")
-    # label every point with its setting, alternating above/below so labels do not collide
+    # label points with their setting, alternating above/below; a point too close to one already
+    # labelled (in axis-relative units) stays unlabelled so that labels never pile up
     cur = st.get("current")
+    span_x = max(float(np.ptp(x)), 1e-12)
+    ys = np.array([p["p99"] for p in pts] + ([threshold] if threshold is not None else []))
+    span_y = max(float(np.ptp(ys)), 1e-12)
+    placed: list[tuple[float, float]] = []
     for k, i in enumerate(order):
         if cur is not None and abs(pts[i]["value"] - cur) < 1e-9:
             continue  # the star and its legend entry say it
+        u, v = (x[i] - x.min()) / span_x, (y[i] - ys.min()) / span_y
+        if any(abs(u - a) < 0.09 and abs(v - b) < 0.06 for a, b in placed):
+            continue
+        placed.append((u, v))
         ax.annotate(f"{pts[i]['value'] * 1e3:.0f} ms", (x[i], y[i]), textcoords="offset points", xytext=(4, 7 if k % 2 == 0 else -12),
                     fontsize=7, color="#34495e")
     if cur is not None:
@@ -226,7 +235,9 @@ def _tradeoff_panel(ax: Any, st: dict, threshold: float | None, metric: str) -> 
             ax.plot([c[0]["extraLoad"]], [c[0]["p99"]], "*", color=COLORS["declared"], ms=13, label=f"current setting ({cur * 1e3:g} ms)")
     if threshold is not None:
         ax.axhline(threshold, color=COLORS["objective"], lw=1.2, label=f"objective {metric} ≤ {threshold * 1e3:g} ms")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if (x.max() - x.min()) > 0.05 else 1))
+    span = float(np.ptp(x)) * 100  # in percent
+    decimals = 0 if span >= 5 else max(1, min(3, math.ceil(-math.log10(max(span, 1e-3))) + 1))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
     ax.yaxis.set_major_formatter(seconds_formatter())
     ax.set_xlabel("extra calls per journey [% of calls without it]")
     ax.set_ylabel("journey p99 latency [s]")

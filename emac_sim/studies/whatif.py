@@ -255,12 +255,17 @@ class WhatIfResult:
 
 
 def _json_safe(o: Any) -> Any:
+    """JSON-ready copy: non-finite floats become null, numpy scalars and arrays plain Python."""
+    if isinstance(o, np.ndarray):
+        return _json_safe(o.tolist())
+    if isinstance(o, np.generic):
+        return _json_safe(o.item())
     if isinstance(o, float):
         return o if math.isfinite(o) else None
     if isinstance(o, dict):
         return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_json_safe(v) for v in o]
+    if isinstance(o, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in (sorted(o) if isinstance(o, (set, frozenset)) else o)]
     return o
 
 
