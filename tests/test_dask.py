@@ -123,7 +123,7 @@ def test_task_batching_never_changes_the_counts(checkout, proc_client, blocks_pe
 
 
 def test_target_ci_stops_at_the_same_block_inside_a_task(checkout, proc_client):
-    # 196 blocks in tasks of 25 on 2 slots; the target is met after block 43, inside the second task
+    # 196 blocks; the target is met after block 43 (0-based 42), which the assertion below puts inside a task
     kw = dict(samples=400_000, seed=3, block_size=2048, target_ci=3.5e-4)
     threads = simulate(checkout, **kw)
     stopped = threads.counts.n_blocks
@@ -149,7 +149,7 @@ def test_active_client_is_used_and_reset(checkout, thread_client):
 
 
 def test_worker_killed_mid_run_gives_the_threads_result(checkout, proc_client):
-    kw = dict(samples=800_000, seed=21, block_size=8192)  # 8 tasks of 13 blocks on 2 workers
+    kw = dict(samples=800_000, seed=21, block_size=8192)  # 98 blocks in about 14 tasks on 2 workers
     threads = simulate(checkout, **kw)
     pids = proc_client.run(os.getpid)
     assert len(pids) == 2 and os.getpid() not in pids.values()
@@ -319,3 +319,19 @@ def test_task_keys_are_deterministic_and_follow_the_inputs(checkout):
     assert db.compiled_token(a, 2, sizes) != db.compiled_token(a, 1, sizes)
     assert db.compiled_token(a, 1, plan_blocks(100_000, 8192)) != db.compiled_token(a, 1, sizes)
     assert db.compiled_token(c, 1, sizes) != db.compiled_token(a, 1, sizes)
+
+
+def test_task_results_travel_sparsely_and_come_back_exact(checkout):
+    import pickle
+
+    from emac_sim.engine import compile_journey
+    from emac_sim.model.scenario import named_scenario
+
+    compiled = compile_journey(checkout, named_scenario(checkout, "declared", None))
+    packed, prefix = db.run_range(compiled, 4, 3, (5000, 7000))
+    merged = db.unpack_result(packed)
+    expected = db.run_block(compiled, 4, 3, 5000).merge(db.run_block(compiled, 4, 4, 7000))
+    assert merged.equals(expected) and (merged.first_block, merged.n_blocks) == (3, 2)
+    assert merged.joint.shape == expected.joint.shape and merged.joint.dtype == expected.joint.dtype
+    assert prefix.tolist() == [[5000, db.run_block(compiled, 4, 3, 5000).ok], [12000, expected.ok]]
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(expected)) / 10

@@ -28,21 +28,23 @@ given up by Dask (``distributed.scheduler.allowed-failures``) and the error is r
 Overhead
 --------
 Several blocks run in one task (about :data:`TASK_SAMPLES` samples, fewer when that would leave
-workers idle), and at most a few tasks per worker thread are in flight, so memory on the driver
-and the workers stays constant in the number of samples.
+workers idle), and a few tasks per worker thread are in flight (:func:`_ordered`), so memory on
+the driver and the workers stays constant in the number of samples.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import math
 import pickle
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,10 +56,10 @@ from .intervals import wilson_half_width
 #: The one-line hint printed when a Dask scheduler is asked for but Dask is not installed.
 INSTALL_HINT = "pip install 'emac-sim[dask]'"
 #: Samples a task aims to cover (several blocks per task bound the per-task overhead).
-TASK_SAMPLES = 1 << 19
+TASK_SAMPLES = 1 << 18
 #: Tasks per worker thread aimed for at least (load balance), when there are enough blocks.
-TASKS_PER_SLOT = 4
-#: Tasks kept in flight per worker thread (bounded memory, prompt stop with ``target_ci``).
+TASKS_PER_SLOT = 8
+#: Unfinished tasks kept per worker thread (bounded memory, prompt stop with ``target_ci``).
 WINDOW_PER_SLOT = 3
 #: Seconds to wait for a ``tcp://`` scheduler (and for its first worker) before giving up.
 CONNECT_TIMEOUT = 10.0
@@ -199,46 +201,45 @@ def scheduler_session(scheduler: str, workers: int | None = None, *, connect_tim
 
 def worker_slots(client: Any) -> int:
     """Worker threads of the cluster (at least 1: work waits for workers that join later)."""
-    info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
-    return max(1, sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
-
-
-def _accepts_n_workers(client: Any) -> bool:
-    import inspect
-
-    try:
-        return "n_workers" in inspect.signature(client.scheduler_info).parameters
-    except (TypeError, ValueError):  # pragma: no cover - exotic client
-        return False
+    return max(1, sum(int(n) for n in client.nthreads().values()))
 
 
 def _ordered(client: Any, calls: Iterator[tuple[str, Callable, tuple]], window: int) -> Iterator[Any]:
-    """Submit ``(key, fn, args)`` calls with at most ``window`` in flight; yield results in call order.
+    """Submit ``(key, fn, args)`` calls and yield their results in call order.
 
-    Results come back in submission order whatever order the workers finish in; closing the
-    generator cancels what is still in flight.
+    ``window`` tasks are kept unfinished (a finished task is replaced at once, even while an
+    earlier one is still running), and at most ``2·window`` results wait to be yielded, so
+    memory is bounded whatever the number of calls. Closing the generator cancels the rest.
     """
     pending: deque = deque()
+    changed = threading.Event()  # set by a done-callback whenever any task finishes
     index = 0
     exhausted = False
     try:
         while True:
-            while not exhausted and len(pending) < window:
+            changed.clear()  # before reading states: a task finishing after this sets it again
+            while not exhausted and len(pending) < 2 * window and sum(not f.done() for f in pending) < window:
                 try:
                     key, fn, args = next(calls)
                 except StopIteration:
                     exhausted = True
                     break
                 # earlier calls first: they are the ones the driver waits for
-                pending.append(client.submit(fn, *args, key=key, priority=-index, pure=False))
+                fut = client.submit(fn, *args, key=key, priority=-index, pure=False)
+                fut.add_done_callback(lambda _: changed.set())
+                pending.append(fut)
                 index += 1
             if not pending:
                 return
-            fut = pending.popleft()
+            head = pending[0]
+            if not head.done():
+                changed.wait()
+                continue
+            pending.popleft()
             try:
-                yield fut.result()
+                yield head.result()
             finally:
-                fut.release()
+                head.release()
     finally:
         if pending:
             client.cancel(list(pending))
@@ -251,13 +252,48 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def run_range(compiled: CompiledJourney, seed: int, first_block: int, sizes: tuple[int, ...]) -> tuple[BlockResult, np.ndarray]:
+class _Sparse(NamedTuple):
+    """A mostly-zero count array as its non-zero entries (histograms are mostly empty buckets)."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    index: np.ndarray
+    values: np.ndarray
+
+
+def pack_result(result: BlockResult) -> dict[str, Any]:
+    """``result`` with its arrays stored sparsely: what a task sends back (kilobytes, not ~0.5 MB)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(result):
+        v = getattr(result, f.name)
+        if isinstance(v, np.ndarray):
+            flat = v.ravel()
+            nz = np.flatnonzero(flat)
+            v = _Sparse(v.shape, v.dtype.str, nz, flat[nz])
+        out[f.name] = v
+    return out
+
+
+def unpack_result(packed: dict[str, Any]) -> BlockResult:
+    """Inverse of :func:`pack_result` (exact)."""
+    kw: dict[str, Any] = {}
+    for name, v in packed.items():
+        if isinstance(v, _Sparse):
+            a = np.zeros(math.prod(v.shape), np.dtype(v.dtype))
+            a[v.index] = v.values
+            v = a.reshape(v.shape)
+        kw[name] = v
+    return BlockResult(**kw)
+
+
+def run_range(compiled: CompiledJourney, seed: int, first_block: int, sizes: tuple[int, ...]) -> tuple[dict[str, Any], np.ndarray]:
     """Run blocks ``first_block …`` of ``sizes`` in order and merge them (one task).
 
     Returns
     -------
-    merged : BlockResult
-        Exact sum of the blocks' counts (``first_block``, ``n_blocks = len(sizes)``).
+    merged : dict
+        :func:`pack_result` of the exact sum of the blocks' counts (``first_block``,
+        ``n_blocks = len(sizes)``).
     prefix : numpy.ndarray
         ``int64[len(sizes), 2]``: the task's cumulative ``(samples, ok)`` after each block, for
         per-block early stopping on the driver.
@@ -267,7 +303,7 @@ def run_range(compiled: CompiledJourney, seed: int, first_block: int, sizes: tup
     for i, size in enumerate(sizes):
         merged = merged.merge(run_block(compiled, seed, first_block + i, int(size)))  # type: ignore[arg-type]
         prefix[i] = merged.samples, merged.ok
-    return merged, prefix
+    return pack_result(merged), prefix
 
 
 def compiled_token(compiled: CompiledJourney, seed: int, sizes: Iterable[int]) -> str:
@@ -359,14 +395,15 @@ def iter_blocks(
     results = _ordered(client, calls(), window or max(2, WINDOW_PER_SLOT * slots))
     samples = ok = 0
     try:
-        for (first, count), (merged, prefix) in zip(ranges, results):
+        for (first, count), (packed, prefix) in zip(ranges, results):
+            merged = unpack_result(packed)
             if target_ci is not None:
                 stop = _first_reaching(prefix, samples, ok, target_ci, confidence)
                 if stop is not None and stop < count - 1:
                     key = f"emac-blocks-{token}-{first}-{stop + 1}"
                     head = client.submit(run_range, compiled_f, int(seed), first, tuple(sizes[first : first + stop + 1]), key=key, pure=False)
                     try:
-                        merged = head.result()[0]
+                        merged = unpack_result(head.result()[0])
                     finally:
                         head.release()
                 yield merged
