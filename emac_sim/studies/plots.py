@@ -132,7 +132,21 @@ def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _shade_saturated(ax: Any, x: np.ndarray, saturated: np.ndarray, labelled: list[bool]) -> None:
+def _mark_saturated(ax: Any, x: np.ndarray, saturated: np.ndarray, groups: list[tuple[str, np.ndarray]]) -> None:
+    """Several series: an x at the top edge, in the series' colour, where that series saturates."""
+    labelled = False
+    for gi, (_, idx) in enumerate(groups):
+        hit = idx[saturated[idx]]
+        if len(hit):
+            ax.plot(x[hit], np.full(len(hit), 0.97), "x", color=SERIES[gi % len(SERIES)], ms=7, mew=2, transform=ax.get_xaxis_transform(),
+                    label=None if labelled else "saturated (ρ ≥ 1): A = 0, latency ∞", clip_on=False)
+            labelled = True
+
+
+def _shade_saturated(ax: Any, x: np.ndarray, saturated: np.ndarray, labelled: list[bool], groups: list | None = None) -> None:
+    if groups is not None and len(groups) > 1:
+        _mark_saturated(ax, x, saturated, groups)
+        return
     if not saturated.any() or not np.isfinite(x).any():
         return
     order = np.argsort(x)
@@ -174,13 +188,12 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
     # availability
     ax = axes[0]
     lab = [False]
-    _shade_saturated(ax, x, sat, lab)
+    _shade_saturated(ax, x, sat, lab, groups)
     ylo_candidates: list[float] = []
-    for gi, (glabel, idx) in enumerate(groups):
+    for gi, (_glabel, idx) in enumerate(groups):
         o = idx[np.argsort(x[idx])]
         o = o[~sat[o]]  # saturated points are shaded, not drawn: availability 0, latency infinite
         col = SERIES[gi % len(SERIES)] if multi else None
-        suffix = f" ({glabel})" if multi else ""
         dlo, dhi = _arr(frame["dependence_free_lo"].to_list())[o], _arr(frame["dependence_free_hi"].to_list())[o]
         slo, shi = _arr(frame["shared_fate_lo"].to_list())[o], _arr(frame["shared_fate_hi"].to_list())[o]
         ind = _arr(frame["availability_independent"].to_list())[o]
@@ -192,13 +205,13 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
             ax.plot(x[o], dlo, color="#7f8c8d", lw=0.8, ls="-.")
             ax.plot(x[o], dhi, color="#7f8c8d", lw=0.8, ls="-.")
         ax.fill_between(x[o], slo, shi, color=col or COLORS["shared_fate"], alpha=0.35 if not multi else 0.15, lw=0,
-                        label=f"shared-fate range{suffix}" if not multi else None)
-        ax.plot(x[o], ind, color=col or COLORS["independent"], ls="--", lw=1.2, label=f"independent (analytic){suffix}" if not multi else None)
+                        label="shared-fate range" if not multi else None)
+        ax.plot(x[o], ind, color=col or COLORS["independent"], ls="--", lw=1.2, label="independent (analytic)" if not multi else None)
         if np.isfinite(dec).any() and not np.allclose(dec, ind, equal_nan=True):
             ax.plot(x[o], dec, color=col or COLORS["declared"], ls="-", lw=1.2, label="declared correlation (analytic)" if not multi else None)
         if np.isfinite(est).any():
             ax.errorbar(x[o], est, yerr=[np.clip(est - elo, 0, None), np.clip(ehi - est, 0, None)], fmt="o", ms=3.5, capsize=2,
-                        color=col or COLORS["estimate"], lw=1, label=f"Monte Carlo ({result.correlation}) ± CI{suffix}")
+                        color=col or COLORS["estimate"], lw=1, label=None if multi else f"Monte Carlo ({result.correlation}) ± CI")
         ylo_candidates += [np.nanmin(v) for v in (slo, elo, ind) if np.isfinite(v).any()]
     target = next((t for t in frame["objective_availability"].to_list() if t is not None), None)
     if target is not None:
@@ -222,7 +235,7 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
     if has_latency:
         ax = axes[1]
         lab = [False]
-        _shade_saturated(ax, x, sat, lab)
+        _shade_saturated(ax, x, sat, lab, groups)
         for gi, (_glabel, idx) in enumerate(groups):
             o = idx[np.argsort(x[idx])]
             o = o[~sat[o]]
@@ -266,9 +279,8 @@ def plot_sweep(result: WhatIfResult, out_dir: Path, stem: str = "whatif") -> lis
     if util_cols:
         ax = axes[-1]
         lab = [False]
-        _shade_saturated(ax, x, sat, lab)
-        o = np.argsort(x)
-        first = groups[0][1]
+        first = groups[0][1]  # utilisation of the first series only (the title names it)
+        _shade_saturated(ax, x[first], sat[first], lab)
         o = first[np.argsort(x[first])]
         ok, bad = o[~sat[o]], o[sat[o]]
         for ci, c in enumerate(util_cols):

@@ -370,7 +370,8 @@ def report(
     # 1. latency CCDF
     ccdf: dict[str, Any] = {"modelled": bool(j.latency_modelled)}
     if j.latency_modelled:
-        qs = 1.0 - np.logspace(-0.3, -4.0, 60)
+        deepest = min(4.5, max(3.0, math.log10(max(samples, 10)) - 0.5))  # as deep as the Monte Carlo tail reaches
+        qs = np.concatenate([np.linspace(0.02, 0.45, 12), 1.0 - np.logspace(-0.3, -deepest, 60)])
         ccdf["qs"] = qs
         ccdf["independent"] = _analytic_curve(j, "independent", qs)
         ccdf["comonotone"] = _analytic_curve(j, "comonotone", qs)
@@ -547,6 +548,12 @@ def _blocks(j: Journey, b: dict, s: dict, cap: CapacityResult, summary: dict, ca
     out.append(("h2", "Figures"))
     for stem, title, caption in captions:
         out.append(("figure", (stem, title, caption)))
+    fan = summary.get("fanout") or {}
+    at100 = {cid: m for cid, f in fan.items() for m in f["mc"] if m["width"] == 100 and m.get("slow") is not None}
+    if at100:
+        shares = ", ".join(f"{cid} {m['slow']:.1%}" for cid, m in at100.items())
+        out.append(("p", f"Fan-out: a request waiting for 100 parallel calls hits at least one call above that component's p99 "
+                         f"with probability 1 − 0.99¹⁰⁰ = {1 - 0.99**100:.1%}; Monte Carlo per component: {shares}."))
     for st in hedges + retries:
         best = _best_point(st, lo.threshold if lo else None)
         if best:
