@@ -64,6 +64,12 @@ CRN_NOTE = (
 )
 
 
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
 def draw_seed() -> int:
     """A fresh 63-bit seed from OS entropy (recorded in every result)."""
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -213,6 +219,7 @@ class WhatIfResult:
     confidence: float
     notes: list[str] = field(default_factory=list)
     find_max: dict | None = None
+    inputs: tuple[tuple[str, str], ...] = ()
 
     def meta(self) -> dict:
         return {
@@ -223,7 +230,9 @@ class WhatIfResult:
             "correlation": self.correlation,
             "confidence": self.confidence,
             "commonRandomNumbers": CRN_NOTE,
+            "blockSize": CRN_BLOCK_SIZE,
             "notes": list(self.notes),
+            "provenance": {"tool": f"emac-sim {_version()}", "inputs": [{"file": f, "sha256": h} for f, h in self.inputs]},
         }
 
     def to_dict(self) -> dict:
@@ -346,7 +355,8 @@ def whatif(
         if progress is not None:
             progress(i + 1, len(points))
     frame = pl.DataFrame(rows, infer_schema_length=None, nan_to_null=False)
-    return WhatIfResult(frame, doc.shown, varies, resolved, samples, use_seed, correlation, confidence, notes)
+    inputs = journeys[0].inputs if journeys else ((doc.shown, doc.sha256),)
+    return WhatIfResult(frame, doc.shown, varies, resolved, samples, use_seed, correlation, confidence, notes, inputs=inputs)
 
 
 # --------------------------------------------------------------------------- find the maximum
