@@ -163,15 +163,19 @@ def test_bad_input_is_one_line(args: list[str], message: str) -> None:
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
 
 
-def test_whatif_study_file(tmp_path: Path) -> None:
+def test_whatif_study_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     study = tmp_path / "s.yaml"
     study.write_text(
         "apiVersion: emac.dev/v1alpha1\nkind: WhatIfStudy\nmetadata: {name: hedge}\nspec:\n"
         f"  journey: {CHECKOUT}\n  vary:\n    - {{path: 'operator.steps[2].hedgeDelay', values: [50ms, 400ms]}}\n"
         "  samples: 2000\n  seed: 3\n"
     )
+    monkeypatch.chdir(tmp_path)
     code, stdout, stderr = _invoke("whatif", "--study", str(study), "--format", "json")
     assert code == 0, stderr
+    # without --out the table and plots go to out/whatif/<study name>
+    assert (tmp_path / "out" / "whatif" / "hedge" / "whatif.csv").is_file()
+    assert (tmp_path / "out" / "whatif" / "hedge" / "whatif.png").is_file()
     d = json.loads(stdout)
     assert d["seed"] == 3 and d["samples"] == 2000
     pts = d["points"]

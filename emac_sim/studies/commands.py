@@ -19,6 +19,7 @@ from .studyfile import FanOutStudy, WhatIfStudy, load_study
 from .whatif import USING, WhatIfResult, _json_safe, find_max, whatif
 
 DEFAULT_SAMPLES = 20_000
+DEFAULT_OUT = Path("out") / "whatif"  # tables and plots go here when --out is not given
 SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
@@ -70,7 +71,7 @@ def print_sweep(res: WhatIfResult) -> None:
     names = [_short_name(v.path.text, taken) for v in res.varies]
     for n in names:
         t.add_column(n, no_wrap=True)
-    cols = ("A⁺ indep", "A⁻ pessim", "A Monte Carlo", "95% CI" if res.confidence == 0.95 else f"{res.confidence:.0%} CI",
+    cols = ("A⁺ indep", "A declared", "A⁻ pessim", "A Monte Carlo", "95% CI" if res.confidence == 0.95 else f"{res.confidence:.0%} CI",
             f"{metric} indep", f"{metric} upper", f"{metric} MC", f"{metric} MC CI")
     for c in cols:
         t.add_column(c, no_wrap=True, justify="right")
@@ -79,7 +80,7 @@ def print_sweep(res: WhatIfResult) -> None:
         t.add_column("max util", no_wrap=True, justify="right")
     for r in f.iter_rows(named=True):
         cells = [_fmt_val(r[v.path.text]) for v in res.varies]
-        cells += [_fmt_p(r["availability_independent"]), _fmt_p(r["availability_pessimistic"]), _fmt_p(r["mc_availability"])]
+        cells += [_fmt_p(r[k]) for k in ("availability_independent", "availability_declared", "availability_pessimistic", "mc_availability")]
         cells.append("–" if r["mc_availability"] is None else f"{_fmt_p(r['mc_availability_lo'])}–{_fmt_p(r['mc_availability_hi'])}")
         cells += [_fmt_s(r[f"{metric}_independent"]), _fmt_s(r[f"{metric}_upper"]), _fmt_s(r[f"mc_{metric}"])]
         m = r[f"mc_{metric}"]
@@ -154,7 +155,7 @@ def whatif_command(
             seed=seed if seed is not None else st.seed,
             confidence=st.confidence or confidence,
         )
-        files = fr.write(out) if out is not None else {}
+        files = fr.write(out if out is not None else DEFAULT_OUT / st.name)
         if as_json:
             print_json({**fr.to_dict(), "files": files})
         else:
@@ -197,8 +198,8 @@ def whatif_command(
         )
         if result is not None:
             result.find_max = fm.to_dict()
-    if result is not None and out is not None:
-        files = result.write(out)
+    if result is not None:
+        files = result.write(out if out is not None else DEFAULT_OUT / (st.name if st is not None else Path(spec).stem))
     if as_json:
         obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": str(spec)}
         if fm is not None:
