@@ -219,6 +219,8 @@ def test_wilson_interval_known_values():
     lo, hi = wilson_interval(90, 100, 0.95)
     assert lo == pytest.approx(0.82564, abs=1e-4) and hi == pytest.approx(0.94476, abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(0, 1000)
+    assert lo == 0.0 and hi == pytest.approx(1.96**2 / (1000 + 1.96**2), rel=1e-3)
     lo, hi = wilson_interval(100, 100)
     assert hi == 1.0 and 0.95 < lo < 1.0
 

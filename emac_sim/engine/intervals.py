@@ -30,7 +30,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     z2n = z * z / n
     centre = (p + z2n / 2.0) / (1.0 + z2n)
     half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the exact ends at k = 0 and k = n (the formula leaves rounding dust there)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def wilson_half_width(successes: int, n: int, confidence: float = 0.95) -> float:
