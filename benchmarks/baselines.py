@@ -720,7 +720,7 @@ def agreement(engine: dict, other: dict, sigmas: float = 5.0, bucket_error: floa
 
 def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
     """Engine vs :func:`staged_by_hand` on the 30-leaf journey: one block of ``samples`` on one
-    thread, thread CPU time, the three variants interleaved ``repeats`` times (medians).
+    thread, process CPU time, the three variants interleaved ``repeats`` times (medians).
 
     The engine runs with its default bookkeeping (Birnbaum importance on every 64th request)
     and without Birnbaum; all three must produce identical success counts and histograms.
@@ -740,7 +740,7 @@ def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
     outs: dict[str, object] = {}
     for _ in range(repeats):  # interleaved, so that changes in machine load hit all alike
         for name, fn in variants.items():
-            t, outs[name] = timed(fn, 1, "thread")
+            t, outs[name] = timed(fn, 1, "cpu")
             times[name] += t
     ok_hand, h_ok, h_all = outs["hand"]  # type: ignore[misc]
     e, lean_res = outs["engine"], outs["engineNoBirnbaum"]
@@ -755,7 +755,7 @@ def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
         "leaves": len(j.components),
         "samples": samples,
         "repeats": repeats,
-        "clock": "thread CPU time, median of interleaved repeats",
+        "clock": "process CPU time, median of interleaved repeats",
         "callsPerSample": float(e.calls.sum()) / samples,  # type: ignore[attr-defined]
         "handMsps": samples / med["hand"] / 1e6,
         "engineMsps": samples / med["engine"] / 1e6,
@@ -791,7 +791,7 @@ class EngineRunner:
 
 def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -> dict:
     """Engine (:class:`EngineRunner`, one thread) vs :class:`NumpyJourney` on ``samples`` requests,
-    thread CPU time, interleaved ``repeats`` times (medians, each run with its own seed), both
+    process CPU time, interleaved ``repeats`` times (medians, each run with its own seed), both
     including their summaries (intervals, quantiles); plus :func:`agreement` of the last runs."""
     nb = NumpyJourney(journey)
     nb.run(1000, seed)
@@ -801,15 +801,15 @@ def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -
     eng: dict = {}
     other: dict = {}
     for r in range(repeats):
-        t, eng = timed(lambda r=r: engine.run(samples, seed + r, AGREEMENT_CONFIDENCE), 1, "thread")
+        t, eng = timed(lambda r=r: engine.run(samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
         t_eng += t
-        t, other = timed(lambda r=r: nb.run(samples, seed + 1000 + r, AGREEMENT_CONFIDENCE), 1, "thread")
+        t, other = timed(lambda r=r: nb.run(samples, seed + 1000 + r, AGREEMENT_CONFIDENCE), 1, "cpu")
         t_np += t
     return {
         "journey": journey.name,
         "samples": samples,
         "repeats": repeats,
-        "clock": "thread CPU time, median of interleaved repeats",
+        "clock": "process CPU time, median of interleaved repeats",
         "engineMsps": samples / median(t_eng) / 1e6,
         "numpyMsps": samples / median(t_np) / 1e6,
         "speedup": median(t_np) / median(t_eng),
@@ -824,7 +824,7 @@ def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -
 
 
 def compare_simpy(journey: Journey, samples: int, repeats: int, engine_samples: int, seed: int = 1) -> dict:
-    """Engine (:class:`EngineRunner`, one thread) vs :class:`SimPyJourney`: throughput on thread CPU time
+    """Engine (:class:`EngineRunner`, one thread) vs :class:`SimPyJourney`: throughput on process CPU time
     (medians of ``repeats`` runs each) and :func:`agreement` of the engine's last run with the
     pooled SimPy requests (``repeats × samples``)."""
     sp = SimPyJourney(journey)
@@ -835,11 +835,11 @@ def compare_simpy(journey: Journey, samples: int, repeats: int, engine_samples: 
     oks, ts = [], []
     eng: dict = {}
     for r in range(repeats):
-        t, (o, d) = timed(lambda r=r: sp.outcomes(samples, seed + 2000 + r), 1, "thread")
+        t, (o, d) = timed(lambda r=r: sp.outcomes(samples, seed + 2000 + r), 1, "cpu")
         t_sp += t
         oks.append(o)
         ts.append(d)
-        t, eng = timed(lambda r=r: engine.run(engine_samples, seed + r, AGREEMENT_CONFIDENCE), 1, "thread")
+        t, eng = timed(lambda r=r: engine.run(engine_samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
         t_eng += t
     other = summarise(np.concatenate(oks), np.concatenate(ts), AGREEMENT_CONFIDENCE)
     return {
@@ -847,7 +847,7 @@ def compare_simpy(journey: Journey, samples: int, repeats: int, engine_samples: 
         "samples": samples,
         "engineSamples": engine_samples,
         "repeats": repeats,
-        "clock": "thread CPU time, medians",
+        "clock": "process CPU time, medians",
         "simpySps": samples / median(t_sp),
         "engineSps": engine_samples / median(t_eng),
         "speedup": (engine_samples / median(t_eng)) / (samples / median(t_sp)),

@@ -4,7 +4,7 @@ time with leaves; and accuracy per cost on a four-nines journey (issue 8).
 * :func:`samples_scaling` — ``simulate`` of the checkout at 1e5 … 1e9 samples, each size in a
   fresh subprocess (all CPUs, wall time): throughput, and the subprocess's peak RSS from
   ``os.wait4`` (flat when the engine streams blocks).
-* :func:`leaves_scaling` — one thread, thread CPU time, staged journeys of 10 … 1,000 leaves:
+* :func:`leaves_scaling` — one thread, process CPU time, staged journeys of 10 … 1,000 leaves:
   kernel throughput with and without Birnbaum importance, calls per request, ns per call,
   compile time; the log-log slope of seconds per request against leaves (1 = linear).
 * :func:`threads_scaling` — ``simulate`` with 1 and 2 worker threads (wall time, identical
@@ -122,7 +122,7 @@ def leaves_scaling(leaves: list[int], calls_per_point: float, repeats: int, seed
 
     Each point simulates ``max(500, calls_per_point / L)`` requests in one block, with the
     engine's default Birnbaum sub-sampling and without it, interleaved ``repeats`` times
-    (thread CPU time, medians). Compile time (``compile_journey``, wall) is reported apart.
+    (process CPU time, medians). Compile time (``compile_journey``, wall) is reported apart.
 
     Returns
     -------
@@ -144,9 +144,9 @@ def leaves_scaling(leaves: list[int], calls_per_point: float, repeats: int, seed
         t_lean: list[float] = []
         res = None
         for _ in range(repeats):
-            t, res = timed(lambda c=compiled, n=n: run_block(c, seed, 0, n), 1, "thread")
+            t, res = timed(lambda c=compiled, n=n: run_block(c, seed, 0, n), 1, "cpu")
             t_def += t
-            t, _ = timed(lambda c=lean, n=n: run_block(c, seed, 0, n), 1, "thread")
+            t, _ = timed(lambda c=lean, n=n: run_block(c, seed, 0, n), 1, "cpu")
             t_lean += t
         calls = float(res.calls.sum()) / n  # type: ignore[union-attr]
         rows.append(
@@ -165,7 +165,7 @@ def leaves_scaling(leaves: list[int], calls_per_point: float, repeats: int, seed
     return {
         "rows": rows,
         "repeats": repeats,
-        "clock": "thread CPU time, median of interleaved repeats",
+        "clock": "process CPU time, median of interleaved repeats",
         "slope": loglog_slope(xs, [1.0 / r["sps"] for r in rows]),
         "slopeNoBirnbaum": loglog_slope(xs, [1.0 / r["spsNoBirnbaum"] for r in rows]),
         "gammaTableSeconds": gamma_table_seconds(),
@@ -210,7 +210,7 @@ def threads_scaling(cases: list[tuple[str, object, int]], repeats: int, seed: in
 
 
 def bounds_scaling(leaves: list[int], repeats: int, max_seconds: float, repeat_below: float = 3.0) -> dict:
-    """``bounds()`` time (wall and thread CPU, medians) on staged journeys of ``leaves`` leaves.
+    """``bounds()`` time (wall and process CPU, medians) on staged journeys of ``leaves`` leaves.
 
     Points are repeated ``repeats`` times while a run takes under ``repeat_below`` seconds; a
     point that takes longer than ``max_seconds`` ends the sweep (larger journeys are reported
@@ -230,10 +230,10 @@ def bounds_scaling(leaves: list[int], repeats: int, max_seconds: float, repeat_b
         wall: list[float] = []
         cpu: list[float] = []
         for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.thread_time()
+            t0, c0 = time.perf_counter(), time.process_time()
             bounds(j)
             wall.append(time.perf_counter() - t0)
-            cpu.append(time.thread_time() - c0)
+            cpu.append(time.process_time() - c0)
             if wall[-1] > max_seconds:
                 stop = True
             if wall[-1] > repeat_below:
@@ -310,7 +310,7 @@ def accuracy_per_cost(targets: list[float], throughput_samples: dict[str, int], 
     per = {}
     for name, fn in makers.items():
         n = int(throughput_samples[name])
-        times, _ = timed(lambda fn=fn, n=n: fn(n, seed), repeats, "thread")
+        times, _ = timed(lambda fn=fn, n=n: fn(n, seed), repeats, "cpu")
         rate = n / median(times)
         per[name] = {
             "samples": n,

@@ -33,9 +33,10 @@ def emac_command() -> list[str]:
 
 
 def _argv(command: str, work: Path, k: int) -> list[str]:
+    spec = str(CHECKOUT.relative_to(ROOT))  # the subprocess runs in the checkout
     if command == "simulate":
-        return ["simulate", str(CHECKOUT), "--samples", "1e5", "--seed", "1", "--format", "json"]
-    return ["compile", str(CHECKOUT), "--out", str(work / f"out-{k}")]
+        return ["simulate", spec, "--samples", "1e5", "--seed", "1", "--format", "json"]
+    return ["compile", spec, "--out", str(work / f"out-{k}")]
 
 
 def start_times(cold_runs: int, warm_runs: int, commands: tuple[str, ...] = ("simulate", "compile"), timeout: float = 300.0) -> dict:
