@@ -107,11 +107,17 @@ class Tok:
         return f"{c.trace}/{c.span}"
 
 
+_HEADS: dict[str, frozenset] = {}
+
+
 def leaf(c: Call) -> Tok:
     t = Tok("leaf")
     t.call = c
     t.start, t.end = c.start, c.end
-    t.heads = frozenset((c.key,))
+    h = _HEADS.get(c.key)
+    if h is None:
+        h = _HEADS[c.key] = frozenset((c.key,))
+    t.heads = h
     return t
 
 
@@ -421,9 +427,8 @@ class Inference:
             if any(t.kind == "block" and t.nonsp for t in o.toks):
                 self.anomaly("non-series-parallel timing", [o.trace])
         _merge_fast_failures(occs)
-        _merge_hedges(occs)
-        if self.exact:
-            _absorb_followers(occs)
+        hedges = _merge_hedges(occs)
+        _attach_followers(occs, hedges, self.exact)
         for o in occs:
             o.toks = _collapse_runs(o.toks)
         slots = _align(occs)
@@ -876,7 +881,7 @@ def _branch_cut(br: list[Tok]) -> bool:
     return any(c.cut for c in br[-1].calls())
 
 
-def _merge_hedges(occs: list[Occ]) -> None:
+def _merge_hedges(occs: list[Occ]) -> dict[tuple[str, str], float]:
     """Detect hedge pairs (constant start offset) and fold 'primary failed, hedge issued later'
     sequences back into blocks (step 2)."""
     offsets: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -904,7 +909,7 @@ def _merge_hedges(occs: list[Occ]) -> None:
         if const and len(offs) >= 3 and pair not in offsets:
             hedges[pair] = med
     if not hedges:
-        return
+        return hedges
     for o in occs:
         for t in o.toks:
             if t.kind == "block":
@@ -944,6 +949,7 @@ def _merge_hedges(occs: list[Occ]) -> None:
             out.append(t)
             i += 1
         o.toks = out
+    return hedges
 
 
 def _merge_fast_failures(occs: list[Occ]) -> None:
@@ -995,29 +1001,42 @@ def _split_hedges_in_branches(t: Tok, hedges: dict[tuple[str, str], float]) -> N
         t.heads = frozenset(h for b in t.branches for h in b[0].heads)
 
 
-def _absorb_followers(occs: list[Occ]) -> None:
-    """A call that sometimes runs inside a branch of a block (after that branch's last call)
-    belongs to that branch also when the rest of the block happened to finish first, which makes
-    it look like the next series step: put it back (exact timing only)."""
+def _attach_followers(occs: list[Occ], hedges: dict[tuple[str, str], float], exact: bool) -> None:
+    """Calls that belong to a block but start after all its other calls ended look like the next
+    series steps. Put them back: a call that runs after a branch's last call in other traces and
+    starts exactly when that branch ended here (exact timing only), and a hedge issued after its
+    primary failed, at the hedge delay after the primary's start."""
     inner: dict[str, set[str]] = defaultdict(set)
-    for o in occs:
-        for t in o.toks:
-            if t.kind == "block":
-                for br in t.branches:
-                    for x in br[1:]:
-                        for h in x.heads:
-                            inner[h].add(_head(br))
-    if not inner:
+    if exact:
+        for o in occs:
+            for t in o.toks:
+                if t.kind == "block":
+                    for br in t.branches:
+                        for x in br[1:]:
+                            for h in x.heads:
+                                inner[h].add(_head(br))
+    if not inner and not hedges:
         return
     for o in occs:
         out: list[Tok] = []
         for t in o.toks:
             prev = out[-1] if out else None
-            if prev is not None and prev.kind == "block" and t.kind == "leaf" and t.call is not None and t.call.key in inner:
-                home = [br for br in prev.branches if _head(br) in inner[t.call.key] and abs(br[-1].end - t.start) <= EXACT_NS]
+            if prev is not None and prev.kind == "block" and t.kind == "leaf" and t.call is not None:
+                key = t.call.key
+                home = [br for br in prev.branches if _head(br) in inner.get(key, ()) and abs(br[-1].end - t.start) <= EXACT_NS]
                 if home:
                     home[0].append(t)
                     prev.end = max(prev.end, t.end)
+                    continue
+                primary = [
+                    br
+                    for br in prev.branches
+                    if (h := hedges.get((_head(br), key))) is not None and not seq_ok(br) and abs(t.start - br[0].start - h) <= _tol(h)
+                ]
+                if primary:
+                    prev.branches.append([t])
+                    prev.end = max(prev.end, t.end)
+                    prev.heads = prev.heads | t.heads
                     continue
             out.append(t)
         o.toks = out
