@@ -74,23 +74,25 @@ def test_each_exact_scenario_is_held_to_its_own_value(scenario: str, value: floa
     assert [i.name for i in bad.failures] == ["availability"]
 
 
-def test_declared_not_computable_uses_the_scenario_range() -> None:
+def test_declared_not_computable_uses_the_dependence_free_range() -> None:
+    # a gaussian domain at 0 < rho < 1 can fall below both shared-fate extremes, so the only
+    # valid reference for an uncomputable declared value is the dependence-free range
     b = _bounds(declared=None)
     (lo, hi), kind, _, what = availability_reference(b, "declared")
-    assert kind == "range" and (lo, hi) == (PAPER_PESSIMISTIC, 0.9975)
+    assert kind == "range" and [lo, hi] == list(b["availability"]["dependenceFree"])
     assert "not computable" in what
     inside = check_consistency(b, _sim(0.9950, (0.9948, 0.9952)))
     assert inside.consistent
     below = check_consistency(b, _sim(0.9900, (0.9898, 0.9902)))
     assert not below.consistent
-    assert "[0.99251449, 0.99750000]" in below.failures[0].message
+    assert f"[{lo:.8f}, {hi:.8f}]" in below.failures[0].message
 
 
 def test_dependence_free_range_is_checked_whatever_the_scenario() -> None:
-    b = _bounds(declared=None)
+    b = _bounds()
+    b["availability"]["shared"] = 0.9997
     b["availability"]["sharedFateRange"] = [0.98, 0.9999]
-    b["availability"]["pessimistic"] = 0.98
-    v = check_consistency(b, _sim(0.9997, (0.9996, 0.9998)))
+    v = check_consistency(b, _sim(0.9997, (0.9996, 0.9998), correlation="shared"))
     assert [i.name for i in v.failures] == ["availability.dependenceFree"]
 
 

@@ -4,8 +4,10 @@ A simulation is *consistent* with the analytic layer when
 
 - its availability interval meets the analytic value for the scenario it simulated: the exact
   value for ``independent``, ``shared`` and ``pessimistic`` (the shared-fate scenario attaining
-  A⁻), and for ``declared`` where the analytic layer could compute it; otherwise the range
-  ``[pessimistic, sharedFateRange max]``;
+  A⁻), and for ``declared`` where the analytic layer could compute it; otherwise the
+  dependence-free range (DESIGN §7 says [pessimistic, sharedFateRange max], but a gaussian
+  domain with 0 < rho < 1 can fall below both shared-fate extremes, so only the
+  dependence-free range is valid there);
 - its availability interval meets the dependence-free range (Fréchet–Hoeffding / Boole), which
   must hold whatever the scenario;
 - every latency quantile interval (successful journeys, seconds) meets the dependence-free band
@@ -193,8 +195,12 @@ def availability_reference(bounds: Mapping[str, Any], scenario: str) -> tuple[tu
         v = av.get("declared")
         if v is not None:
             return (float(v), float(v)), "exact", ABS_TOL_QUADRATURE, "exact declared availability"
-        lo, hi = float(av["pessimistic"]), float(av["sharedFateRange"][1])
-        return (lo, hi), "range", ABS_TOL_EXACT, "declared availability not computable analytically: range [pessimistic, sharedFateRange max]"
+        # A gaussian domain at 0 < rho < 1 can put the journey below BOTH shared-fate extremes
+        # (availability need not be monotone in rho; hypothesis found such journeys and the
+        # quadrature agrees), so [pessimistic, sharedFateRange max] is not a valid reference
+        # for declared gaussian factors. Only the dependence-free range is.
+        lo, hi = (float(x) for x in av["dependenceFree"])
+        return (lo, hi), "range", ABS_TOL_EXACT, "declared availability not computable analytically: dependence-free range"
     raise ValueError(f"unknown scenario {scenario!r}")
 
 
