@@ -18,7 +18,8 @@ read it) plus the discovery keys:
 
 Components carry ``provenance`` (calls, errors, availability interval, latency quantiles and fits)
 and ``confidence``. Availability is the share of calls that did not fail (OpenTelemetry ``unset``
-counts as success; a component whose spans carry no status at all is flagged).
+counts as success; a component whose spans carry no status at all is flagged), estimated as the
+posterior mean under the Jeffreys prior, (ok + ½)/(n + 1), with a Wilson interval.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
     if n_tr < min_traces:
         flags.append(f"few-traces: only {n_tr} traces for this journey (coverage policy asks for {min_traces})")
     if no_status:
-        flags.append(f"no-status: spans carry no status for {', '.join(no_status)}, so their availability was not observed (written as 1.0)")
+        flags.append(f"no-status: spans carry no status for {', '.join(no_status)}, so their availability was not observed (no error can show)")
     skipped = {k: v for k, v in ledger.counts.items() if k in SKIP_REASONS}
     if skipped:
         flags.append("skipped-spans: " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " (see provenance.dataQuality)")
@@ -328,6 +329,15 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
     return DiscoveredJourney(name, j, doc, all_fields, flags, sorted(set(notes)), n_tr, overall)
 
 
+def availability_estimate(ok: int, n: int) -> float:
+    """Posterior mean under the Jeffreys prior Beta(½, ½): (ok + ½) / (n + 1).
+
+    Unlike ok/n it never claims a component cannot fail because none of its n calls did (with no
+    error in n calls it gives 1 − 1/(2(n + 1))); for large n the two agree to O(1/n).
+    """
+    return (ok + 0.5) / (n + 1.0)
+
+
 def _durations(calls: list[Call], ok: bool, end_to_end: bool = False) -> np.ndarray:
     out = []
     for c in calls:
@@ -342,7 +352,7 @@ def _component(key: str, calls: list[Call], conf: float, end_to_end: bool = Fals
     # a component modelled as a black box keeps the failures of the calls it makes
     errors = sum(1 for c in calls if not (c.raw_ok if end_to_end else c.ok))
     known = sum(1 for c in calls if c.known)
-    a = (n - errors) / n if n else 1.0
+    a = availability_estimate(n - errors, n)
     lo, hi = wilson(n - errors, n, conf)
     ex = [f"{c.trace}/{c.span}" for c in calls[:3]]
     ev_a = Evidence(
@@ -405,7 +415,7 @@ def _component(key: str, calls: list[Call], conf: float, end_to_end: bool = Fals
 
 def _entry_component(name: str, traces: list, st: dict, conf: float) -> dict:
     n, errors = st["n"], st["errors"]
-    a = (n - errors) / n if n else 1.0
+    a = availability_estimate(n - errors, n)
     lo, hi = wilson(n - errors, n, conf)
     ex = [t.trace_id for t in traces[:3]]
     ev = Evidence(
