@@ -23,11 +23,13 @@ BASES = {p.name: yaml.safe_load(p.read_text()) for p in sorted(CONFIGS.glob("*.y
 TEXTS = {p.name: p.read_text() for p in sorted(CONFIGS.glob("*.yaml"))}
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+# the slow tier explores fresh random mutations on every run
+SETTINGS_SLOW = settings(SETTINGS, max_examples=1500, derandomize=False, database=None)
 
 NASTY = [
     None,
@@ -168,6 +170,20 @@ def test_text_mutations_never_crash(fuzz_dir, text):
     path = fuzz_dir / "mutated.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     _assert_clean(path)
+
+
+@pytest.mark.slow
+@SETTINGS_SLOW
+@given(doc=mutated_documents())
+def test_many_structural_mutations_never_crash(fuzz_dir, doc):
+    test_structural_mutations_never_crash.hypothesis.inner_test(fuzz_dir, doc)
+
+
+@pytest.mark.slow
+@SETTINGS_SLOW
+@given(text=mutated_texts())
+def test_many_text_mutations_never_crash(fuzz_dir, text):
+    test_text_mutations_never_crash.hypothesis.inner_test(fuzz_dir, text)
 
 
 def test_not_utf8(fuzz_dir):
