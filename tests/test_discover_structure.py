@@ -165,3 +165,8 @@ def test_journeys_split_by_signature_only_without_optional_pattern():
     groups = group_journeys(home + [trace("x", ["list"])])
     assert [g.name for g in groups] == ["recv"] and groups[0].split_by is None
     assert len(group_journeys(home + cart, split="none")) == 1
+    # an A/B split (same positions, one call substituted) is a choice inside one journey
+    ab = [trace(f"a{i}", ["auth", "ranker-v1", "render"]) for i in range(4)] + [trace(f"b{i}", ["auth", "ranker-v2", "render"]) for i in range(2)]
+    groups = group_journeys(ab)
+    assert len(groups) == 1 and groups[0].split_by is None and len(groups[0].traces) == 6
+    assert len(group_journeys(ab, split="signature")) == 2

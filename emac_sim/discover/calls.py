@@ -394,11 +394,14 @@ def group_journeys(traces: list[TraceCalls], split: str = "auto") -> list[Journe
     """Group traces into journeys.
 
     A journey is the set of traces with the same root service, root operation and route
-    (``http.route`` of the root span). With ``split="auto"``, a group without a route whose traces
-    fall into several *call signatures* (the set of distinct operations the root calls) with no
-    signature contained in another is split by signature: a front end that names every request
-    ``Recv`` serves several journeys (home page, product page, cart...). ``split="signature"``
-    always splits; ``split="none"`` never does.
+    (``http.route`` of the root span). A front end that names every request ``Recv`` and records
+    no route serves several journeys (home page, product page, cart...) under one root
+    operation; with ``split="auto"`` such a group is split by *call signature* (the set of
+    distinct operations the root calls), keeping together the signatures one journey can
+    produce: one contained in another (an optional step, or a failure that stopped the series)
+    and two whose call sequences differ only by substitutions at the same positions (a routing
+    choice: ``[a, b1, c]`` and ``[a, b2, c]``). ``split="signature"`` splits by every signature;
+    ``split="none"`` never splits.
 
     Returns
     -------
@@ -416,20 +419,19 @@ def group_journeys(traces: list[TraceCalls], split: str = "auto") -> list[Journe
     out: list[JourneyTraces] = []
     for k, ts in groups.items():
         service, op, route = k
-        sigs = Counter(_signature(t) for t in ts)
-        do_split = split == "signature" or (split == "auto" and route is None and len(sigs) > 1 and _antichain(list(sigs)))
-        if not do_split:
+        parts = _signature_parts(ts) if split == "signature" or (split == "auto" and route is None) else [ts]
+        if split == "auto" and route is None:
+            parts = _merge_compatible(parts)
+        if len(parts) == 1:
             out.append(JourneyTraces(base_names[k], service, op, route, ts))
             continue
-        by: dict[frozenset, list[TraceCalls]] = defaultdict(list)
-        for t in ts:
-            by[_signature(t)].append(t)
-        names = _signature_names(service, list(by))
-        for sig, tt in by.items():
+        sigs = [frozenset().union(*(_signature(t) for t in p)) for p in parts]
+        names = _signature_names(service, sigs)
+        for sig, tt in zip(sigs, parts):
             jt = JourneyTraces(names[sig], service, op, route, tt, split_by="signature", signature=tuple(sorted(sig)))
             jt.notes.append(
                 f"root operation {op!r} of {service!r} carries no route: its traces were split by the set of operations they call "
-                f"({len(by)} journeys)"
+                f"({len(parts)} journeys)"
             )
             out.append(jt)
     out.sort(key=lambda j: (-len(j.traces), j.name))
@@ -440,14 +442,58 @@ def _signature(t: TraceCalls) -> frozenset:
     return frozenset(f"{c.service}:{c.op}" for c in t.calls)
 
 
-def _antichain(sigs: list[frozenset]) -> bool:
-    """True when no non-empty signature is a proper subset of another (no optional-step pattern)."""
-    ne = [s for s in sigs if s]
-    for i, a in enumerate(ne):
-        for j, b in enumerate(ne):
-            if i != j and a < b:
-                return False
-    return True
+def _signature_parts(ts: list[TraceCalls]) -> list[list[TraceCalls]]:
+    by: dict[frozenset, list[TraceCalls]] = defaultdict(list)
+    for t in ts:
+        by[_signature(t)].append(t)
+    return [by[s] for s in sorted(by, key=lambda s: (-len(by[s]), sorted(s)))]
+
+
+def _sequence(t: TraceCalls) -> tuple[str, ...]:
+    """The operations called, in order, runs of the same operation collapsed."""
+    out: list[str] = []
+    for c in t.calls:
+        x = f"{c.service}:{c.op}"
+        if not out or out[-1] != x:
+            out.append(x)
+    return tuple(out)
+
+
+def _compatible(a: list[TraceCalls], b: list[TraceCalls]) -> bool:
+    """Can one journey produce both signatures? (subset: optional step or failure; same-length
+    call sequences differing in at most two positions, fewer than they share: a routing choice)"""
+    sa, sb = _signature(a[0]), _signature(b[0])
+    if not sa or not sb:
+        return False
+    if sa < sb or sb < sa:
+        return True
+    qa = Counter(_sequence(t) for t in a).most_common(1)[0][0]
+    qb = Counter(_sequence(t) for t in b).most_common(1)[0][0]
+    if len(qa) != len(qb):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(qa, qb)) if x != y]
+    # at most two substitutions, and no more substituted positions than shared ones
+    return 0 < len(diff) <= min(2, len(qa) - len(diff)) and all(qa[i] not in sb and qb[i] not in sa for i in diff)
+
+
+def _merge_compatible(parts: list[list[TraceCalls]]) -> list[list[TraceCalls]]:
+    n = len(parts)
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if find(i) != find(j) and _compatible(parts[i], parts[j]):
+                parent[find(i)] = find(j)
+    merged: dict[int, list[TraceCalls]] = defaultdict(list)
+    for i in range(n):
+        merged[find(i)].extend(parts[i])
+    return sorted(merged.values(), key=lambda p: -len(p))
 
 
 def _signature_names(service: str, sigs: list[frozenset]) -> dict[frozenset, str]:

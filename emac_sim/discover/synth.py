@@ -4,8 +4,8 @@ Requests come from the reference simulator (:func:`emac_sim.reference.simulate_r
 same outcomes and durations as the engine for the same seed. Each request becomes one trace,
 written the way an instrumented gateway and its services would report it:
 
-- a root ``SERVER`` span for the journey (service ``<journey>``, span name ``<journey>``),
-  status ERROR when the request failed;
+- a root ``SERVER`` span for the journey (service ``<journey>``, span name ``<journey>``,
+  ``http.route`` ``/<journey>``), status ERROR when the request failed;
 - per call, a ``CLIENT`` span in the gateway (``peer.service`` = component) covering what the
   caller waited for, and a ``SERVER`` span in the component (``service.name`` = component id)
   with the call's own duration and outcome.
@@ -258,6 +258,7 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
     not_issued = 0
     ok_count = 0
     spacing_ns = int(round(1e9 / journey.load_rate)) if journey.load_rate else 10_000_000
+    route = _attr("http.route", f"/{journey.name}")  # the journey's entry point, as HTTP servers record it
     with opener(out, "wt", encoding="utf-8") as fp:  # type: ignore[operator]
         for b0 in range(0, samples, BATCH_REQUESTS):
             by_service: dict[str, list[dict]] = defaultdict(list)
@@ -272,9 +273,9 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
                 ids = rng.integers(0, 2**63, size=2 + 2 * len(req.calls), dtype=np.int64)
                 trace_id = f"{int(ids[0]):016x}{int(ids[1]):016x}"
                 root_id = f"{int(ids[0]) ^ int(ids[1]):016x}"
-                by_service[root_service].append(
-                    _span(trace_id, root_id, None, journey.name, 2, base, base + _ns(req.t), req.ok, "journey failed" if not req.ok else None)
-                )
+                root_span = _span(trace_id, root_id, None, journey.name, 2, base, base + _ns(req.t), req.ok, "journey failed" if not req.ok else None)
+                root_span["attributes"] = [route]
+                by_service[root_service].append(root_span)
                 for k, call in enumerate(req.calls):
                     cut = rp.cut[k]
                     if cut <= call.start + EPS_S and cut < call.end - EPS_S:
