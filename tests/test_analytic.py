@@ -130,6 +130,18 @@ def test_per_try_timeout_over_a_fallback_uses_the_joint_law() -> None:
     assert independent_availability(j) == pytest.approx(1 - (1 - one) ** 2, abs=2e-6)
 
 
+def test_a_call_taking_exactly_the_deadline_is_in_time() -> None:
+    # ok iff t ≤ D: an atom at D counts, inside a subtree (local grid) as for a bare call
+    lat = {"a": Constant(0.1), "b": Exponential(0.02)}
+    for root in (
+        Timeout(R("a"), deadline=0.1),
+        Timeout(Series((R("a"),)), deadline=0.1),
+        Retry(Parallel((R("a"), R("b"))), attempts=1, per_try_timeout=0.1),
+    ):
+        expected = 0.9 if isinstance(root, Timeout) else 0.9 * 0.8 * (1 - math.exp(-0.1 / 0.02))
+        assert indep(root, latency=lat) == pytest.approx(expected, abs=1e-12), root
+
+
 def test_timeouts_make_availability_non_monotone() -> None:
     # a slow primary that succeeds more often makes the journey miss its deadline more often
     lat = {"a": Constant(0.5), "b": Constant(0.01)}
@@ -183,23 +195,29 @@ def test_shock_domain_by_outage_states() -> None:
 
 
 def _gaussian_pair_fail(a: float, b: float, rho: float) -> float:
-    """P(both calls fail) under a one-factor gaussian copula, by 1-D quadrature."""
+    """P(both calls fail) under a one-factor gaussian copula, by 1-D quadrature (scipy ``quad``)."""
     ca, cb = stats.norm.ppf(a), stats.norm.ppf(b)
+    if rho >= 1.0:  # comonotone: both fail iff the common latent exceeds both thresholds
+        return float(stats.norm.sf(max(ca, cb)))
     s = math.sqrt(1 - rho)
 
     def f(w: float) -> float:
         return stats.norm.pdf(w) * stats.norm.sf((ca - math.sqrt(rho) * w) / s) * stats.norm.sf((cb - math.sqrt(rho) * w) / s)
 
-    return integrate.quad(f, -12, 12, epsabs=1e-15, epsrel=1e-13, limit=200)[0]
+    kinks = [ca / math.sqrt(rho), cb / math.sqrt(rho)]
+    return integrate.quad(f, -12, 12, epsabs=1e-15, epsrel=1e-13, limit=500, points=kinks)[0]
 
 
-@pytest.mark.parametrize("rho", [0.1, 0.3, 0.6])
+@pytest.mark.parametrize("rho", [0.1, 0.3, 0.6, 0.95, 0.999, 1.0])
 def test_declared_gaussian_domain_by_quadrature(rho: float) -> None:
     dom = (Domain("g", ("a", "b"), model="gaussian", rho=rho),)
     j = journey(Race((R("a"), R("b"))), domains=dom)
     value, method = declared_availability(j)
     assert value == pytest.approx(1 - _gaussian_pair_fail(0.9, 0.8, rho), abs=1e-9)
     assert "quadrature" in method
+    # the marginal stays a, however steep the member's conditional availability
+    single, _ = declared_availability(journey(R("a"), domains=(Domain("g", ("a",), model="gaussian", rho=rho),)))
+    assert single == pytest.approx(0.9, abs=1e-9)
 
 
 def test_declared_two_gaussian_domains_against_a_legendre_double_integral() -> None:

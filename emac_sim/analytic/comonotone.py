@@ -13,8 +13,9 @@ latency is perfectly correlated, failures are not. Then:
   (:func:`product_integral`), or for a quorum with a Poisson-binomial recursion per interval;
 - timeouts, choice and optional act on one child or mix children, exactly as under independence.
 
-Quantile functions live on a fixed probability grid (dense near 0 and 1, down to 1e-10) and are
-linear between its points; CDFs come back onto the common time grid (:mod:`.grid`).
+Quantile functions live on a probability grid (dense near 0 and 1, down to 1e-10) joined with
+every level at which the summed parts change slope, so that a comonotone sum of the gridded
+laws is exact; CDFs come back onto the common time grid (:mod:`.grid`).
 """
 
 from __future__ import annotations
@@ -64,14 +65,21 @@ class _Part:
         self.total = float(m.sum() + o)
         self.grid = grid
         self.cdf = np.cumsum(m) / self.total if self.total > 0 else np.zeros_like(m)
-        self._q: np.ndarray | None = None
+        self._q: dict[int, np.ndarray] = {}
 
-    @property
-    def q(self) -> np.ndarray:
-        """Quantile function on the probability grid (seconds; inf beyond the time grid)."""
-        if self._q is None:
-            self._q = quantile_function(self.cdf, self.grid)
-        return self._q
+    def q(self, u: np.ndarray) -> np.ndarray:
+        """Quantile function at the levels ``u`` (seconds; inf beyond the time grid)."""
+        key = id(u)
+        if key not in self._q:
+            self._q[key] = quantile_function(self.cdf, self.grid, u)
+        return self._q[key]
+
+
+def levels(parts: list[_Part]) -> np.ndarray:
+    """The probability grid plus every level at which one of ``parts`` changes slope: on this
+    union each part's (piecewise-linear) quantile function, and so their sums, are exact."""
+    own = [p.cdf[(p.cdf > 0) & (p.cdf < 1)] for p in parts if p.total > 0]
+    return np.unique(np.concatenate([_U, *own])) if own else _U
 
 
 def quantile_function(cdf: np.ndarray, grid: Grid, u: np.ndarray = _U) -> np.ndarray:
@@ -194,59 +202,68 @@ class _Acc:
         self.m = np.zeros(grid.n)
         self.o = 0.0
 
-    def add(self, q: np.ndarray, weight: float) -> None:
+    def add(self, q: np.ndarray, weight: float, u: np.ndarray) -> None:
         if weight <= 0:
             return
-        m, o = _from_cdf(cdf_of_quantiles(q, self.grid), weight)
+        m, o = _from_cdf(cdf_of_quantiles(q, self.grid, u), weight)
         self.m += m
         self.o += o
 
 
 def co_series(laws: list[Law], grid: Grid) -> Law:
     parts = [_parts(law, grid) for law in laws]
+    if len(parts) == 1:
+        return laws[0]
+    u = levels([x for sp, fp, _ in parts for x in (sp, fp)])
     s_acc, f_acc = _Acc(grid), _Acc(grid)
-    prefix = np.zeros_like(_U)
+    prefix = np.zeros_like(u)
     run = 1.0
     for sp, fp, p in parts:
         if run * (1.0 - p) > 0:
-            f_acc.add(prefix + fp.q, run * (1.0 - p))
+            f_acc.add(prefix + fp.q(u), run * (1.0 - p), u)
         run *= p
         if run <= 0:
             break
-        prefix = prefix + sp.q
+        prefix = prefix + sp.q(u)
     if run > 0:
-        s_acc.add(prefix, run)
+        s_acc.add(prefix, run, u)
     return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
 
 
 def co_fallback(laws: list[Law], grid: Grid, waits: list[float] | None = None) -> Law:
+    if len(laws) == 1:
+        return laws[0]
     parts = [_parts(law, grid) for law in laws]
+    u = levels([x for sp, fp, _ in parts for x in (sp, fp)])
     s_acc, f_acc = _Acc(grid), _Acc(grid)
-    prefix = np.zeros_like(_U)
+    prefix = np.zeros_like(u)
     run = 1.0
     for i, (sp, fp, p) in enumerate(parts):
         if i and waits:
             prefix = prefix + waits[i - 1]
         if run * p > 0:
-            s_acc.add(prefix + sp.q, run * p)
+            s_acc.add(prefix + sp.q(u), run * p, u)
         run *= 1.0 - p
         if run <= 0:
             break
-        prefix = prefix + fp.q
+        prefix = prefix + fp.q(u)
     if run > 0:
-        f_acc.add(prefix, run)
+        f_acc.add(prefix, run, u)
     return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
 
 
 def co_repeat(law: Law, count: int, grid: Grid) -> Law:
+    if count == 1:
+        return law
     sp, fp, p = _parts(law, grid)
+    u = levels([sp, fp])
     s_acc, f_acc = _Acc(grid), _Acc(grid)
     for k in range(count):
         w = p**k * (1.0 - p)
         if w > 0:
-            f_acc.add(fp.q if k == 0 else k * sp.q + fp.q, w)
+            f_acc.add(fp.q(u) if k == 0 else k * sp.q(u) + fp.q(u), w, u)
     if p > 0:
-        s_acc.add(count * sp.q, p**count)
+        s_acc.add(count * sp.q(u), p**count, u)
     return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
 
 

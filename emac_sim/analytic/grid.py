@@ -605,7 +605,7 @@ class LatencyCuts:
     by the deadline) and ``Retry`` with a per-try timeout — for availability.
 
     Above such a node only its P(ok) matters, so its step is composed on a *local* grid that
-    spans just the deadline (mass beyond it fails anyway): ``points`` points over [0, D]. The
+    spans just the deadline (mass beyond it fails anyway): ``points`` cells covering [0, D]. The
     result for a state depends only on the availabilities (and latency factors) of the
     components under the node, so distinct rows are evaluated once and remembered — across
     chunks and across the scenarios of a shared-fate search.
@@ -622,7 +622,9 @@ class LatencyCuts:
     def _evaluator(self, node: Node, deadline: float) -> TreeEvaluator:
         key = id(node)
         if key not in self._ev:
-            self._ev[key] = TreeEvaluator(self.j, Grid(step=deadline / (self.points - 1), n=self.points))
+            # D is the upper edge of the last cell: every cell lies at or below D, the CDF at D
+            # (atoms exactly at D included) is the on-grid mass, and later mass is beyond the grid
+            self._ev[key] = TreeEvaluator(self.j, Grid(step=deadline / (self.points - 0.5), n=self.points))
             idx = {c: i for i, c in enumerate(self.j.component_ids)}
             self._cols[key] = np.array(sorted({idx[c] for c in node.refs()}), dtype=np.int64)
         return self._ev[key]
@@ -646,7 +648,7 @@ class LatencyCuts:
             pick = first[todo[start : start + size]]
             part = StateChunk(chunk.weights[pick], chunk.avail[pick], None if chunk.latent is None else chunk.latent[pick])
             law = ev.evaluate(part, space, node.step)
-            ok = cut(law, *ev.grid.threshold(deadline)).ok
+            ok = law.s.sum(axis=1)  # ok and done by D: the success mass on the grid
             for i, v in zip(todo[start : start + size], ok):
                 self._memo[keys[i]] = float(v)
         vals = np.array([self._memo[k] for k in keys])

@@ -19,6 +19,14 @@ A :class:`StateSpace` enumerates those states:
   latency CDF is ``Φ((Φ⁻¹(F(x)) − Lᵢᴸ·wᴸ)/σᵢᴸ)``.
 
 The state count is the product over these variables; it is enumerated lazily in chunks.
+Factor models are first reduced to the rank of their loadings (:func:`reduce_factors`).
+
+Limits: a member whose failure latent has almost no own noise (rho summing to ~1) has a steep
+or step-shaped conditional availability; along a factor it loads on alone, the rule is split at
+its threshold (:func:`factor_rule`) and stays exact. A *latency* latent with almost no own
+noise makes the call's latency a function of the factors, and a finite rule resolves that law
+only to its nodes: latency results (and timeout availabilities) under a latency correlation
+summing to ~1 are approximate.
 """
 
 from __future__ import annotations
@@ -53,6 +61,68 @@ def nodes_per_factor(k: int, grid: bool) -> int:
     if grid:
         return {1: 48, 2: 16, 3: 8}.get(k, 6)
     return {1: 128, 2: 48, 3: 24}.get(k, 12)
+
+
+def reduce_factors(fm: FactorModel) -> FactorModel:
+    """The same latent law with as many factors as the loading matrix has rank.
+
+    ``L·W`` with W ~ N(0, I_K) equals ``(U_r S_r)·W′`` with ``L = U S Vᵀ`` and ``W′ = V_rᵀ W`` ~
+    N(0, I_r): domains with identical members (a zone and a cluster holding the same services)
+    collapse into one factor. Full-rank loadings are kept as they are (axis-aligned).
+    """
+    k = fm.n_factors
+    if k <= 1:
+        return fm
+    u, sv, _ = np.linalg.svd(fm.loadings, full_matrices=False)
+    r = int(np.sum(sv > 1e-12 * max(float(sv.max()), 1e-300)))
+    if r >= k:
+        return fm
+    return FactorModel(loadings=u[:, :r] * sv[:r], own_sd=fm.own_sd)
+
+
+STEEP_SD = 0.3
+"""Members whose own noise sd is below this (rho above 0.91) make the integrand steep."""
+
+
+def _kinks(fm: FactorModel, own: np.ndarray, f: int) -> list[tuple[float, float]]:
+    """Where along factor ``f`` a steep member switches from up to down, with its width:
+    ``(Φ⁻¹(a′)/L, σ/L)`` for members loading on this factor only (a step when σ = 0)."""
+    out = []
+    for i in range(fm.loadings.shape[0]):
+        load = fm.loadings[i]
+        if fm.own_sd[i] >= STEEP_SD or load[f] == 0 or np.count_nonzero(load) != 1:
+            continue
+        a = float(np.clip(own[i], 0.0, 1.0))
+        if 0.0 < a < 1.0:
+            out.append((float(special.ndtri(a)) / float(load[f]), float(fm.own_sd[i]) / abs(float(load[f]))))
+    return out
+
+
+def factor_rule(n: int, kinks: list[tuple[float, float]], reach: float = 9.0) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for E[g(W)], W ~ N(0, 1), when g may be steep or jump at ``kinks``.
+
+    Without kinks: Gauss–Hermite with ``n`` nodes. With kinks: composite Gauss–Legendre over
+    [−reach, reach] with the density folded into the weights, pieces split at every kink and at
+    kink ± width·2^p (p = 0 … 6, resolving the transition and its tails at every scale), no
+    piece wider than 1 — exact to rounding for a step, accurate for a transition of any width.
+    """
+    if not kinks:
+        return hermite_rule(n)
+    edges = {-reach, reach}
+    for at, width in kinks:
+        for e in [at] + [at + sign * width * 2.0**p for p in range(7) for sign in (-1.0, 1.0)]:
+            if -reach < e < reach:
+                edges.add(e)
+    cuts = sorted(edges)
+    pieces = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        parts = max(1, int(np.ceil((hi - lo) / 1.0)))
+        pieces += [(lo + (hi - lo) * i / parts, lo + (hi - lo) * (i + 1) / parts) for i in range(parts)]
+    m = max(4, min(16, n // 8))
+    gx, gw = np.polynomial.legendre.leggauss(m)
+    x = np.concatenate([(a + b) / 2 + (b - a) / 2 * gx for a, b in pieces])
+    w = np.concatenate([(b - a) / 2 * gw for a, b in pieces]) * np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
+    return x, w / w.sum()
 
 
 @dataclass
@@ -206,13 +276,13 @@ def state_space(
     fm = factor_model(j, scenario) if scenario.factors else None
     if fm is not None:
         used = np.any(fm.loadings != 0, axis=0)
-        fm = FactorModel(loadings=fm.loadings[:, used], own_sd=fm.own_sd)
+        fm = reduce_factors(FactorModel(loadings=fm.loadings[:, used], own_sd=fm.own_sd))
         if fm.n_factors == 0:
             fm = None
     lm = factor_model(j, scenario, latency=True) if (scenario.latency and latency_matters) else None
     if lm is not None:
         used = np.any(lm.loadings != 0, axis=0)
-        lm = FactorModel(loadings=lm.loadings[:, used], own_sd=lm.own_sd)
+        lm = reduce_factors(FactorModel(loadings=lm.loadings[:, used], own_sd=lm.own_sd))
         if lm.n_factors == 0:
             lm = None
     k = (fm.n_factors if fm else 0) + (lm.n_factors if lm else 0)
@@ -220,12 +290,20 @@ def state_space(
         return None
     if k:
         n = nodes_per_factor(k, grid)
-        x, w = hermite_rule(n)
+        steep = 0
         for f in range(fm.n_factors if fm else 0):
+            assert fm is not None
+            kinks = _kinks(fm, own, f)
+            steep += len(kinks)
+            x, w = factor_rule(n, kinks)
             variables.append(_Var("factor", f"factor{f}", w, nodes=x))
+        x, w = hermite_rule(n)
         for f in range(lm.n_factors if lm else 0):
             variables.append(_Var("lfactor", f"latency-factor{f}", w, nodes=x))
-        notes.append(f"Gauss-Hermite quadrature over {k} gaussian factor(s), {n} nodes each")
+        rule = f"Gauss-Hermite quadrature over {k} gaussian factor(s), {n} nodes each"
+        if steep:
+            rule += f" (composite Gauss-Legendre where {steep} member(s) with rho near 1 switch)"
+        notes.append(rule)
     space = StateSpace(ids, own, variables, fm, lm, "; ".join(notes) if notes else "no correlation in force")
     if space.size > MAX_STATES:
         return None
