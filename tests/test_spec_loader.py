@@ -317,6 +317,14 @@ def test_paper_spec_inputs_include_the_openslo_files(paper_spec):
             "spec:\n  objectives: {latency: {objective: {metric: max, threshold: 1s}}}\n  operator: {ref: a}\n" + COMPS,
             "t.yaml: spec.objectives.latency.objective.metric: metric must look like p50, p99 or p999, got 'max'",
         ),
+        (
+            "spec:\n  operator: {ref: a}\n" + COMPS + "  governance: {actions: [{kind: promote, rateLimit: {window: [10m]}}]}\n",
+            "t.yaml: spec.governance.actions[0].rateLimit.window: expected a string, number or boolean, got a list",
+        ),
+        (
+            "spec:\n  operator: {ref: a}\n" + COMPS + "  evidence: {modelDiscovery: {discoveredModelRef: {path: x}}}\n",
+            "t.yaml: spec.evidence.modelDiscovery.discoveredModelRef: expected a non-empty string, got a mapping",
+        ),
         ("spec: [1]\n", "t.yaml: spec: expected a mapping, got a list"),
         ("metadata: {}\nspec: {}\n", "t.yaml: metadata: missing required key 'name'"),
     ],

@@ -33,6 +33,7 @@ def test_paper_spec_round_trip(paper_spec):
     j = load_spec(paper_spec)
     text, again = _round_trip(j)
     assert again == j
+    assert hash(again) == hash(j)
     assert again.expression == "Series(front, Parallel(cart, pricing), Race(paya, payb))"
     # atomicSLORefs are written resolved, so the dump stands alone
     assert "atomicSLORef" not in text

@@ -136,6 +136,16 @@ class _Ctx:
             raise self.fail(path, f"must be a positive duration, got {value!r}")
         return v
 
+    def scalar_items(self, value: Any, path: str) -> tuple[tuple[str, str | float | int | bool], ...]:
+        """A flat mapping of strings to scalars (kept hashable in the frozen model)."""
+        d = self.mapping(value, path)
+        for k, v in d.items():
+            if not isinstance(k, str):
+                raise self.fail(path, f"keys must be strings, got {_typename(k)}")
+            if not isinstance(v, (str, int, float, bool)):
+                raise self.fail(_join(path, k), f"expected a string, number or boolean, got {_typename(v)}")
+        return tuple(d.items())
+
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value:
             raise self.fail(path, f"expected a non-empty string, got {_typename(value)}")
@@ -984,8 +994,8 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
                 kind=str(am["kind"]),
                 guard=guard,
                 parameter_bounds=tuple(bounds),
-                rollback=tuple(ctx.mapping(am.get("rollback", {}), _join(ap, "rollback")).items()),
-                rate_limit=tuple(ctx.mapping(am.get("rateLimit", {}), _join(ap, "rateLimit")).items()),
+                rollback=ctx.scalar_items(am.get("rollback", {}), _join(ap, "rollback")),
+                rate_limit=ctx.scalar_items(am.get("rateLimit", {}), _join(ap, "rateLimit")),
             )
         )
     kw["actions"] = tuple(actions)
@@ -1026,6 +1036,6 @@ def _parse_evidence(ctx: _Ctx, raw: Any) -> Evidence:
     return Evidence(
         discovery_enabled=bool(m.get("enabled", False)),
         evidence_window=window,
-        coverage_policy=tuple(sorted((str(k), v) for k, v in policy.items())),
-        discovered_model_ref=m.get("discoveredModelRef"),
+        coverage_policy=tuple(sorted(ctx.scalar_items(policy, _join(mp, "coveragePolicy")))),
+        discovered_model_ref=ctx.string(m["discoveredModelRef"], _join(mp, "discoveredModelRef")) if "discoveredModelRef" in m else None,
     )
