@@ -479,9 +479,11 @@ def call_amplification(j: Journey, grid: Grid | None = None) -> dict[str, float]
                     assert g is not None
                     issued = 1.0
                     for i, b in enumerate(node.branches[:jx]):
-                        k = g.index(jx * h) - g.index(i * h)
-                        cs = np.cumsum(laws[id(b)].s[0])  # type: ignore[attr-defined]
-                        issued *= 1.0 - (float(cs[min(k, len(cs) - 1)]) if k >= 0 else 0.0)
+                        # P(branch i ok by (j − i)·h), mass inside the last cell taken uniform
+                        k, keep = g.threshold((jx - i) * h)
+                        s = laws[id(b)].s[0]  # type: ignore[attr-defined]
+                        by = float(s[: min(k, len(s))].sum()) + (keep * float(s[k]) if k < len(s) else 0.0)
+                        issued *= 1.0 - by
                 out += issued * calls(c)
             return out
         if isinstance(node, Fallback):
