@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from emac_sim import load_spec
 from emac_sim.cli import app
 from emac_sim.discover import CsvMapping, discover, read_spans
 from emac_sim.discover.calls import iter_trace_calls
@@ -273,3 +274,54 @@ def test_ledger_lines_are_sentences():
     led.add("orphanSpans", 2, ["t/1", "t/1", "t/2"])
     assert led.lines() == ["2 spans whose parent is missing from the trace (skipped with their subtrees)"]
     assert led.to_dict()["orphanSpans"]["examples"] == ["t/1", "t/2"]
+
+
+def _random_zipkin(rng) -> list[dict]:
+    """Broken-on-purpose Zipkin spans: missing/looping/dangling parents, missing or negative
+    timing, duplicates, shared ids, errors."""
+    spans = []
+    for _ in range(rng.randint(1, 10)):
+        tid = f"{rng.getrandbits(64):016x}"
+        n = rng.randint(1, 12)
+        ids = [f"{rng.getrandbits(64):016x}" for _ in range(n)]
+        base = 1_700_000_000_000_000 + rng.randint(0, 10**9)
+        for i in range(n):
+            sp = {"traceId": tid, "id": ids[i], "name": rng.choice(["get", "post", "q"]), "localEndpoint": {"serviceName": rng.choice("abcde")}}
+            if i > 0:
+                r = rng.random()
+                sp["parentId"] = ids[rng.randrange(i)] if r < 0.8 else (ids[rng.randrange(n)] if r < 0.93 else "ffffffffffffffff")
+            if rng.random() < 0.93:
+                sp["timestamp"] = base + rng.randint(0, 10**6)
+                if rng.random() < 0.93:
+                    sp["duration"] = rng.randint(-10, 500_000)
+            if rng.random() < 0.5:
+                sp["kind"] = rng.choice(["CLIENT", "SERVER", "PRODUCER", "CONSUMER"])
+            if rng.random() < 0.2:
+                sp["tags"] = {"error": "true"}
+            if rng.random() < 0.1:
+                sp["shared"] = True
+            if rng.random() < 0.05:
+                del sp["id"]
+            spans.append(sp)
+            if rng.random() < 0.05:
+                spans.append(dict(sp))
+    return spans
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_broken_traces_never_crash_and_every_span_is_accounted(seed, tmp_path):
+    import random
+
+    spans = _random_zipkin(random.Random(seed))
+    p = tmp_path / "z.json"
+    p.write_text(json.dumps(spans))
+    df, ledger, _ = read_spans([p])
+    c = ledger.counts
+    assert len(spans) == df.height + c.get("missingIds", 0) + c.get("duplicateSpans", 0) + c.get("mergedFragments", 0)
+    try:
+        res = discover([p], out=tmp_path / "out")
+    except SpecError as e:  # only "nothing usable", said in one line
+        assert "no usable" in str(e) and "\n" not in str(e)
+        return
+    for dj in res.journeys:
+        assert load_spec(res.files[dj.name]).kind == "DiscoveredJourneyModel"

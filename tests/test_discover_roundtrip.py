@@ -21,6 +21,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import journeys
 
 from emac_sim import load_spec
 from emac_sim.discover import discover, write_otlp_traces
@@ -316,3 +318,25 @@ def test_config_roundtrip_20k(config, tmp_path):
     if not j.latency_modelled:
         pytest.skip(f"{config.name}: latency not modelled, traces would carry no timing")
     check_roundtrip(j, tmp_path, 20_000, 1234)
+
+
+# --------------------------------------------------------------------------- property: never a crash
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(journeys(max_depth=2))
+def test_discovery_of_random_journeys_gives_a_loadable_model(j):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        summary = write_otlp_traces(j, Path(d) / "t.json", 150, 1)
+        res = discover([Path(d) / "t.json"], out=Path(d) / "out")
+        (dj,) = res.journeys
+        assert dj.traces == 150
+        assert summary["requests"] == 150
+        # every component found is one the journey calls, or its entry service (its own failures)
+        extra = set(dj.journey.component_ids) - set(j.root.refs())
+        assert len(extra) <= 1
+        assert all(dict(dj.journey.component(c).extra)["description"].startswith("discovered: the journey's entry service") for c in extra)
+        again = load_spec(res.files[dj.name])
+        assert again.expression == dj.journey.expression

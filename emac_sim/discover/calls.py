@@ -308,31 +308,32 @@ class _Ctx:
     def collect(self, k: int, owner: str) -> list[Call]:
         """Calls made by service ``owner`` below span ``k`` (internal spans are folded in)."""
         out: list[Call] = []
+        fallback = self.st[k] if self.st[k] is not None else 0
         for c in self.kids[k]:
             if _is_async(self.kind[k], self.kind[c]):
                 self.ledger.add("asyncSpans", self._subtree_size(c), [f"{self.tid}/{self.sid[c]}"])
                 continue
             if self.svc[c] != owner:
-                out.append(self._call(None, c))
+                out.append(self._call(None, c, fallback))
                 continue
             servers = [g for g in self.kids[c] if self.svc[g] != owner and not _is_async(self.kind[c], self.kind[g])]
             client_like = self.kind[c] in ("client", "producer") or self.d["peer_service"][self.a + c] is not None
             if servers:
-                out.append(self._call(c, servers[0]))
+                out.append(self._call(c, servers[0], fallback))
                 for g in servers[1:]:
-                    out.append(self._call(None, g))
+                    out.append(self._call(None, g, fallback))
                 # same-service children of a client span (rare) are still the owner's work
                 for g in self.kids[c]:
                     if self.svc[g] == owner:
                         out.extend(self.collect(g, owner))
             elif client_like and not self.kids[c]:
-                out.append(self._call(c, None))
+                out.append(self._call(c, None, fallback))
             else:
                 out.extend(self.collect(c, owner))
-        out.sort(key=lambda x: (x.start is None, x.start or 0, x.end or 0))
+        out.sort(key=lambda x: (x.start, x.end))
         return out
 
-    def _call(self, client: int | None, server: int | None) -> Call:
+    def _call(self, client: int | None, server: int | None, fallback: int) -> Call:
         d, a = self.d, self.a
         c = Call()
         if server is not None:
@@ -356,10 +357,15 @@ class _Ctx:
         c.start, c.end = self.st[view], self.en[view]
         c.nstart, c.nend = self.st[nat], self.en[nat]
         c.timed = c.start is not None and c.end is not None and c.nstart is not None and c.nend is not None
+        # spans without timing keep their place in the tree: an instant at the best known time
         if c.start is None:
-            c.start = c.nstart
+            c.start = c.nstart if c.nstart is not None else fallback
         if c.end is None:
-            c.end = c.start
+            c.end = c.nend if (c.nend is not None and c.nend >= c.start) else c.start
+        if c.nstart is None:
+            c.nstart = c.start
+        if c.nend is None:
+            c.nend = c.end
         own_err = d["status"][a + nat] == "error"
         c.known = d["status"][a + nat] != "unset" or d["status"][a + view] != "unset"
         view_err = d["status"][a + view] == "error" or own_err
