@@ -17,6 +17,7 @@ from emac_sim.discover import discover
 from emac_sim.discover.calls import Call, TraceCalls, group_journeys
 from emac_sim.discover.stats import Evidence, fit_latency, overall_confidence, wilson
 from emac_sim.discover.structure import timing_is_exact
+from emac_sim.errors import SpecError
 from emac_sim.model.journey import Ref, Repeat, Series
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -170,3 +171,11 @@ def test_journeys_split_by_signature_only_without_optional_pattern():
     groups = group_journeys(ab)
     assert len(groups) == 1 and groups[0].split_by is None and len(groups[0].traces) == 6
     assert len(group_journeys(ab, split="signature")) == 2
+
+
+@needs_shared
+def test_journey_option_selects_one_journey():
+    res = discover([OB], journey="frontend-listproducts")
+    assert [dj.name for dj in res.journeys] == ["frontend-listproducts"]
+    with pytest.raises(SpecError, match=r"--journey: no journey named 'nope' \(found: frontend-getads-listrecommendations, "):
+        discover([OB], journey="nope")
