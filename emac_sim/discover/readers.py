@@ -894,5 +894,5 @@ def read_spans(
                 h.update(block)
         inputs.append(TraceInput(shown, kind, df.height, h.hexdigest()))
         frames.append(df)
-    df = pl.concat(frames, rechunk=True) if frames else empty_spans()
+    df = pl.concat(frames, rechunk=False) if frames else empty_spans()
     return clean_spans(df, ledger), ledger, inputs

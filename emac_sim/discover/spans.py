@@ -123,7 +123,7 @@ class ColumnBuilder:
         Rows held as Python objects before a flush.
     """
 
-    def __init__(self, source: str, batch: int = 100_000) -> None:
+    def __init__(self, source: str, batch: int = 20_000) -> None:
         self.source = source
         self.batch = batch
         self.frames: list[pl.DataFrame] = []
@@ -196,7 +196,7 @@ class ColumnBuilder:
         self.flush()
         if not self.frames:
             return empty_spans()
-        out = pl.concat(self.frames, rechunk=True)
+        out = pl.concat(self.frames, rechunk=False)  # no copy: chunks are merged by the first sort
         self.frames = [out]
         return out
 
@@ -242,11 +242,16 @@ def clean_spans(df: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
     no_ts = df.filter(pl.col("start_ns").is_null())
     if no_ts.height:
         ledger.add("missingTimestamps", no_ts.height, [f"{r['trace_id']}/{r['span_id']}" for r in no_ts.head(3).iter_rows(named=True)])
-    df = df.with_row_index("_i")
-    first = pl.col("_i") == pl.col("_i").min().over("trace_id", "span_id")
-    dropped = df.filter(~first)
-    if dropped.height:
+    # repeated ids: hash first (8 bytes a row), then compare the few candidates exactly
+    h = df.select(pl.struct("trace_id", "span_id").hash(seed=7).alias("h"))["h"]
+    cand = h.is_duplicated()
+    dup = pl.Series([False] * df.height)
+    if cand.any():
+        sub = df.select("trace_id", "span_id").with_row_index("_i").filter(cand)
+        again = sub.filter(~pl.struct("trace_id", "span_id").is_first_distinct())["_i"]
+        dup = pl.Series(range(df.height)).is_in(again.implode()) if again.len() else dup
+    if dup.any():
+        dropped = df.filter(dup)
         ledger.add("duplicateSpans", dropped.height, [f"{r['trace_id']}/{r['span_id']}" for r in dropped.head(3).iter_rows(named=True)])
-        df = df.filter(first)
-    df = df.drop("_i")
+        df = df.filter(~dup)
     return df
