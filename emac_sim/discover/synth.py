@@ -185,6 +185,11 @@ class _Replay:
                 if self._next_under(f"{path}.branches[{jb}]"):
                     st[f"branch{jb}"] += 1
                     return self.run(b, f"{path}.branches[{jb}]", start)
+            # the chosen branch made no call (an optional step inside it was skipped)
+            for jb, b in enumerate(node.branches):
+                if _can_be_empty(b):
+                    st[f"branch{jb}"] += 1
+                    return self.run(b, f"{path}.branches[{jb}]", start)
             raise ReplayMismatch(f"{path}: no recorded call under any choice branch")
         if isinstance(node, Optional):
             st["reached"] += 1
@@ -193,6 +198,21 @@ class _Replay:
                 return self.run(node.step, f"{path}.step", start)
             return True, 0.0, []
         raise TypeError(f"unknown operator {node!r}")
+
+
+def _can_be_empty(node: Node) -> bool:
+    """Whether a subtree can run without making any call (only through skipped optional steps)."""
+    if isinstance(node, Ref):
+        return False
+    if isinstance(node, Optional):
+        return True
+    if isinstance(node, Choice):
+        return any(_can_be_empty(b) for b in node.branches)
+    if isinstance(node, (Retry, Timeout, Repeat)):
+        return _can_be_empty(node.step)
+    if isinstance(node, (Race, Fallback)):
+        return _can_be_empty(node.branches[0])
+    return all(_can_be_empty(c) for c in node.children)
 
 
 def _attr(key: str, value: object) -> dict:
