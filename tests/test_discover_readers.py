@@ -261,6 +261,14 @@ def test_malformed_files_through_the_cli(tmp_path):
     assert r.exit_code == 2 and "unknown format 'yaml'" in r.output
 
 
+def test_zipkin_v1_is_refused_clearly(tmp_path):
+    v1 = [{"traceId": "01", "id": "02", "name": "get", "annotations": [{"timestamp": 1, "value": "sr", "endpoint": {"serviceName": "a"}}]}]
+    p = tmp_path / "v1.json"
+    p.write_text(json.dumps(v1))
+    with pytest.raises(SpecError, match=r"v1\.json: character 1: Zipkin v1 JSON .* is not supported: export Zipkin v2"):
+        read_spans([p])
+
+
 def test_no_usable_trace_is_an_error(tmp_path):
     p = tmp_path / "roots.json"
     span = {"traceId": "01", "id": "02", "parentId": "03", "name": "x", "timestamp": 1, "duration": 1, "localEndpoint": {"serviceName": "a"}}

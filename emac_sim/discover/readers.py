@@ -432,6 +432,8 @@ def _zipkin_span(js: JsonStream, cb: ColumnBuilder, shared: list[bool], ledger: 
     sp = js.value()
     if not isinstance(sp, dict):
         raise js.fail(f"expected a span object, found {type(sp).__name__}", at)
+    if "binaryAnnotations" in sp or ("localEndpoint" not in sp and any(isinstance(a, dict) and "endpoint" in a for a in sp.get("annotations") or [])):
+        raise js.fail("Zipkin v1 JSON (annotations with endpoints) is not supported: export Zipkin v2 (/api/v2/traces)", at)
     local = sp.get("localEndpoint") if isinstance(sp.get("localEndpoint"), dict) else {}
     remote = sp.get("remoteEndpoint") if isinstance(sp.get("remoteEndpoint"), dict) else {}
     tags = _tags(sp.get("tags"))
