@@ -247,13 +247,14 @@ def compile_spec(
     from ..govern import CandidateEvidence, decide
     from ..govern.decision import with_simulated_latency
     from ..spec import load_spec
+    from ..spec.candidate import load_candidate
     from . import EmitOptions, Provenance, emit_all
     from .derivation import Derivation
 
     if correlation not in SCENARIO_NAMES:
         raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
     accepted = load_spec(spec, slo_paths=slo_paths)
-    cand_journey = load_spec(candidate, slo_paths=slo_paths) if candidate is not None else None
+    cand_journey = load_candidate(candidate, accepted, slo_paths=slo_paths) if candidate is not None else None
 
     b_acc = analytic_bounds(accepted)
     run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers)
