@@ -280,20 +280,27 @@ def accuracy_per_cost(targets: list[float], throughput_samples: dict[str, int], 
     runs = []
     for h in targets:
         cap = int(8 * z * z * var / (h * h)) + 65536
-        times, res = [], None
+        times: list[float] = []
+        used: list[int] = []
+        covering = 0
+        d: dict = {}
         for r in range(repeats):
             t, res = timed(lambda r=r, cap=cap, h=h: simulate(j, samples=cap, seed=seed + r, target_ci=h), 1, "wall")
             times += t
-        d = res.to_dict()  # type: ignore[union-attr]
+            d = res.to_dict()
+            lo, hi = d["availability"]["ci"]
+            covering += int(lo <= exact <= hi)
+            used.append(d["samples"])
         lo, hi = d["availability"]["ci"]
         runs.append(
             {
                 "targetHalfWidth": h,
-                "samples": d["samples"],
+                "samples": int(median([float(u) for u in used])),
                 "seconds": median(times),
                 "halfWidth": (hi - lo) / 2.0,
                 "halfWidthPerSqrtSecond": (hi - lo) / 2.0 * math.sqrt(median(times)),
-                "coversExact": lo <= exact <= hi,
+                "covering": covering,
+                "runs": repeats,
                 "estimate": d["availability"]["estimate"],
             }
         )
