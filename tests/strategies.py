@@ -307,6 +307,8 @@ def journeys(
         n_rules = draw(st.integers(0, 3))
         models = [draw(st.sampled_from(["none", "gaussian", "shock"])) for _ in range(n_rules)]
         n_gauss = max(1, models.count("gaussian"))
+        # each q <= (1 - a_i)/S keeps prod(1 - q) >= a_i for a member of all S shock domains
+        n_shock = max(1, models.count("shock"))
         for i, model in enumerate(models):
             members = [c for c in ids if draw(st.booleans())] or [draw(st.sampled_from(ids))]
             name = f"d{i}"
@@ -321,9 +323,9 @@ def journeys(
             elif model == "shock":
                 if draw(st.booleans()):
                     room = min(1.0 - avail[m] for m in members)
-                    rule["probability"] = draw(_UNIT) * room
+                    rule["probability"] = draw(_UNIT) * room / n_shock
                 else:
-                    rule["beta"] = draw(probabilities())
+                    rule["beta"] = draw(probabilities()) / n_shock
             rules.append(rule)
         for j in range(draw(st.integers(0, 1))):
             members = [c for c in ids if draw(st.booleans())] or [draw(st.sampled_from(ids))]

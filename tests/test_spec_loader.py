@@ -346,3 +346,29 @@ def test_error_fields():
     assert (e.file, e.path) == ("t.yaml", "spec.operator.ref")
     assert e.message == "ref to undefined component 'zz'"
     assert str(e) == e.line()
+
+
+def test_shock_domains_that_together_exceed_a_components_unavailability_are_refused(write_spec, cli) -> None:
+    # each domain alone fits (0.006 <= 0.01) but together they fail 'a' with probability 0.011964
+    path = write_spec(
+        """
+apiVersion: emac.dev/v1alpha1
+kind: JourneyIntent
+metadata: {name: j}
+spec:
+  operator: {type: series, steps: [{ref: a}, {ref: b}]}
+  components:
+    a: {availability: 0.99, failureDomains: [s1, s2]}
+    b: {availability: 0.99, failureDomains: [s1]}
+  failureDomains:
+    rules:
+      - {name: s1, correlation: {model: shock, probability: 0.006}}
+      - {name: s2, correlation: {model: shock, probability: 0.006}}
+"""
+    )
+    r = cli("check", str(path))
+    assert r.exit_code == 2
+    assert r.stderr.strip().endswith(
+        "spec.components.a.failureDomains: shock domains s1, s2 together fail it with probability 0.011964, "
+        "more than its unavailability 0.01: its availability cannot be kept"
+    )

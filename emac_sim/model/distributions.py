@@ -227,7 +227,11 @@ class _Piecewise(Distribution):
         while j > 0 and p[j] == p[j - 1]:
             j -= 1
         dens = (p[j] - p[j - 1]) / max(x[j] - x[j - 1], 1e-12) if j > 0 else 1.0 / max(xn, 1e-3)
-        return pn, xn, (1.0 - pn) / dens
+        # Points covering little of the mass (p_n small) make the density extrapolation
+        # meaningless (θ can overflow); the tail mean is then capped at x_n / p_n, which never
+        # binds for quantile lists that reach the body of the distribution (p_n ≥ 0.5).
+        theta = (1.0 - pn) / max(dens, 1e-300)
+        return pn, xn, min(theta, max(xn, 1e-6) / max(pn, 1e-3))
 
     def cdf(self, x: ArrayLike) -> np.ndarray:
         x = _arr(x)

@@ -798,6 +798,19 @@ def _build_domains(ctx: _Ctx, components: tuple[Component, ...], rules: list[_Ru
                     f"shock probability {q:g} exceeds 1 - availability of a member ({1 - worst:g}): marginals cannot be kept",
                 )
         out.append(dom)
+    # several shock domains on one component: their outages alone must leave room for a_i
+    q_of = {d.name: d.shock_probability(avail) for d in out if d.model == "shock" and d.members}
+    for c in components:
+        shocks_of = [n for n in c.domains if n in q_of]
+        if len(shocks_of) < 2:
+            continue
+        keep = math.prod(1.0 - q_of[n] for n in shocks_of)
+        if keep < c.availability - 1e-15:
+            raise ctx.fail(
+                f"spec.components.{c.id}.failureDomains",
+                f"shock domains {', '.join(shocks_of)} together fail it with probability {1 - keep:.6g}, "
+                f"more than its unavailability {1 - c.availability:.6g}: its availability cannot be kept",
+            )
     return tuple(out)
 
 
