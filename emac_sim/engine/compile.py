@@ -50,6 +50,16 @@ TABLE_W = 36.75  # covers ln(u/(1-u)) for u in [2^-53, 1 - 2^-53]
 DEFAULT_BIRNBAUM_STRIDE = 64
 
 
+def default_birnbaum_stride(n_components: int) -> int:
+    """Birnbaum sub-sampling stride: 64, times ceil(n/8) for journeys of more than 8 components.
+
+    Each Birnbaum sample re-runs the journey once per component it called, so a fixed stride
+    makes the extra work grow with the square of the journey's size; scaling the stride with
+    the component count keeps it a bounded fraction (about 1/16) of the main work.
+    """
+    return DEFAULT_BIRNBAUM_STRIDE * max(1, -(-int(n_components) // 8))
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledJourney:
     """A journey under one scenario as flat arrays (see ``emac_sim.kernels.interpreter``).
@@ -318,7 +328,7 @@ def choice_cumulative(probabilities: tuple[float, ...]) -> list[float]:
     return cum
 
 
-def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: int = DEFAULT_BIRNBAUM_STRIDE) -> CompiledJourney:
+def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: int | None = None) -> CompiledJourney:
     """Compile ``journey`` under ``scenario`` into kernel arrays.
 
     Parameters
@@ -329,7 +339,7 @@ def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: in
         What each failure domain does (``emac_sim.model.scenario.named_scenario``).
     birnbaum_stride
         Every ``birnbaum_stride``-th sample of a block also estimates Birnbaum importance
-        (0 turns it off).
+        (0 turns it off; ``None``: :func:`default_birnbaum_stride`).
 
     Returns
     -------
@@ -457,7 +467,7 @@ def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: in
         fate_groups=groups,
         shock_names=tuple(sh.names),
         latency_on=latency_on,
-        birnbaum_stride=int(birnbaum_stride),
+        birnbaum_stride=int(default_birnbaum_stride(len(journey.components)) if birnbaum_stride is None else birnbaum_stride),
         arrays=arrays,
         n_groups=len(groups),
         n_scratch=n_scratch,

@@ -21,7 +21,7 @@ from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES, named_scenario
 from . import dask_backend
 from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
-from .compile import DEFAULT_BIRNBAUM_STRIDE, CompiledJourney, compile_journey
+from .compile import CompiledJourney, compile_journey
 from .intervals import wilson_half_width
 from .result import SimulationResult, result_from_blocks
 
@@ -125,7 +125,7 @@ def simulate(
     pessimistic_shared: frozenset[str] | None = None,
     confidence: float = 0.95,
     block_size: int = BLOCK_SIZE,
-    birnbaum_stride: int = DEFAULT_BIRNBAUM_STRIDE,
+    birnbaum_stride: int | None = None,
     client: Any = None,
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
@@ -154,7 +154,8 @@ def simulate(
         Coverage of every interval.
     block_size, birnbaum_stride
         Samples per block (part of the random-stream contract: changing it changes the
-        samples) and the Birnbaum sub-sampling stride (0 disables it).
+        samples) and the Birnbaum sub-sampling stride (0 disables it; ``None``: 64, scaled up
+        for journeys of more than 8 components, see ``default_birnbaum_stride``).
     client
         A ``distributed.Client``: run the blocks as tasks on that Dask cluster
         (:mod:`emac_sim.engine.dask_backend`; default: the client made active with
