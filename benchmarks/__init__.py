@@ -99,23 +99,23 @@ def machine() -> dict:
 
 @dataclass
 class ChildRun:
-    """One finished subprocess: exit code, wall seconds, CPU seconds (user + system, all its
-    threads) and peak resident set size (MiB), with its captured output."""
+    """One finished subprocess: exit code, wall seconds and CPU seconds (user + system, all its
+    threads), with its captured output."""
 
     rc: int
     wall: float
     cpu: float
-    max_rss_mb: float
     stdout: str
     stderr: str
 
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout: float | None = None, cwd: Path = ROOT) -> ChildRun:
-    """Run ``cmd`` and measure it with ``os.wait4`` (this child's own rusage: CPU time and RSS
-    high-water mark, unlike ``RUSAGE_CHILDREN`` which keeps the maximum over all children).
+    """Run ``cmd`` and time it; CPU time comes from ``os.wait4`` (this child's own rusage).
 
     Output goes to temporary files, so a chatty child cannot block on a full pipe. On timeout the
-    child is killed and ``rc`` is -9.
+    child is killed and ``rc`` is -9. Memory is not taken from the rusage: Linux carries
+    ``ru_maxrss`` across ``execve``, so a child forked from a large parent reports the parent's
+    size; children that matter print :func:`peak_rss_mb` themselves.
     """
     import tempfile
 
@@ -136,10 +136,20 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout: float 
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
         out.seek(0)
         err.seek(0)
-        # ru_maxrss is in KiB on Linux
-        return ChildRun(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, out.read(), err.read())
+        return ChildRun(proc.returncode, wall, usage.ru_utime + usage.ru_stime, out.read(), err.read())
 
 
-def self_peak_rss_mb() -> float:
-    """Peak RSS of this process so far (MiB)."""
+def peak_rss_mb() -> float:
+    """Peak resident set size of the running program (MiB): ``VmHWM`` of /proc/self/status.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used because Linux keeps it across ``execve``:
+    a subprocess started from a large parent would report the parent's size. Falls back to
+    ``ru_maxrss`` where /proc is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:  # pragma: no cover - non-Linux
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

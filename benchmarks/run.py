@@ -660,7 +660,7 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
     out.append("")
     out.append(
         "`simulate(checkout, samples=n)` on every CPU, each size in a fresh subprocess after a 1e5-sample warm-up; "
-        "peak RSS is the subprocess's high-water mark (`os.wait4`)."
+        "peak RSS is the subprocess's high-water mark (`VmHWM` of /proc/self/status), after the warm-up and at the end."
     )
     out.append("")
     if _na(res.get("samples")):
@@ -673,7 +673,7 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
         rows = []
         for x in srows:
             if "error" in x:
-                rows.append([_n(x["samples"]), "—", "—", "—", "—", f"not available: {x['error']}"])
+                rows.append([_n(x["samples"]), "—", "—", "—", "—", "—", f"not available: {x['error']}"])
             else:
                 rows.append(
                     [
@@ -681,11 +681,13 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
                         str(x["repeats"]),
                         _fmt(x["seconds"]),
                         _fmt(x["msps"]),
+                        _fmt(x["warmRssMb"], 4),
                         _fmt(x["peakRssMb"], 4),
                         f"load {x['loadAverage']:.1f}",
                     ]
                 )
-        out.append(_table(["samples", "runs", "seconds (median, wall)", "M samples/s", "peak RSS MiB", "note"], rows))
+        head = ["samples", "runs", "seconds (median, wall)", "M samples/s", "peak RSS after warm-up MiB", "peak RSS at end MiB", "note"]
+        out.append(_table(head, rows))
         if isinstance(bil, dict) and not bil.get("ran", True) and "why" in bil:
             extra = f" (predicted {bil['predictedSeconds']:.0f} s, {bil['budgetLeftSeconds']:.0f} s left)" if "predictedSeconds" in bil else ""
             out.append("")
@@ -946,7 +948,8 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
                 [
                     "peak RSS",
                     f"{_fmt(s.get('peakRssSmallMb'), 4)} MiB at {_n(s.get('smallSamples', 0))}"
-                    f" → {_fmt(s.get('peakRssLargeMb'), 4)} MiB at {_n(s.get('largeSamples', 0))}",
+                    f" → {_fmt(s.get('peakRssLargeMb'), 4)} MiB at {_n(s.get('largeSamples', 0))} (ru_maxrss of a subprocess: "
+                    "Linux carries it across exec, so it includes the parent's size at fork; 4.1 reads VmHWM instead)",
                 ]
             )
         if "startup" in eng:

@@ -2,8 +2,9 @@
 time with leaves; and accuracy per cost on a four-nines journey (issue 8).
 
 * :func:`samples_scaling` — ``simulate`` of the checkout at 1e5 … 1e9 samples, each size in a
-  fresh subprocess (all CPUs, wall time): throughput, and the subprocess's peak RSS from
-  ``os.wait4`` (flat when the engine streams blocks).
+  fresh subprocess (all CPUs, wall time): throughput, and the subprocess's peak RSS (``VmHWM``,
+  :func:`benchmarks.peak_rss_mb`) after a 1e5-sample warm-up and at the end (flat when the
+  engine streams blocks).
 * :func:`leaves_scaling` — one thread, process CPU time, staged journeys of 10 … 1,000 leaves:
   kernel throughput with and without Birnbaum importance, calls per request, ns per call,
   compile time; the log-log slope of seconds per request against leaves (1 = linear).
@@ -32,19 +33,20 @@ from . import cpu_count, load_average, median, run_child, timed
 from . import journeys as J
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
+from benchmarks import peak_rss_mb
 from emac_sim import load_spec
 from emac_sim.engine import simulate
 path, n, reps, workers = sys.argv[1], int(float(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4])
 j = load_spec(path)
 simulate(j, samples=100_000, seed=1, workers=workers)  # load the kernels, start the threads
-warm_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+warm_rss = peak_rss_mb()
 times = []
 for r in range(reps):
     t0 = time.perf_counter()
     res = simulate(j, samples=n, seed=1 + r, workers=workers)
     times.append(time.perf_counter() - t0)
-print(json.dumps({"times": times, "warmRssMb": warm_rss, "availability": res.availability, "blocks": res.counts.n_blocks}))
+print(json.dumps({"times": times, "warmRssMb": warm_rss, "peakRssMb": peak_rss_mb(), "blocks": res.counts.n_blocks}))
 """
 
 
@@ -86,7 +88,7 @@ def samples_scaling(sizes: list[int], repeats: int, workers: int | None = None, 
                 "workers": workers,
                 "seconds": sec,
                 "msps": n / sec / 1e6,
-                "peakRssMb": child.max_rss_mb,
+                "peakRssMb": out["peakRssMb"],
                 "warmRssMb": out["warmRssMb"],
                 "loadAverage": load,
                 "times": out["times"],

@@ -149,11 +149,19 @@ def test_numpy_leaf_evaluations_count_every_attempt() -> None:
 # --------------------------------------------------------------------------- machinery
 
 
-def test_run_child_reports_its_own_peak_memory() -> None:
-    child = run_child([sys.executable, "-c", "import numpy as np; a = np.ones(40_000_000); print(a.sum())"])
-    assert child.rc == 0 and child.stdout.strip() == "40000000.0"
-    assert child.max_rss_mb > 300  # 320 MB of ones
-    assert child.cpu > 0
+PEAK = "from benchmarks import peak_rss_mb; import numpy as np; a = np.ones({n}); print(a.sum(), peak_rss_mb())"
+
+
+def test_child_peak_memory_is_its_own_not_its_parents() -> None:
+    big = np.ones(50_000_000)  # 400 MB resident here, in the parent
+    big_child = run_child([sys.executable, "-c", PEAK.format(n=40_000_000)])  # 320 MB in the child
+    small_child = run_child([sys.executable, "-c", PEAK.format(n=1)])
+    assert big.sum() == 50_000_000
+    assert big_child.rc == 0 and small_child.rc == 0, big_child.stderr + small_child.stderr
+    total, peak = map(float, big_child.stdout.split())
+    assert total == 40_000_000 and 320 < peak < 700
+    assert float(small_child.stdout.split()[1]) < 200  # ru_maxrss would report the parent's 400+ MB
+    assert big_child.cpu > 0
 
 
 def test_external_benchmark_that_is_missing_is_reported_not_raised() -> None:
