@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,3 +95,10 @@ def cli() -> Callable[..., CliResult]:
         return CliResult(runner.invoke(app, [str(a) for a in args], catch_exceptions=True))
 
     return run
+
+
+# Property tests draw the same examples on every run (STYLE: fixed seeds, never "rerun on
+# failure"); set HYPOTHESIS_PROFILE=explore locally to search new examples.
+settings.register_profile("emac", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "emac"))

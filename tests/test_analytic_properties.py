@@ -25,11 +25,15 @@ from strategies import journeys
 from emac_sim.analytic import bounds, scenario_availability
 from emac_sim.analytic.states import STEEP_SD
 from emac_sim.model.distributions import Empirical, LogNormal, Mixture
-from emac_sim.model.journey import Component, Journey
+from emac_sim.model.journey import Component, Journey, Retry, Timeout
 from emac_sim.model.scenario import Scenario, factor_model
 
 EPS = 1e-12
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _has_deadlines(j: Journey) -> bool:
+    return any(isinstance(n, Timeout) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk())
 
 
 def _no_shocks(j: Journey) -> bool:
@@ -150,5 +154,8 @@ def test_latency_columns_sit_in_the_dependence_free_band(j: Journey) -> None:
                 assert v >= previous[col] - 1e-12, (key, col)
                 previous[col] = v
     a = b["availability"]
-    assert a["dependenceFree"][0] - EPS <= a["independent"] <= a["dependenceFree"][1] + EPS
-    assert a["dependenceFree"][0] - EPS <= a["sharedFateRange"][0] <= a["sharedFateRange"][1] <= a["dependenceFree"][1] + EPS
+    # with deadlines in the tree, the dependence-free band reads P(ok, t <= D) on its latency
+    # grid while the exact routes evaluate the CDF at D: allow the band's relative resolution
+    eps = EPS + (1e-6 * a["dependenceFree"][1] if _has_deadlines(j) else 0.0)
+    assert a["dependenceFree"][0] - eps <= a["independent"] <= a["dependenceFree"][1] + eps
+    assert a["dependenceFree"][0] - eps <= a["sharedFateRange"][0] <= a["sharedFateRange"][1] <= a["dependenceFree"][1] + eps
