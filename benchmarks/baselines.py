@@ -722,8 +722,8 @@ def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
     """Engine vs :func:`staged_by_hand` on the 30-leaf journey: one block of ``samples`` on one
     thread, process CPU time, the three variants interleaved ``repeats`` times (medians).
 
-    The engine runs with its default bookkeeping (Birnbaum importance on every 64th request)
-    and without Birnbaum; all three must produce identical success counts and histograms.
+    The engine runs with its default bookkeeping (Birnbaum importance on a sub-sample of
+    requests, at the engine's default stride) and without Birnbaum; all three must produce identical success counts and histograms.
     """
     j = J.retry_hedge_30()
     hand, engine = staged_hand_kernel(j)
@@ -757,6 +757,7 @@ def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
         "repeats": repeats,
         "clock": "process CPU time, median of interleaved repeats",
         "callsPerSample": float(e.calls.sum()) / samples,  # type: ignore[attr-defined]
+        "birnbaumStride": engine.birnbaum_stride,
         "handMsps": samples / med["hand"] / 1e6,
         "engineMsps": samples / med["engine"] / 1e6,
         "engineNoBirnbaumMsps": samples / med["engineNoBirnbaum"] / 1e6,

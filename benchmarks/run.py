@@ -397,7 +397,7 @@ def plots(res: dict, out_dir: Path, prefix: str) -> dict[str, str]:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         xs = [r["leaves"] for r in lv["rows"]]
         ax = axes[0]
-        ax.loglog(xs, [1e6 / r["sps"] for r in lv["rows"]], "o-", label="engine (defaults: Birnbaum every 64th request)")
+        ax.loglog(xs, [1e6 / r["sps"] for r in lv["rows"]], "o-", label="engine (defaults: Birnbaum importance on a sub-sample)")
         ax.loglog(xs, [1e6 / r["spsNoBirnbaum"] for r in lv["rows"]], "s-", label="engine, Birnbaum off")
         base = 1e6 / lv["rows"][0]["spsNoBirnbaum"]
         ax.loglog(xs, [base * x / xs[0] for x in xs], "k:", label="linear reference")
@@ -721,6 +721,7 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
                 f"{x['spsNoBirnbaum']:,.0f}",
                 _fmt(x["nsPerCall"]),
                 _fmt(x["nsPerCallNoBirnbaum"]),
+                str(x.get("birnbaumStride", "—")),
                 _fmt(x["compileSeconds"]),
             ]
             for x in lv["rows"]
@@ -735,6 +736,7 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
                     "requests/s, Birnbaum off",
                     "ns / call",
                     "ns / call, Birnbaum off",
+                    "Birnbaum stride (default)",
                     "compile s",
                 ],
                 rows,
@@ -1012,7 +1014,9 @@ def _why(res: dict) -> list[str]:
             + "). The hand kernel hard-codes the tree and calls each component's sampler directly; the engine walks a "
             "post-order program with an explicit stack and per-node state, dispatches every draw through the generic "
             "sampler switch, and keeps bookkeeping the hand kernel omits (dominant component per request for tail "
-            "attribution, calls per component, hedge slots, Birnbaum re-runs on every 64th request)."
+            "attribution, calls per component, hedge slots, Birnbaum re-runs on a sub-sample of requests"
+            + (f" — every {hand['birnbaumStride']}th on the 30-leaf journey" if _ok(hand) and "birnbaumStride" in hand else "")
+            + ")."
         )
     if _ok(nump):
         for row in nump:
@@ -1044,9 +1048,9 @@ def _why(res: dict) -> list[str]:
         if not lo <= lv["slope"] <= hi and lo <= lv["slopeNoBirnbaum"] <= hi:
             lines.append(
                 f"- **Leaves.** With Birnbaum importance off the cost per call stays near {_fmt(last['nsPerCallNoBirnbaum'])} ns up "
-                f"to {last['leaves']} leaves. With the defaults every 64th request is re-run once per component it called "
-                "(forced down, and forced up where a call failed), each re-run a walk of the journey up to the forced "
-                "failure: about L/128 extra requests' worth of work per request, quadratic in L overall "
+                f"to {last['leaves']} leaves. With the defaults every {last.get('birnbaumStride', '?')}th request is re-run once per "
+                "component it called (forced down, and forced up where a call failed), each re-run a walk of the journey up "
+                "to the forced failure: about L/(2·stride) extra requests' worth of work per request, quadratic in L for a fixed stride "
                 f"({_fmt(last['sps'] and last['spsNoBirnbaum'] / last['sps'])}× slower than without it at {last['leaves']} leaves)."
             )
     if lines:

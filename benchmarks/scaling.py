@@ -156,6 +156,7 @@ def leaves_scaling(leaves: list[int], calls_per_point: float, repeats: int, seed
                 "leaves": L,
                 "samples": n,
                 "compileSeconds": compile_s,
+                "birnbaumStride": compiled.birnbaum_stride,
                 "callsPerSample": calls,
                 "sps": n / median(t_def),
                 "spsNoBirnbaum": n / median(t_lean),
