@@ -71,6 +71,14 @@ def _json_safe(o: Any) -> Any:
     return o
 
 
+def check_run_options(seed: int | None, workers: int | None) -> None:
+    """Refuse a negative ``--seed`` or a ``--workers`` below 1 (one line, exit 2)."""
+    if seed is not None and seed < 0:
+        raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+    if workers is not None and workers < 1:
+        raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+
+
 def load(spec: Path, slo_path: list[Path] | None) -> Any:
     from .spec import load_spec
 
@@ -269,12 +277,9 @@ def simulate_cmd(
 
     def body() -> int:
         n = parse_samples(samples)
-        if seed is not None and seed < 0:
-            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+        check_run_options(seed, workers)
         if target_ci is not None and not 0 < target_ci < 1:
             raise SpecError("<command line>", "--target-ci", f"must be a half-width in (0, 1), got {target_ci:g}")
-        if workers is not None and workers < 1:
-            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         writer = None
@@ -342,10 +347,7 @@ def compile_cmd(
 
     def body() -> int:
         n = parse_samples(samples)
-        if seed < 0:
-            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
-        if workers is not None and workers < 1:
-            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+        check_run_options(seed, workers)
         from .emit.compile import compile_spec
         from .engine.dask_backend import scheduler_session
 
@@ -435,10 +437,7 @@ def validate(
         from .emit.validate import validate_paths, write_bytes_atomic
 
         n = parse_samples(samples)
-        if seed < 0:
-            raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
-        if workers is not None and workers < 1:
-            raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
+        check_run_options(seed, workers)
         scenarios = tuple(dict.fromkeys(c.value for c in correlation))
         from .engine.dask_backend import scheduler_session
 
