@@ -31,6 +31,7 @@ class Format(str, Enum):
 
 
 SloPath = typer.Option(None, "--slo-path", help="Directory (or file) with OpenSLO / Sloth SLO documents; repeatable.")
+WorkersOpt = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it.")
 FormatOpt = typer.Option(Format.text, "--format", help="text (tables) or json (one object on stdout).")
 
 
@@ -266,7 +267,7 @@ def simulate_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (non-negative); omitted: drawn, printed and recorded."),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
-    workers: int | None = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the intervals."),
     traces: Path | None = typer.Option(None, "--traces", help="Also write the simulated requests as OTLP JSON traces to this file."),
@@ -338,7 +339,7 @@ def compile_cmd(
     seed: int = typer.Option(0, "--seed", help="Root seed; fixed default 0 so the same inputs give the same bytes (recorded in the report)."),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
     candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
-    workers: int = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
@@ -426,7 +427,7 @@ def validate(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
     junit: Path = typer.Option(None, "--junit", help="Also write JUnit XML test results to this file."),
-    workers: int = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it."),
+    workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,

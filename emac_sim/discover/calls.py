@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ..model.groups import connected_groups
 from .spans import Ledger
 
 _GRPC_METHOD = re.compile(r"^(?:[\w.]*\.)?(\w+)/(\w+)$")
@@ -483,23 +484,9 @@ def _compatible(a: list[TraceCalls], b: list[TraceCalls]) -> bool:
 
 
 def _merge_compatible(parts: list[list[TraceCalls]]) -> list[list[TraceCalls]]:
-    n = len(parts)
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i in range(n):
-        for j in range(i + 1, n):
-            if find(i) != find(j) and _compatible(parts[i], parts[j]):
-                parent[find(i)] = find(j)
-    merged: dict[int, list[TraceCalls]] = defaultdict(list)
-    for i in range(n):
-        merged[find(i)].extend(parts[i])
-    return sorted(merged.values(), key=lambda p: -len(p))
+    groups = connected_groups(len(parts), lambda i, j: _compatible(parts[i], parts[j]))
+    merged = [[t for i in g for t in parts[i]] for g in groups]
+    return sorted(merged, key=lambda p: -len(p))
 
 
 def _signature_names(service: str, sigs: list[frozenset]) -> dict[frozenset, str]:

@@ -46,6 +46,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from ..model.groups import connected_groups
 from ..model.journey import Backoff, Choice, Fallback, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
 from .calls import Call
 from .stats import Evidence, wilson
@@ -252,23 +253,8 @@ def _causal_branches(g: list[Call]) -> list[list[Call]]:
 
 def _comparability_branches(g: list[Call]) -> list[list[Call]]:
     """Branches as the components of 'one ended before the other started' (timing only)."""
-    n = len(g)
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i in range(n):
-        for j in range(i + 1, n):
-            if g[i].end <= g[j].start or g[j].end <= g[i].start:
-                parent[find(i)] = find(j)
-    comps: dict[int, list[Call]] = defaultdict(list)
-    for i in range(n):
-        comps[find(i)].append(g[i])
-    return list(comps.values())
+    groups = connected_groups(len(g), lambda i, j: g[i].end <= g[j].start or g[j].end <= g[i].start)
+    return [[g[i] for i in grp] for grp in groups]
 
 
 # --------------------------------------------------------------------------- inferred tree

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from .groups import connected_groups
 from .journey import Journey
 
 ScenarioName = Literal["independent", "declared", "shared", "pessimistic", "custom"]
@@ -60,24 +61,9 @@ def sharable_domains(j: Journey) -> tuple[Sharable, ...]:
     if j.correlation is not None:
         names = j.correlation.components
         m = np.asarray(j.correlation.matrix)
-        parent = list(range(len(names)))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a in range(len(names)):
-            for b in range(a):
-                if m[a, b] > 0:
-                    parent[find(a)] = find(b)
-        groups: dict[int, list[str]] = {}
-        for i, n in enumerate(names):
-            groups.setdefault(find(i), []).append(n)
-        for g in groups.values():
+        for g in connected_groups(len(names), lambda a, b: m[a, b] > 0):
             if len(g) > 1:
-                out.append(Sharable(f"matrix:{g[0]}", tuple(g)))
+                out.append(Sharable(f"matrix:{names[g[0]]}", tuple(names[i] for i in g)))
     return tuple(out)
 
 
