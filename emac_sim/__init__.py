@@ -6,6 +6,7 @@ Public API (each maps one to one onto an ``emac`` command)::
     bounds(journey) -> dict             # emac bounds
     simulate(journey, ...) -> Result    # emac simulate
     compile_spec(path, out, ...)        # emac compile
+    collect_evidence(journey, client)   # emac evidence
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _LAZY = {
     "compile_spec": ("emac_sim.emit.compile", "compile_spec"),
     "validate": ("emac_sim.emit.validate", "validate_paths"),
     "discover": ("emac_sim.discover", "discover"),
+    "collect_evidence": ("emac_sim.evidence", "collect_evidence"),
     "whatif": ("emac_sim.studies", "whatif"),
     "report": ("emac_sim.studies", "report"),
 }

@@ -35,6 +35,26 @@ WorkersOpt = typer.Option(None, "--workers", help="Threads, or dask-local proces
 FormatOpt = typer.Option(Format.text, "--format", help="text (tables) or json (one object on stdout).")
 
 
+class EvidenceMode(str, Enum):
+    declared = "declared"
+    observed = "observed"
+
+
+PrometheusOpt = typer.Option(
+    None,
+    "--prometheus",
+    help="Prometheus URL to read evidence from (bearer token: EMAC_PROMETHEUS_TOKEN; basic auth: EMAC_PROMETHEUS_USER and "
+    "EMAC_PROMETHEUS_PASSWORD; CA bundle: EMAC_PROMETHEUS_CA; timeout: EMAC_PROMETHEUS_TIMEOUT).",
+)
+EvidenceOpt = typer.Option(
+    EvidenceMode.declared,
+    "--evidence",
+    help="With --prometheus: declared (model as declared, evidence reported) or observed (observed values in the model).",
+)
+WindowOpt = typer.Option(None, "--window", help="Evidence window, e.g. 30d (default: the availability objective's window).")
+AtOpt = typer.Option(None, "--at", help="Read the evidence at this time: RFC 3339 (2025-06-30T00:00:00Z), Unix seconds or now (default).")
+
+
 def fail_input(err: SpecError) -> None:
     """Bad input: one line on stderr, exit code 2, no traceback."""
     typer.echo(err.line(), err=True)
@@ -172,6 +192,10 @@ def bounds_cmd(
     fmt: Format = FormatOpt,
     grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 8192)."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence of the DKW band around histogram leaves."),
+    prometheus: str | None = PrometheusOpt,
+    evidence: EvidenceMode = EvidenceOpt,
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
 ) -> None:
     """Exact availability and latency bounds: independent, declared, shared-fate range, dependence-free."""
 
@@ -181,9 +205,12 @@ def bounds_cmd(
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds
+        from .evidence.commands import evidence_request, load_with_evidence, summary_line
 
-        j = load(spec, slo_path)
+        j, ev = load_with_evidence(spec, slo_path or [], evidence_request(prometheus, evidence.value, window, at))
         b = bounds(j, grid_points=grid_points, confidence=confidence)
+        if ev is not None:
+            b["evidence"] = ev.to_dict(evidence.value)
         if fmt is Format.json:
             print_json(b)
             return 0
@@ -224,6 +251,8 @@ def bounds_cmd(
             con.print(f"grid step {_fmt_seconds(lat['gridStep'])}, discretisation error <= {_fmt_seconds(lat['discretisationError'])}{extra}")
         for note in a["notes"]:
             con.print(f"note: {note}")
+        if ev is not None:
+            con.print(summary_line(ev, evidence.value), soft_wrap=True, highlight=False)
         return 0
 
     run_guarded(body)
@@ -273,6 +302,10 @@ def simulate_cmd(
     traces: Path | None = typer.Option(None, "--traces", help="Also write the simulated requests as OTLP JSON traces to this file."),
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
+    prometheus: str | None = PrometheusOpt,
+    evidence: EvidenceMode = EvidenceOpt,
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
 ) -> None:
     """Monte Carlo estimate of availability and latency with confidence intervals."""
 
@@ -292,8 +325,9 @@ def simulate_cmd(
                 raise SpecError("<command line>", "--traces", msg) from None
         from .engine import simulate
         from .engine.dask_backend import scheduler_session
+        from .evidence.commands import evidence_request, load_with_evidence, summary_line
 
-        j = load(spec, slo_path)
+        j, ev = load_with_evidence(spec, slo_path or [], evidence_request(prometheus, evidence.value, window, at))
         with scheduler_session(scheduler, workers):
             try:
                 res = simulate(
@@ -311,6 +345,8 @@ def simulate_cmd(
         out = res.to_dict()
         if writer is not None:
             out["traces"] = writer(j, traces, n, res.seed, correlation.value)
+        if ev is not None:
+            out["evidence"] = ev.to_dict(evidence.value)
         if fmt is Format.json:
             print_json(out)
             return 0
@@ -322,6 +358,8 @@ def simulate_cmd(
         print_result(res, con)
         if writer is not None:
             con.print(f"traces: wrote {n:,} simulated requests to {traces}")
+        if ev is not None:
+            con.print(summary_line(ev, evidence.value), soft_wrap=True, highlight=False)
         return 0
 
     run_guarded(body)
@@ -343,6 +381,10 @@ def compile_cmd(
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
+    prometheus: str | None = PrometheusOpt,
+    evidence: EvidenceMode = EvidenceOpt,
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
 ) -> None:
     """Bounds, Monte Carlo, check, budgets, governance decision and artifacts. Exit 0 PASS, 1 FAIL/REVIEW/refused, 2 bad input."""
 
@@ -351,10 +393,13 @@ def compile_cmd(
         check_run_options(seed, workers)
         from .emit.compile import compile_spec
         from .engine.dask_backend import scheduler_session
+        from .evidence.commands import evidence_request
 
+        request = evidence_request(prometheus, evidence.value, window, at)
         with scheduler_session(scheduler, workers):
             res = compile_spec(
-                spec, out, samples=n, seed=seed, correlation=correlation.value, candidate=candidate, slo_paths=slo_path or (), workers=workers
+                spec, out, samples=n, seed=seed, correlation=correlation.value, candidate=candidate, slo_paths=slo_path or (), workers=workers,
+                evidence_request=request,
             )
         if fmt is Format.json:
             print_json(res.to_dict())
@@ -369,6 +414,10 @@ def _print_compile(res: Any) -> None:
     av = res.bounds["availability"]
     j = res.journey
     typer.echo(f"{j.name}: {j.expression}")
+    if res.evidence is not None:
+        from .evidence.commands import summary_line
+
+        typer.echo(summary_line(res.evidence, res.evidence_mode))
     obj = j.availability_objective
     typer.echo(
         f"availability  A+ {av['independent']:.8f}  A- {av['pessimistic']:.8f}  bound width {av['independent'] - av['pessimistic']:.8f}"
@@ -431,24 +480,32 @@ def validate(
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
+    prometheus: str | None = typer.Option(
+        None, "--prometheus", help="Also hold each journey and component against this Prometheus (see emac evidence)."
+    ),
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
 ) -> None:
     """Check every spec: bounds, Monte Carlo and their agreement. Exit 0 all pass, 1 a check failed, 2 bad input."""
 
     def body() -> int:
         from .emit.validate import validate_paths, write_bytes_atomic
+        from .evidence.commands import evidence_request
 
         n = parse_samples(samples)
         check_run_options(seed, workers)
         scenarios = tuple(dict.fromkeys(c.value for c in correlation))
+        request = evidence_request(prometheus, "declared", window, at)
         from .engine.dask_backend import scheduler_session
 
         with scheduler_session(scheduler, workers):
-            report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers)
+            report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers, evidence=request)
         if junit is not None:
             write_bytes_atomic(junit, report.junit_xml())
         for s in report.specs:
-            if s.error is not None:
-                typer.echo(s.error, err=True)
+            for err_line in (s.error, s.evidence_error):
+                if err_line is not None:
+                    typer.echo(err_line, err=True)
         if fmt is Format.json:
             print_json(report.to_dict())
             return report.exit_code
@@ -456,11 +513,13 @@ def validate(
             if s.error is not None:
                 typer.echo(f"ERROR {s.file}: does not load")
                 continue
-            k = sum(1 for r in s.runs for i in r.verdict.items if i.status != "skip")
+            k = sum(1 for r in s.runs for i in r.verdict.items if i.status != "skip") + sum(1 for _, st, _ in s.evidence_cases() if st != "skip")
             typer.echo(f"{s.status.upper():5} {s.file} ({s.journey}): {k} checks")
             for r in s.runs:
                 if not r.verdict.consistent:
                     typer.echo(r.verdict.explanation())
+            for line in s.evidence_failures():
+                typer.echo(line)
         c = report.counts()
         typer.echo(
             f"{c['specs']} spec(s): {c['passed']} passed, {c['failed']} failed, {c['errors']} error(s); "
@@ -600,18 +659,51 @@ def whatif_cmd(
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
+    prometheus: str | None = PrometheusOpt,
+    evidence: EvidenceMode = EvidenceOpt,
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
 ) -> None:
     """What-if sweeps: bounds and common-random-number estimates over a grid of spec values."""
 
     def body() -> int:
         from .engine.dask_backend import scheduler_session
+        from .evidence.commands import evidence_request
         from .studies.commands import whatif_command
 
+        request = evidence_request(prometheus, evidence.value, window, at)
         with scheduler_session(scheduler, workers):
             return whatif_command(
                 spec, vary or [], study, samples, seed, correlation, confidence, out, find_max, subject_to or [], using, tolerance, slo_path or [],
-                fmt is Format.json, analytic=not no_bounds,
+                fmt is Format.json, analytic=not no_bounds, evidence=request,
             )
+
+    run_guarded(body)
+
+
+# --------------------------------------------------------------------------- evidence
+# (section owned by the evidence command; keep edits inside it)
+
+
+@app.command("evidence")
+def evidence_cmd(
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML) with telemetry selectors and SLI queries."),
+    prometheus: str | None = PrometheusOpt,
+    window: str | None = WindowOpt,
+    at: str | None = AtOpt,
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Observed availability and latency from Prometheus against the spec. Exit 0 consistent, 1 drift or inconsistent, 2 bad input or unreachable."""
+
+    def body() -> int:
+        from .evidence.commands import evidence_command, evidence_request
+
+        if prometheus is None:
+            raise SpecError("<command line>", "--prometheus", "emac evidence needs --prometheus URL")
+        request = evidence_request(prometheus, "declared", window, at)
+        assert request is not None
+        return evidence_command(spec, request, slo_path or [], fmt is Format.json)
 
     run_guarded(body)
 

@@ -62,6 +62,10 @@ class CompileResult:
         Output directory.
     written
         Files written, relative to ``out_dir`` (empty when refused).
+    evidence
+        :class:`emac_sim.evidence.EvidenceReport` when compiled with ``--prometheus``.
+    evidence_mode
+        ``observed`` when the evidence replaced the declared values, else ``declared``.
     """
 
     journey: Journey
@@ -75,6 +79,8 @@ class CompileResult:
     written: tuple[str, ...]
     samples: int
     correlation: str
+    evidence: Any = None
+    evidence_mode: str = "declared"
 
     @property
     def refused(self) -> bool:
@@ -131,6 +137,8 @@ class CompileResult:
             out["candidate"] = self.candidate.to_dict()
         if self.refused:
             out["explanation"] = self.explanation()
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_dict(self.evidence_mode)
         return out
 
 
@@ -179,6 +187,7 @@ def command_line(
     correlation: str,
     candidate: str | os.PathLike | None,
     slo_paths: Sequence[str | os.PathLike] = (),
+    extra: Sequence[str] = (),
 ) -> str:
     """The canonical command recorded in provenance; the output directory is written ``OUT``
     so the same inputs give the same bytes wherever they are compiled to."""
@@ -190,7 +199,7 @@ def command_line(
         parts += ["--candidate", str(candidate)]
     for p in slo_paths:
         parts += ["--slo-path", str(p)]
-    return shlex.join(parts)
+    return shlex.join([*parts, *extra])
 
 
 def compile_spec(
@@ -204,6 +213,7 @@ def compile_spec(
     slo_paths: Sequence[str | os.PathLike] = (),
     workers: int | None = None,
     options: Any = None,
+    evidence_request: Any = None,
 ) -> CompileResult:
     """Compile a spec into budgets, a governance decision and reviewable artifacts.
 
@@ -230,6 +240,10 @@ def compile_spec(
         Engine threads (results do not depend on it).
     options
         :class:`emac_sim.emit.EmitOptions` (Prometheus address, canary selector, ...).
+    evidence_request
+        :class:`emac_sim.evidence.EvidenceRequest`: read the spec's telemetry from Prometheus; its
+        report (and provenance: URL, queries, window, time, counts) goes into the derivation
+        report, and with ``mode="observed"`` the observed values replace the declared ones.
 
     Returns
     -------
@@ -254,6 +268,9 @@ def compile_spec(
     if correlation not in SCENARIO_NAMES:
         raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
     accepted = load_spec(spec, slo_paths=slo_paths)
+    ev_report, ev = None, evidence_request
+    if ev is not None:
+        accepted, ev_report = ev.apply(accepted)
     cand_journey = load_candidate(candidate, accepted, slo_paths=slo_paths) if candidate is not None else None
 
     b_acc = analytic_bounds(accepted)
@@ -266,8 +283,9 @@ def compile_spec(
         run_cand = run_check(cand_journey, samples=samples, seed=used_seed, correlation=correlation, bounds=b_cand, workers=workers)
 
     out_dir = Path(out)
+    ev_fields: dict[str, Any] = {"evidence": ev_report, "evidence_mode": ev.mode} if ev is not None else {}
     if not run_acc.verdict.consistent or (run_cand is not None and not run_cand.verdict.consistent):
-        return CompileResult(accepted, b_acc, run_acc, run_cand, None, None, None, out_dir, (), samples, correlation)
+        return CompileResult(accepted, b_acc, run_acc, run_cand, None, None, None, out_dir, (), samples, correlation, **ev_fields)
 
     # the conservative latency gate (upperConfidence) reads the Monte Carlo interval of each model
     b_acc = with_simulated_latency(b_acc, run_acc.simulation)
@@ -284,12 +302,19 @@ def compile_spec(
     params: dict[str, Any] = {"samples": samples, "correlation": correlation, "checkConfidence": CHECK_CONFIDENCE}
     if candidate is not None:
         params["candidate"] = str(candidate)
+    extra_inputs = tuple(cand_journey.inputs) if cand_journey is not None else ()
+    if ev is not None and ev_report is not None:
+        params.update(ev.parameters(ev_report))
+        extra_inputs += (ev_report.provenance_input(),)
     provenance = Provenance.collect(
         accepted,
         seed=used_seed,
         parameters=params,
-        command=command_line(spec, samples=samples, seed=used_seed, correlation=correlation, candidate=candidate, slo_paths=slo_paths),
-        extra_inputs=tuple(cand_journey.inputs) if cand_journey is not None else (),
+        command=command_line(
+            spec, samples=samples, seed=used_seed, correlation=correlation, candidate=candidate, slo_paths=slo_paths,
+            extra=ev.arguments() if ev is not None else (),
+        ),
+        extra_inputs=extra_inputs,
     )
     derivation = Derivation(
         journey=accepted,
@@ -302,7 +327,8 @@ def compile_spec(
         candidate=evidence,
         candidate_bounds=b_cand,
         options=options if options is not None else EmitOptions(),
+        evidence=ev_report.to_dict(ev.mode) if ev is not None and ev_report is not None else None,
     )
     paths = emit_all(derivation, out_dir)
     written = tuple(Path(p).relative_to(out_dir).as_posix() for p in paths)
-    return CompileResult(accepted, b_acc, run_acc, run_cand, budgets, decision, evidence, out_dir, written, samples, correlation)
+    return CompileResult(accepted, b_acc, run_acc, run_cand, budgets, decision, evidence, out_dir, written, samples, correlation, **ev_fields)

@@ -198,6 +198,8 @@ class Derivation:
         Analytic bounds of the candidate model, if any.
     options
         Deployment details (Prometheus address, canary selector, ...).
+    evidence
+        ``EvidenceReport.to_dict(mode)`` when the derivation read Prometheus evidence.
     """
 
     journey: Journey
@@ -210,6 +212,7 @@ class Derivation:
     candidate: CandidateEvidence | None = None
     candidate_bounds: Mapping[str, Any] | None = None
     options: EmitOptions = field(default_factory=EmitOptions)
+    evidence: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("budgets", "simulation", "check"):

@@ -4,7 +4,9 @@ The paper's keys are kept with the same meaning (journey and operator graph, ato
 failure domains, composition with optimistic / pessimistic assumptions and results, synthetic
 SLIs, governance with gate, compiled artifacts and provenance); added under ``spec``: ``bounds``
 (the analytic layer's full output), ``monteCarlo``, ``check``, ``budgets``, ``decision``,
-``candidate`` (when one was judged) and ``provenance`` (tool version, digest, seed, parameters,
+``candidate`` (when one was judged), ``evidence`` (Prometheus evidence: source, window, time,
+per component the queries, counts, interval and status, and whether the model used the observed
+values) and ``provenance`` (tool version, digest, seed, parameters,
 command, input sha256s, library versions).
 """
 
@@ -186,6 +188,8 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
         "budgets": d.budgets,
         "decision": d.decision.to_dict(),
     }
+    if d.evidence is not None:
+        spec["evidence"] = d.evidence
     if d.candidate is not None:
         spec["candidate"] = {**d.candidate.to_dict(), **({"bounds": d.candidate_bounds} if d.candidate_bounds is not None else {})}
     spec["provenance"] = d.provenance.to_dict()

@@ -5,7 +5,10 @@ estimate drawn for each requested scenario and held against the bounds
 (:func:`emac_sim.check.run_check`). The result is one JSON-ready report and, optionally, a
 JUnit XML file that CI systems (GitHub Actions, GitLab, Jenkins) render as test results: one
 ``testsuite`` per spec file, one ``testcase`` per comparison, ``<failure>`` for a disagreement,
-``<error>`` for a spec that does not load, ``<skipped>`` for nothing to compare.
+``<error>`` for a spec that does not load, ``<skipped>`` for nothing to compare. With Prometheus
+evidence (``--prometheus URL``) each spec also gets the model-vs-reality case of its journey and
+one case per component bound to telemetry (a drifted component fails; no data is skipped; an
+unreachable server or a bad query is an ``<error>``).
 
 Discovery: a file argument is validated whatever its name; a directory is searched recursively
 for ``*.yaml`` / ``*.yml`` files whose top level says ``kind: JourneyIntent`` (other YAML, such as
@@ -74,19 +77,35 @@ def _looks_like_intent(f: Path) -> bool:
 
 @dataclass(frozen=True)
 class SpecValidation:
-    """Validation of one spec file: one :class:`CheckRun` per scenario, or the load error."""
+    """Validation of one spec file: one :class:`CheckRun` per scenario, or the load error; with
+    Prometheus, the evidence report (:class:`emac_sim.evidence.EvidenceReport`) or its error."""
 
     file: str
     journey: str | None
     runs: tuple[CheckRun, ...]
     error: str | None = None
+    evidence: Any = None
+    evidence_error: str | None = None
 
     @property
     def status(self) -> str:
-        """``pass``, ``fail`` (a check disagreed) or ``error`` (the spec did not load)."""
-        if self.error is not None:
+        """``pass``, ``fail`` (a check disagreed, a component drifted, the journey is inconsistent
+        with reality) or ``error`` (the spec did not load, the evidence could not be read)."""
+        if self.error is not None or self.evidence_error is not None:
             return "error"
+        if self.evidence is not None and self.evidence.exit_code:
+            return "fail"
         return "pass" if all(r.verdict.consistent for r in self.runs) else "fail"
+
+    def evidence_cases(self) -> list[tuple[str, str, str]]:
+        """``(name, pass|fail|skip|error, message)`` of the evidence test cases."""
+        if self.evidence_error is not None:
+            return [("evidence", "error", self.evidence_error)]
+        return self.evidence.cases() if self.evidence is not None else []
+
+    def evidence_failures(self) -> list[str]:
+        """Messages of the failed evidence cases (for the text output)."""
+        return [msg for _, status, msg in self.evidence_cases() if status in ("fail", "error")]
 
     def to_dict(self) -> dict[str, Any]:
         checks, skipped, sims = [], [], {}
@@ -113,6 +132,10 @@ class SpecValidation:
             out["simulation"] = sims
         if self.error is not None:
             out["error"] = self.error
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_dict()
+        if self.evidence_error is not None:
+            out["evidence"] = {"error": self.evidence_error}
         return out
 
 
@@ -141,13 +164,13 @@ class ValidationReport:
         c = {"specs": len(self.specs), "passed": 0, "failed": 0, "errors": 0, "checks": 0, "checkFailures": 0, "checksSkipped": 0}
         for s in self.specs:
             c[{"pass": "passed", "fail": "failed", "error": "errors"}[s.status]] += 1
-            for r in s.runs:
-                for item in r.verdict.items:
-                    if item.status == "skip":
-                        c["checksSkipped"] += 1
-                    else:
-                        c["checks"] += 1
-                        c["checkFailures"] += item.status == "fail"
+            statuses = [item.status for r in s.runs for item in r.verdict.items] + [st for _, st, _ in s.evidence_cases()]
+            for st in statuses:
+                if st == "skip":
+                    c["checksSkipped"] += 1
+                else:
+                    c["checks"] += 1
+                    c["checkFailures"] += st in ("fail", "error")
         return c
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +209,20 @@ class ValidationReport:
                         n["skipped"] += 1
                     else:
                         ET.SubElement(case, "system-out").text = item.message
+            for name, status, message in s.evidence_cases():
+                case = ET.SubElement(suite, "testcase", classname=_classname(s), name=name)
+                n["tests"] += 1
+                if status == "fail":
+                    ET.SubElement(case, "failure", message=message, type="EvidenceMismatch").text = message
+                    n["failures"] += 1
+                elif status == "error":
+                    ET.SubElement(case, "error", message=message, type="EvidenceError").text = message
+                    n["errors"] += 1
+                elif status == "skip":
+                    ET.SubElement(case, "skipped", message=message)
+                    n["skipped"] += 1
+                else:
+                    ET.SubElement(case, "system-out").text = message
             for k, val in n.items():
                 suite.set(k, str(val))
                 totals[k] += val
@@ -207,6 +244,7 @@ def validate_paths(
     scenarios: Sequence[str] = ("declared",),
     slo_paths: Sequence[str | os.PathLike] = (),
     workers: int | None = None,
+    evidence: Any = None,
 ) -> ValidationReport:
     """Validate every spec under ``paths``: bounds, Monte Carlo and the check per scenario.
 
@@ -224,6 +262,9 @@ def validate_paths(
         ``pessimistic``).
     slo_paths
         Extra OpenSLO / Sloth directories for ``atomicSLORef``.
+    evidence
+        :class:`emac_sim.evidence.EvidenceRequest`: also hold each journey and its components
+        against Prometheus (the declared model; a server or query failure is recorded per spec).
 
     Raises
     ------
@@ -244,7 +285,13 @@ def validate_paths(
 
         b = analytic_bounds(j)
         runs = tuple(run_check(j, samples=samples, seed=seed, correlation=sc, bounds=b, workers=workers) for sc in scenarios)
-        specs.append(SpecValidation(file=str(f), journey=j.name, runs=runs))
+        report, ev_error = None, None
+        if evidence is not None:
+            try:
+                report = evidence.collect(j)
+            except SpecError as err:
+                ev_error = err.line()
+        specs.append(SpecValidation(file=str(f), journey=j.name, runs=runs, evidence=report, evidence_error=ev_error))
     return ValidationReport(specs=tuple(specs), samples=samples, seed=seed, scenarios=tuple(scenarios))
 
 

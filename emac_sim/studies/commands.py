@@ -7,6 +7,7 @@ JSON object.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,13 @@ def whatif_command(
     slo_paths: list[Path],
     as_json: bool,
     analytic: bool = True,
+    evidence: Any = None,
 ) -> int:
-    """Run ``emac whatif``; return the exit code (1 when a find-max finds no feasible value)."""
+    """Run ``emac whatif``; return the exit code (1 when a find-max finds no feasible value).
+
+    With ``evidence`` (:class:`emac_sim.evidence.EvidenceRequest`) the spec's telemetry is read
+    first; in ``observed`` mode the sweep starts from the observed values (``--vary`` applies on
+    top), and the evidence is printed with the result."""
     from ..cli import print_json
 
     varies: list[Vary] = [parse_vary(v) for v in vary]
@@ -185,6 +191,11 @@ def whatif_command(
     if corr not in SCENARIOS:
         raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIOS)}, got {corr!r}")
     n = samples if samples is not None else DEFAULT_SAMPLES
+    name = st.name if st is not None else Path(spec).stem
+    shown = str(spec)
+    ev_report = None
+    if evidence is not None:
+        spec, ev_report = _with_evidence(Path(spec), slo_paths, evidence)
     result: WhatIfResult | None = None
     files: dict[str, list[str]] = {}
     if varies:
@@ -198,21 +209,44 @@ def whatif_command(
         )
         if result is not None:
             result.find_max = fm.to_dict()
+    if result is not None and ev_report is not None:
+        from ..evidence.commands import summary_line
+
+        result.notes.append(summary_line(ev_report, evidence.mode))
+        result.inputs = (*result.inputs, ev_report.provenance_input())
     if result is not None:
-        files = result.write(out if out is not None else DEFAULT_OUT / (st.name if st is not None else Path(spec).stem))
+        files = result.write(out if out is not None else DEFAULT_OUT / name)
     if as_json:
-        obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": str(spec)}
+        obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": shown}
         if fm is not None:
             obj["findMax"] = fm.to_dict()
         obj["files"] = files
+        if ev_report is not None:
+            obj["evidence"] = ev_report.to_dict(evidence.mode)
         print_json(_json_safe(obj))
     else:
         if result is not None:
             print_sweep(result)
         if fm is not None:
             print(fm.message if fm.maximum is not None else f"find-max: {fm.message}")
+        if ev_report is not None and result is None:
+            from ..evidence.commands import summary_line
+
+            print(summary_line(ev_report, evidence.mode))
         _print_files(files)
     return 1 if fm is not None and fm.maximum is None else 0
+
+
+def _with_evidence(spec: Path, slo_paths: list[Path], evidence: Any) -> tuple[Any, Any]:
+    """The spec as a document (observed values written in for ``observed``) and its evidence."""
+    from ..evidence.overlay import observed_document
+    from .document import SpecDocument
+
+    doc = SpecDocument.load(spec, slo_paths)
+    report = evidence.collect(doc.journey())
+    if evidence.mode == "observed":
+        doc = dataclasses.replace(doc, doc=observed_document(doc.doc, report))
+    return doc, report
 
 
 def _print_files(files: dict[str, list[str]]) -> None:
