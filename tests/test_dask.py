@@ -189,8 +189,9 @@ def test_worker_killed_mid_run_gives_the_threads_result(checkout, proc_client):
 # --------------------------------------------------------------------------- sweeps and commands
 
 
-def test_whatif_points_run_as_tasks_and_match_threads(cli, proc_client):
+def test_whatif_points_run_as_tasks_and_match_threads(cli, proc_client, tmp_path):
     args = ["whatif", CHECKOUT, "--vary", "components.paya.availability=0.99,0.9999", "--samples", "4000", "--seed", "4", "--format", "json"]
+    args += ["--out", tmp_path / "whatif"]
     threads = cli(*args)
     assert threads.exit_code == 0, threads
     with distributed.get_task_stream(proc_client) as ts:
