@@ -299,45 +299,57 @@ def counter_values(segments: Segments, step: int, until: int, rate: float) -> st
 
 def counter_groups(slo: SLO, alerts: list[dict[str, Any]], grid: int, counters: Counters) -> list[tuple[str, dict[str, Any]]]:
     """(comment, promtool test group) pairs: each window pair fires, and stays quiet just below,
-    when the error ratio comes from the raw counters through the recording rules."""
+    when the error ratio comes from the raw counters through the recording rules.
+
+    The counters feed every window at once, so the expected alerts are those of every severity
+    that shares the tested alert's name (Sloth names page and ticket alerts alike), and the
+    warm-up covers all their windows.
+    """
     sli_labels = {r["record"]: r["labels"] for r in sli_recording_rules(slo)}
     budget = slo.budget_ratio
     other = (lambda e: e) if counters.other_counts == "errors" else (lambda e: 1.0)
     base_step = sample_step(slo)
+
+    def severity(rule: dict[str, Any]) -> str:
+        return dict(rule["labels"]).get("sloth_severity", "page")
+
+    def expected(rule: dict[str, Any]) -> dict[str, Any]:
+        ws = [w for w in slo.windows if w.severity == severity(rule)]
+        alert_labels = {k: v for k, v in sli_labels[slo.metric(ws[0].short)].items() if k != WINDOW_LABEL}
+        annotations = {k: _expand(v, alert_labels) for k, v in rule.get("annotations", {}).items()}
+        return {"exp_labels": dict(sorted({**alert_labels, **rule["labels"]}.items())), **({"exp_annotations": annotations} if annotations else {})}
+
     out = []
     for rule in alerts:
-        severity = dict(rule["labels"]).get("sloth_severity", "page")
-        ws = [w for w in slo.windows if w.severity == severity]
-        step = next(k for k in range(min(base_step, int(min(w.short for w in ws)) // 2), 0, -1) if base_step % k == 0)
-        warm = -(-int(max(w.long for w in ws)) // grid) * grid  # no errors for the alert's longest window
-        alert_labels = {k: v for k, v in sli_labels[slo.metric(ws[0].short)].items() if k != WINDOW_LABEL}
-        full_labels = dict(sorted({**alert_labels, **rule["labels"]}.items()))
-        annotations = {k: _expand(v, alert_labels) for k, v in rule.get("annotations", {}).items()}
-        for bw in ws:
+        same = [r for r in alerts if r["alert"] == rule["alert"]]
+        windows = {severity(r): [w for w in slo.windows if w.severity == severity(r)] for r in same}
+        every = [w for ws in windows.values() for w in ws]
+        step = next(k for k in range(min(base_step, int(min(w.short for w in every)) // 2), 0, -1) if base_step % k == 0)
+        warm = -(-int(max(w.long for w in every)) // grid) * grid  # no errors for the longest window
+
+        def firing(segments: Segments, t: int, same=same, windows=windows) -> list[dict[str, Any]]:
+            return [expected(r) for r in same if fires(windows[severity(r)], budget, segments, t)]
+
+        for bw in windows[severity(rule)]:
             for kind, e in (("fires", (1 + EPSILON) * bw.factor * budget), ("quiet", (1 - EPSILON) * bw.factor * budget)):
                 segments: Segments = [(0, 0.0), (warm, e)]
-                t = _on_grid(ws, budget, segments, warm + bw.long, grid)
+                t = _on_grid(every, budget, segments, warm + bw.long, grid)
                 # firing needs the long window full: half full it is quiet (a recording rule over a
                 # shorter window than it says would fire there)
-                times = sorted({_on_grid(ws, budget, segments, warm + bw.long / 2, grid), t}) if kind == "fires" else [t]
-                until = t + step
+                times = sorted({_on_grid(every, budget, segments, warm + bw.long / 2, grid), t}) if kind == "fires" else [t]
                 series = [
-                    {"series": _series_name(name, dict(labels)), "values": counter_values(segments, step, until, rate)}
+                    {"series": _series_name(name, dict(labels)), "values": counter_values(segments, step, t + step, rate)}
                     for (name, labels), rate in ((counters.good, lambda x: 1.0 - x), (counters.other, other))
                 ]
-                alert = {"exp_labels": full_labels, **({"exp_annotations": annotations} if annotations else {})}
                 win = f"burn rate {bw.factor:g} ({prom_duration(bw.long)}/{prom_duration(bw.short)} windows)"
                 verb = "fires" if kind == "fires" else "stays quiet"
-                name = f"{rule['alert']} ({severity}) {verb} from raw counters at {1 + EPSILON if kind == 'fires' else 1 - EPSILON:g} x {win}"
+                name = f"{rule['alert']} ({severity(rule)}) {verb} from raw counters at {1 + EPSILON if kind == 'fires' else 1 - EPSILON:g} x {win}"
                 comment = (
                     f"{counters.good[0]}: {EVENTS_PER_SAMPLE} requests per {_duration(step)}, no errors until t={_duration(warm)}, "
                     f"then error ratio {_num(e)} (error budget {_num(budget)}); recording-rules.yaml computes the window ratios"
                 )
                 group = {"name": name, "interval": _duration(step), "input_series": series}
-                group["alert_rule_test"] = [
-                    {"eval_time": _duration(x), "alertname": rule["alert"], "exp_alerts": [alert] if fires(ws, budget, segments, x) else []}
-                    for x in times
-                ]
+                group["alert_rule_test"] = [{"eval_time": _duration(x), "alertname": rule["alert"], "exp_alerts": firing(segments, x)} for x in times]
                 out.append((comment, group))
     return out
 
