@@ -114,10 +114,10 @@ EXPECTED = {
     "flagger/metric-template.yaml",
     "flagger/canary.yaml",
     "openslo/datasource.prometheus.yaml",
-    "openslo/slo.checkout.journey.availability.yaml",
+    "openslo/slo.checkout-journey-availability.yaml",
     "guards/action-guard.yaml",
     "report/derivation.yaml",
-} | {f"openslo/slo.checkout.{c}.availability.yaml" for c in ("front", "cart", "pricing", "paya", "payb")}
+} | {f"openslo/slo.checkout-{c}-availability.yaml" for c in ("front", "cart", "pricing", "paya", "payb")}
 
 
 def test_every_artifact_is_written_with_header_and_parses(checkout: Derivation, tmp_path: Path) -> None:
@@ -368,19 +368,51 @@ def test_openslo_targets_read_back_through_atomic_slo_refs(checkout: Derivation,
     index = AtomicSLOIndex([out / "openslo"])
     for t in checkout.budgets["atomicTargets"]["components"].items():
         cid, entry = t
-        value, source = index.resolve(f"openslo:checkout.{cid}.availability")
+        value, source = index.resolve(f"openslo:checkout-{cid}-availability")
         assert value == entry["uniform"] and "openslo" in source
-    journey, _ = index.resolve("openslo:checkout.journey.availability")
+    journey, _ = index.resolve("openslo:checkout-journey-availability")
     assert journey == 0.995
-    doc = yaml.safe_load((out / "openslo" / "slo.checkout.journey.availability.yaml").read_text())
+    doc = yaml.safe_load((out / "openslo" / "slo.checkout-journey-availability.yaml").read_text())
     ratio = doc["spec"]["indicator"]["spec"]["ratioMetric"]
     assert ratio["good"]["metricSource"]["spec"]["query"] == 'sum(rate(journey_requests_total{journey="checkout",result="success"}[30d]))'
     assert doc["metadata"]["annotations"]["emac.dev/decision"] == "FAIL"
 
 
+OPENSLO_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # OpenSLO's validator: an RFC 1123 label, ≤ 63 characters
+
+
+def _openslo_names(files: dict[str, str]) -> list[str]:
+    out = []
+    for rel, text in files.items():
+        if rel.startswith("openslo/"):
+            doc = yaml.safe_load(text)
+            out.append(doc["metadata"]["name"])
+            if doc["kind"] == "SLO":
+                out += [doc["spec"]["indicator"]["metadata"]["name"], doc["spec"]["service"]]
+    return out
+
+
+@pytest.mark.parametrize("spec", [*sorted((REPO / "configs").glob("*.yaml")), "paper"], ids=lambda p: getattr(p, "stem", p))
+def test_every_openslo_name_is_an_rfc_1123_label(spec, request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue("paper_spec") if spec == "paper" else spec
+    names = _openslo_names(render_all(make_derivation(path, a_minus=0.99, a_plus=0.995)))
+    assert names and all(OPENSLO_NAME.match(n) and len(n) <= 63 for n in names), [n for n in names if not OPENSLO_NAME.match(n) or len(n) > 63]
+
+
+def test_openslo_names_from_awkward_ids_stay_labels_and_distinct(write_spec) -> None:
+    long_id = "Payment_Provider." + "x" * 80
+    text = CHECKOUT.read_text().replace("paya", "Pay_A").replace("payb", long_id)
+    d = make_derivation(write_spec(text))
+    names = _openslo_names(render_all(d))
+    assert "checkout-pay-a-availability" in names and "checkout-pay-a-success" in names
+    long = [n for n in names if n.startswith("checkout-payment-provider-xxx")]
+    assert len(long) == 2 and all(len(n) == 63 and OPENSLO_NAME.match(n) for n in long)  # SLO and indicator, shortened with a hash
+    assert len(set(long)) == 2
+
+
 def test_openslo_uses_component_telemetry_when_declared(paper_spec: Path) -> None:
     files = render_all(make_derivation(paper_spec))
-    doc = yaml.safe_load(files["openslo/slo.checkout.front.availability.yaml"])
+    doc = yaml.safe_load(files["openslo/slo.checkout-front-availability.yaml"])
     good = doc["spec"]["indicator"]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
     assert good == 'sum(increase(http_requests_total{service="front",code=~"2..|3.."}[30d]))'
 
