@@ -48,7 +48,7 @@ from ..model.journey import (
 )
 from ..units import parse_duration
 from .atomic import AtomicSLOIndex
-from .yamlio import display_path, load_yaml_documents, load_yaml_text
+from .yamlio import display_path, load_yaml_documents, load_yaml_text, scalar_text
 
 API_VERSION = "emac.dev/v1alpha1"
 KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
@@ -576,7 +576,7 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
     meta = ctx.mapping(doc.get("metadata"), "metadata")
     ctx.keys(meta, ("name", "labels", "annotations", "namespace"), "metadata", required=("name",))
     name = ctx.string(meta["name"], "metadata.name")
-    labels = tuple(sorted((str(k), str(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
+    labels = tuple(sorted((scalar_text(k), scalar_text(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
     spec = ctx.mapping(doc.get("spec"), "spec")
     ctx.keys(spec, _SPEC_KEYS, "spec", required=("operator", "components"))
 
