@@ -57,7 +57,8 @@ class _OneLineErrors(TyperGroup):
         self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
     ) -> Any:
         try:
-            rv = super().main(args=args, prog_name=prog_name or "emac", complete_var=complete_var, standalone_mode=False, **extra)
+            # the command is "emac" however it was started (console script, python -m, a test runner)
+            rv = super().main(args=args, prog_name="emac", complete_var=complete_var, standalone_mode=False, **extra)
         except clickx.NoArgsIsHelpError as err:
             if not standalone_mode:
                 raise

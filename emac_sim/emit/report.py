@@ -121,6 +121,8 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "journey": {"name": j.name, "operatorGraph": operator_graph(j.root)},
         "atomicAvailabilityTargets": {c.id: c.availability for c in j.components},
+        # where each referenced target came from, with any caveat (a Timeslices target read as request availability)
+        "atomicAvailabilitySources": {c.id: c.availability_source for c in j.components if c.availability_source != "inline"},
         "failureDomains": {c.id: list(c.domains) for c in j.components if c.domains},
         "composition": {
             "objectiveAvailabilityTarget": obj.target if obj is not None else None,

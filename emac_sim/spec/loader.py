@@ -54,7 +54,7 @@ from .yamlio import display_path, load_yaml_documents, load_yaml_text, scalar_te
 API_VERSION = "emac.dev/v1alpha1"
 KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
 #: ``spec.components.<id>.kind`` values (the paper's service and external_dependency, and the usual tiers).
-COMPONENT_KINDS = ("service", "external_dependency", "database", "cache", "queue", "gateway", "function")
+COMPONENT_KINDS = ("service", "external_dependency", "database", "datastore", "cache", "queue", "gateway", "function", "library")
 #: A bare latency number at least this large (seconds) is probably milliseconds.
 SUSPICIOUS_BARE_SECONDS = 10.0
 FREE_FORM = object()  # marker: the value under this key is not validated
