@@ -180,8 +180,9 @@ def test_yaml_booleans_render_as_sloth_renders_them(base_doc: dict) -> None:
 
 
 def test_journey_labels_render_booleans_as_sloth_does(write_spec) -> None:
-    from emac_sim.emit import render_all
     from test_emit import CHECKOUT, make_derivation
+
+    from emac_sim.emit import render_all
 
     text = CHECKOUT.read_text().replace("    team: payments\n", "    team: payments\n    canary: true\n    pci: false\n")
     d = make_derivation(write_spec(text))
