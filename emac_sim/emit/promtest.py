@@ -334,9 +334,16 @@ def counter_groups(slo: SLO, alerts: list[dict[str, Any]], grid: int, counters: 
             for kind, e in (("fires", (1 + EPSILON) * bw.factor * budget), ("quiet", (1 - EPSILON) * bw.factor * budget)):
                 segments: Segments = [(0, 0.0), (warm, e)]
                 t = _on_grid(every, budget, segments, warm + bw.long, grid)
-                # firing needs the long window full: half full it is quiet (a recording rule over a
-                # shorter window than it says would fire there)
-                times = sorted({_on_grid(every, budget, segments, warm + bw.long / 2, grid), t}) if kind == "fires" else [t]
+                times = [t]
+                if kind == "fires":
+                    # the long window's ratio crosses its threshold at warm + L/(1 + ε): quiet at half
+                    # and at the last grid time before that, so a recording rule over a shorter window
+                    # than it says (which would fire early) fails, as one over a longer window fails at t
+                    before = int((warm + bw.long / (1 + EPSILON)) // grid) * grid
+                    while before > warm and not _clear(every, budget, segments, before):
+                        before -= grid
+                    half = _on_grid(every, budget, segments, warm + bw.long / 2, grid)
+                    times = sorted({half, t} | ({before} if before > warm else set()))
                 series = [
                     {"series": _series_name(name, dict(labels)), "values": counter_values(segments, step, t + step, rate)}
                     for (name, labels), rate in ((counters.good, lambda x: 1.0 - x), (counters.other, other))
