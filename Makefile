@@ -1,5 +1,6 @@
 PYTHON ?= python3
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# Kernels are cached where the `emac` command caches them (~/.cache/emac-sim, or $EMAC_CACHE_DIR):
+# tests, benchmarks and the CLI compile them once, together.
 
 .PHONY: setup test test-all lint verify bench bench-quick clean
 
@@ -22,7 +23,7 @@ bench:
 	$(PYTHON) -m benchmarks.run --out reports/benchmarks.md
 
 bench-quick:
-	$(PYTHON) -m benchmarks.run --quick --out reports/benchmarks-quick.md
+	$(PYTHON) -m benchmarks.run --quick --out build/bench-quick/benchmarks-quick.md
 
 clean:
-	rm -rf .numba_cache .pytest_cache build *.egg-info
+	rm -rf .pytest_cache build *.egg-info

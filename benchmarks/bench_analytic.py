@@ -13,6 +13,7 @@ domains and one shock domain.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -125,9 +126,6 @@ def run(quick: bool = False) -> dict:
     warm-up on a 5-leaf journey that loads the compiled Makarov kernels (timed separately).
     Wall and CPU seconds are both reported: on a shared machine the wall time mostly measures
     the load (``loadAverage``)."""
-    import os
-
-    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".numba_cache"))
     from emac_sim.analytic import bounds
 
     t0 = time.perf_counter()

@@ -200,7 +200,7 @@ def start_times() -> dict:
     """``emac simulate configs/checkout.yaml --samples 1e5`` with an empty numba cache, then warm."""
     cmd = [sys.executable, "-m", "emac_sim.cli", "simulate", str(CHECKOUT), "--samples", "1e5", "--seed", "1", "--format", "json"]
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        env = dict(os.environ, EMAC_CACHE_DIR=cache)
         out = {}
         for label in ("coldSeconds", "warmSeconds"):
             t0 = time.perf_counter()

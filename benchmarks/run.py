@@ -1,8 +1,9 @@
 """Run every benchmark of issue 8 and write the report: ``python -m benchmarks.run [--quick] --out FILE``.
 
 ``make bench`` writes ``reports/benchmarks.md`` (and ``reports/bench-*.png``) in under 10
-minutes on 2 cores; ``make bench-quick`` a subset at small sizes (``reports/benchmarks-quick.md``,
-``reports/bench-quick-*.png``) in about a minute. Every section is measured in this run: ratios
+minutes on 2 cores; ``make bench-quick`` a subset at small sizes in about a minute, written to
+the ignored ``build/bench-quick/`` (timings differ run to run, so a smoke run must not rewrite
+tracked files). Every section is measured in this run: ratios
 are taken between figures measured side by side, absolute figures are quoted with the clock
 they were measured on. A section that fails, or whose owner's module is missing, is reported as
 "not available: <why>" and the run goes on.
@@ -811,7 +812,7 @@ def report(r: Runner, argv: list[str], note: str | None, plot_files: dict[str, s
             )
     else:
         out.append(
-            "Each run a fresh subprocess of the `emac` console script; cold = a new empty `NUMBA_CACHE_DIR` "
+            "Each run a fresh subprocess of the `emac` console script; cold = a new empty kernel cache (`EMAC_CACHE_DIR`) "
             "(every kernel compiles), warm = the cache the cold run filled. Medians."
         )
         out.append("")

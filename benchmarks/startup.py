@@ -1,7 +1,7 @@
 """Cold and warm start of the CLI (issue 8), each command a fresh subprocess.
 
 ``emac simulate configs/checkout.yaml --samples 1e5`` and ``emac compile configs/checkout.yaml
---out <tmp>``: *cold* runs get a new, empty ``NUMBA_CACHE_DIR`` (every ``@njit(cache=True)``
+--out <tmp>``: *cold* runs get a new, empty kernel cache (``EMAC_CACHE_DIR``) (every ``@njit(cache=True)``
 kernel is compiled), *warm* runs reuse the cache the last cold run filled. Python's own bytecode
 cache stays warm in both. Each run reports wall seconds (what a user waits) and CPU seconds
 (user + system of the subprocess, less sensitive to other load). ``emac compile`` exits 1 for
@@ -67,7 +67,7 @@ def start_times(cold_runs: int, warm_runs: int, commands: tuple[str, ...] = ("si
             for i in range(max(1, cold_runs)):
                 cache = work / f"numba-cache-{command}-{i}"
                 cache.mkdir()
-                env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+                env = dict(os.environ, EMAC_CACHE_DIR=str(cache))
                 plan = [("cold", 1)] + ([("warm", warm_runs)] if i == max(1, cold_runs) - 1 else [])
                 for kind, count in plan:
                     for _ in range(count):

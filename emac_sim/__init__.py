@@ -14,6 +14,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from . import kernelcache as _kernelcache  # noqa: F401  first: points numba's cache at the shared directory
+
+# isort: split
 from . import govern as _govern  # noqa: F401  registers guard checks with the spec loader
 from .errors import SpecError
 from .model import Journey

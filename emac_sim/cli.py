@@ -8,20 +8,92 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from .errors import SpecError
+try:  # typer >= 0.2x vendors its own click
+    from typer._click import exceptions as clickx
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer on the click package
+    import click.exceptions as clickx  # type: ignore[no-redef]
+    from click import get_current_context  # type: ignore[no-redef]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emergence-as-Code: journey reliability you can compute.")
+from .errors import SpecError, SpecWarning
+
+COMMAND_LINE = "<command line>"  # the "file" of a SpecError about an option; shown as "emac <command>"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def usage_error_line(err: Any) -> str:
+    """A click usage error as ``emac <command>: --option: what is wrong`` (no usage box)."""
+    where = err.ctx.command_path if err.ctx is not None else "emac"
+    if isinstance(err, clickx.NoSuchOption):
+        hint = f" (did you mean {' or '.join(sorted(err.possibilities))}?)" if err.possibilities else ""
+        return f"{where}: {err.option_name}: no such option{hint}"
+    if isinstance(err, clickx.BadParameter) and err.param is not None:
+        p = err.param
+        name = p.opts[0] if getattr(p, "param_type_name", "") == "option" and p.opts else str(p.name).upper()
+        what = "is required" if isinstance(err, clickx.MissingParameter) else _one_line(err.message).removeprefix("Value error, ").rstrip(".")
+        for typed, plain in (("Input should be a valid integer", "must be a whole number"), ("Input should be a valid number", "must be a number")):
+            if what.startswith(typed):
+                what = plain
+        return f"{where}: {name}: {what}"
+    return f"{where}: {_one_line(err.format_message()).rstrip('.')}"
+
+
+class _OneLineErrors(TyperGroup):
+    """Bad options and arguments give one line and exit code 2, like every other bad input."""
+
+    def main(
+        self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
+        try:
+            # the command is "emac" however it was started (console script, python -m, a test runner)
+            rv = super().main(args=args, prog_name="emac", complete_var=complete_var, standalone_mode=False, **extra)
+        except clickx.NoArgsIsHelpError as err:
+            if not standalone_mode:
+                raise
+            typer.echo(err.ctx.get_help() if err.ctx is not None else "", err=True)
+            sys.exit(2)
+        except clickx.UsageError as err:
+            if not standalone_mode:
+                raise
+            typer.echo(usage_error_line(err), err=True)
+            sys.exit(2)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True, help="Emergence-as-Code: journey reliability you can compute.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"emac-sim {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the emac-sim version and exit."),
+) -> None:
     """Emergence-as-Code: journey reliability you can compute."""
 
 
@@ -30,6 +102,10 @@ class Format(str, Enum):
     json = "json"
 
 
+SEED_HELP = (
+    "Random seed, a non-negative integer; default 0 in every command, so the same inputs give the same numbers "
+    "and bytes. The seed used is printed and recorded."
+)
 SloPath = typer.Option(None, "--slo-path", help="Directory (or file) with OpenSLO / Sloth SLO documents; repeatable.")
 WorkersOpt = typer.Option(None, "--workers", help="Threads, or dask-local processes (default: the CPUs); results do not depend on it.")
 FormatOpt = typer.Option(Format.text, "--format", help="text (tables) or json (one object on stdout).")
@@ -55,16 +131,43 @@ WindowOpt = typer.Option(None, "--window", help="Evidence window, e.g. 30d (defa
 AtOpt = typer.Option(None, "--at", help="Read the evidence at this time: RFC 3339 (2025-06-30T00:00:00Z), Unix seconds or now (default).")
 
 
+def _command() -> str:
+    ctx = get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "emac"
+
+
+def input_error_line(err: SpecError) -> str:
+    """One line for bad input: ``FILE: PATH: what`` for a file, ``emac <command>: --option: what``
+    for an option (raised as ``SpecError("<command line>", "--option", …)`` or ``SpecError("--option", …)``)."""
+    if err.file == COMMAND_LINE:
+        return f"{_command()}: {err.line().removeprefix(COMMAND_LINE + ': ')}"
+    if err.file.startswith("--"):
+        return f"{_command()}: {err.line()}"
+    return err.line()
+
+
 def fail_input(err: SpecError) -> None:
     """Bad input: one line on stderr, exit code 2, no traceback."""
-    typer.echo(err.line(), err=True)
+    typer.echo(input_error_line(err), err=True)
     raise typer.Exit(2)
 
 
 def run_guarded(fn: Callable[[], int | None]) -> None:
-    """Run a command body; SpecError → exit 2; return value → exit code."""
+    """Run a command body; SpecError → exit 2; return value → exit code. Spec warnings are
+    printed as they come, one line each on stderr (each line once)."""
+    shown: set[str] = set()
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = message.line() if isinstance(message, SpecWarning) else warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+        if text not in shown:
+            shown.add(text)
+            typer.echo(text, err=True)
+
     try:
-        code = fn()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpecWarning)
+            warnings.showwarning = show
+            code = fn()
     except SpecError as err:
         fail_input(err)
         return
@@ -95,14 +198,18 @@ def _json_safe(o: Any) -> Any:
 def check_run_options(seed: int | None, workers: int | None) -> None:
     """Refuse a negative ``--seed`` or a ``--workers`` below 1 (one line, exit 2)."""
     if seed is not None and seed < 0:
-        raise SpecError("<command line>", "--seed", f"must be a non-negative integer, got {seed}")
+        raise SpecError(COMMAND_LINE, "--seed", f"must be a non-negative integer, got {seed}")
     if workers is not None and workers < 1:
         raise SpecError("<command line>", "--workers", f"must be at least 1, got {workers}")
 
 
 def load(spec: Path, slo_path: list[Path] | None) -> Any:
-    from .spec import load_spec
+    """Load ``spec``; ``-`` reads it from standard input (atomicSLORefs resolve against the current
+    directory and ``--slo-path``)."""
+    from .spec import load_spec, load_spec_text
 
+    if str(spec) == "-":
+        return load_spec_text(sys.stdin.read(), source="<stdin>", slo_paths=slo_path or (), base_dir=Path.cwd())
     return load_spec(spec, slo_paths=slo_path or ())
 
 
@@ -110,7 +217,11 @@ def load(spec: Path, slo_path: list[Path] | None) -> Any:
 
 
 @app.command()
-def check(spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."), slo_path: list[Path] = SloPath, fmt: Format = FormatOpt) -> None:
+def check(
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
+    slo_path: list[Path] = SloPath,
+    fmt: Format = FormatOpt,
+) -> None:
     """Validate a spec and print the journey, components, domains and objectives."""
 
     def body() -> int:
@@ -187,7 +298,7 @@ def _fmt_seconds(v: float | None) -> str:
 
 @app.command("bounds")
 def bounds_cmd(
-    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
     grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 8192)."),
@@ -205,9 +316,9 @@ def bounds_cmd(
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds
-        from .evidence.commands import evidence_request, load_with_evidence, summary_line
+        from .evidence.commands import evidence_request, summary_line, with_evidence
 
-        j, ev = load_with_evidence(spec, slo_path or [], evidence_request(prometheus, evidence.value, window, at))
+        j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         b = bounds(j, grid_points=grid_points, confidence=confidence)
         if ev is not None:
             b["evidence"] = ev.to_dict(evidence.value)
@@ -270,14 +381,18 @@ class Correlation(str, Enum):
     pessimistic = "pessimistic"
 
 
-def parse_samples(text: str, option: str = "--samples") -> int:
-    """``100000``, ``1e5``, ``1_000_000`` or ``2.5e6`` → int; anything else is a SpecError."""
+def parse_samples(text: str, option: str = "--samples", minimum: int = 1) -> int:
+    """``100000``, ``1e5``, ``1_000_000`` or ``2.5e6`` → int; anything else is a SpecError.
+
+    ``minimum=0`` also accepts 0 (analytic only, where a command allows it).
+    """
     try:
         value = float(str(text).replace("_", ""))
     except ValueError:
         value = float("nan")
-    if not (value >= 1 and value == int(value) and value < 2**63):
-        raise SpecError("<command line>", option, f"must be a positive whole number such as 100000 or 1e5, got {text!r}")
+    if not (minimum <= value < 2**63 and value == int(value)):  # NaN and infinities fail here
+        what = "a positive whole number" if minimum >= 1 else "a whole number (0 or more)"
+        raise SpecError(COMMAND_LINE, option, f"must be {what} such as 100000 or 1e5, got {text!r}")
     return int(value)
 
 
@@ -291,9 +406,9 @@ SchedulerOpt = typer.Option(
 
 @app.command("simulate")
 def simulate_cmd(
-    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
+    spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
     samples: str = typer.Option("1e5", "--samples", "-n", help="Journeys to simulate (1e5 style accepted); the cap with --target-ci."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (non-negative); omitted: drawn, printed and recorded."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
     workers: int | None = WorkersOpt,
@@ -325,9 +440,9 @@ def simulate_cmd(
                 raise SpecError("<command line>", "--traces", msg) from None
         from .engine import simulate
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request, load_with_evidence, summary_line
+        from .evidence.commands import evidence_request, summary_line, with_evidence
 
-        j, ev = load_with_evidence(spec, slo_path or [], evidence_request(prometheus, evidence.value, window, at))
+        j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         with scheduler_session(scheduler, workers):
             try:
                 res = simulate(
@@ -374,7 +489,7 @@ def compile_cmd(
     spec: Path = typer.Argument(..., help="The accepted EmaC spec (JourneyIntent YAML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the artifacts (new, empty, or a previous emac-sim output)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples for the check (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help="Root seed; fixed default 0 so the same inputs give the same bytes (recorded in the report)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
     candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
     workers: int | None = WorkersOpt,
@@ -471,7 +586,7 @@ def _print_compile(res: Any) -> None:
 def validate(
     paths: list[Path] = typer.Argument(..., help="Spec files and/or directories (searched for kind: JourneyIntent)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples per spec and scenario (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help="Root seed (fixed default: nightly runs are reproducible)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     correlation: list[Correlation] = typer.Option(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
@@ -643,8 +758,10 @@ def whatif_cmd(
         help="PATH=VALUES, e.g. components.paya.availability=0.99:0.9999:20 (a,b,c; lo:hi:n; log:lo:hi:n); repeat for a grid.",
     ),
     study: Path = typer.Option(None, "--study", help="Study file (kind WhatIfStudy or FanOutStudy), e.g. configs/studies/fanout.yaml."),
-    samples: int = typer.Option(None, "--samples", help="Monte Carlo samples per point (default 20000; 0 = analytic only)."),
-    seed: int = typer.Option(None, "--seed", help="One seed for every point (common random numbers); drawn and printed when omitted."),
+    samples: str = typer.Option(None, "--samples", help="Monte Carlo samples per point (1e4 style accepted; default 20000; 0 = analytic only)."),
+    seed: int = typer.Option(
+        None, "--seed", help=SEED_HELP + " One seed for every point (common random numbers); a --study file's seed applies when given."
+    ),
     correlation: str = typer.Option(None, "--correlation", help="Scenario simulated: declared (default), independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
     out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG); default out/whatif/<name>."),
@@ -671,10 +788,12 @@ def whatif_cmd(
         from .evidence.commands import evidence_request
         from .studies.commands import whatif_command
 
+        n = parse_samples(samples, minimum=0) if samples is not None else None
+        check_run_options(seed, None)
         request = evidence_request(prometheus, evidence.value, window, at)
         with scheduler_session(scheduler, workers):
             return whatif_command(
-                spec, vary or [], study, samples, seed, correlation, confidence, out, find_max, subject_to or [], using, tolerance, slo_path or [],
+                spec, vary or [], study, n, seed, correlation, confidence, out, find_max, subject_to or [], using, tolerance, slo_path or [],
                 fmt is Format.json, analytic=not no_bounds, evidence=request,
             )
 
@@ -700,7 +819,7 @@ def evidence_cmd(
         from .evidence.commands import evidence_command, evidence_request
 
         if prometheus is None:
-            raise SpecError("<command line>", "--prometheus", "emac evidence needs --prometheus URL")
+            raise SpecError("<command line>", "--prometheus", "missing: give the URL of the Prometheus server to ask")
         request = evidence_request(prometheus, "declared", window, at)
         assert request is not None
         return evidence_command(spec, request, slo_path or [], fmt is Format.json)
@@ -716,9 +835,11 @@ def evidence_cmd(
 def report_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
     out: Path = typer.Option(..., "--out", help="Directory for report.md, report.html and figures/."),
-    samples: int = typer.Option(100_000, "--samples", help="Monte Carlo samples of the main estimate."),
-    sweep_samples: int = typer.Option(20_000, "--sweep-samples", help="Samples per point of the fan-out and trade-off sweeps (0: analytic only)."),
-    seed: int = typer.Option(1, "--seed", help="One seed for every simulation (common random numbers)."),
+    samples: str = typer.Option("1e5", "--samples", help="Monte Carlo samples of the main estimate (1e5 style accepted)."),
+    sweep_samples: str = typer.Option(
+        "2e4", "--sweep-samples", help="Samples per point of the fan-out and trade-off sweeps (1e4 style accepted; 0: analytic only)."
+    ),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP + " One seed for every simulation (common random numbers)."),
     correlation: str = typer.Option("declared", "--correlation", help="Scenario simulated: declared, independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
     slo_path: list[Path] = SloPath,
@@ -729,7 +850,9 @@ def report_cmd(
     def body() -> int:
         from .studies.commands import report_command
 
-        return report_command(spec, out, samples, sweep_samples, seed, correlation, confidence, slo_path or [], fmt is Format.json)
+        n, sweep = parse_samples(samples), parse_samples(sweep_samples, "--sweep-samples", minimum=0)
+        check_run_options(seed, None)
+        return report_command(spec, out, n, sweep, seed, correlation, confidence, slo_path or [], fmt is Format.json)
 
     run_guarded(body)
 

@@ -41,3 +41,21 @@ def _printable(text: str) -> str:
 
 class CheckRefused(RuntimeError):
     """Monte Carlo estimates and analytic bounds disagree: budgets and artifacts are refused."""
+
+
+class SpecWarning(UserWarning):
+    """A spec that loads but is probably not what its author meant (``70`` seconds beside ``18ms``).
+
+    Issued with :func:`warnings.warn` by the loader; the CLI prints each as one line on stderr,
+    ``FILE: PATH: warning: message``, and goes on.
+    """
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file = _printable(str(file))
+        self.path = _printable(str(path))
+        self.message = " ".join(str(message).split())
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}: {where}warning: {self.message}"

@@ -69,10 +69,10 @@ def test_text_table(cli) -> None:
 def test_bad_options_are_one_line_errors(cli) -> None:
     r = cli("bounds", CONFIG, "--grid-points", "3")
     assert r.exit_code == 2
-    assert r.stderr.strip() == "<command line>: --grid-points: must be at least 16, got 3"
+    assert r.stderr.strip() == "emac bounds: --grid-points: must be at least 16, got 3"
     r = cli("bounds", CONFIG, "--confidence", "1.5")
     assert r.exit_code == 2
-    assert r.stderr.strip() == "<command line>: --confidence: must be in (0, 1), got 1.5"
+    assert r.stderr.strip() == "emac bounds: --confidence: must be in (0, 1), got 1.5"
 
 
 def test_missing_spec_is_a_one_line_error(cli, tmp_path: Path) -> None:

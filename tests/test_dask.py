@@ -189,8 +189,9 @@ def test_worker_killed_mid_run_gives_the_threads_result(checkout, proc_client):
 # --------------------------------------------------------------------------- sweeps and commands
 
 
-def test_whatif_points_run_as_tasks_and_match_threads(cli, proc_client):
+def test_whatif_points_run_as_tasks_and_match_threads(cli, proc_client, tmp_path):
     args = ["whatif", CHECKOUT, "--vary", "components.paya.availability=0.99,0.9999", "--samples", "4000", "--seed", "4", "--format", "json"]
+    args += ["--out", tmp_path / "whatif"]
     threads = cli(*args)
     assert threads.exit_code == 0, threads
     with distributed.get_task_stream(proc_client) as ts:
@@ -247,7 +248,7 @@ def test_dask_local_starts_and_stops_its_own_cluster(cli):
 def test_bad_scheduler_values_are_one_line_errors(cli, value):
     r = cli("simulate", CHECKOUT, "--samples", "1000", "--scheduler", value)
     assert r.exit_code == 2
-    assert r.stderr.strip() == f"<command line>: --scheduler: must be threads, dask-local or tcp://HOST:PORT, got {value!r}"
+    assert r.stderr.strip() == f"emac simulate: --scheduler: must be threads, dask-local or tcp://HOST:PORT, got {value!r}"
 
 
 @pytest.mark.parametrize("command", ["simulate", "validate", "whatif", "compile"])
@@ -264,7 +265,7 @@ def test_missing_dask_says_how_to_install_it(cli, monkeypatch, tmp_path, command
     if r.exit_code == 2 and "No such command" in r.stderr:
         pytest.skip(f"emac {command} is not available in this checkout")
     assert r.exit_code == 2, r
-    assert r.stderr == f"<command line>: --scheduler: {scheduler} needs Dask, which is not installed: pip install 'emac-sim[dask]'\n"
+    assert r.stderr == f"emac {command}: --scheduler: {scheduler} needs Dask, which is not installed: pip install 'emac-sim[dask]'\n"
 
 
 def test_threads_need_no_dask(cli, monkeypatch):
@@ -286,7 +287,7 @@ def test_unreachable_scheduler_is_a_one_line_error():
 
 def test_dask_local_rejects_zero_workers(cli):
     r = cli("whatif", CHECKOUT, "--vary", "components.paya.availability=0.99", "--scheduler", "dask-local", "--workers", "0")
-    assert r.exit_code == 2 and r.stderr.strip() == "<command line>: --workers: must be at least 1, got 0"
+    assert r.exit_code == 2 and r.stderr.strip() == "emac whatif: --workers: must be at least 1, got 0"
 
 
 # --------------------------------------------------------------------------- planning and keys

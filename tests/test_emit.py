@@ -20,7 +20,7 @@ import yaml
 import emac_sim.govern as gov
 from emac_sim import __version__
 from emac_sim.budgets import AtomicTarget, AtomicTargets, Budgets, bounded_slo, burn_rate_thresholds, error_budget
-from emac_sim.emit import Derivation, EmitOptions, Provenance, argo, emit_all, prometheus, render_all, sloth, write_tree
+from emac_sim.emit import Derivation, EmitOptions, Provenance, argo, emit_all, prometheus, promtest, render_all, sloth, write_tree
 from emac_sim.emit.writer import MANIFEST
 from emac_sim.errors import SpecError
 from emac_sim.spec import load_spec
@@ -112,11 +112,12 @@ EXPECTED = {
     "argo/analysis-template.yaml",
     "argo/rollout-snippet.yaml",
     "flagger/metric-template.yaml",
+    "flagger/canary.yaml",
     "openslo/datasource.prometheus.yaml",
-    "openslo/slo.checkout.journey.availability.yaml",
+    "openslo/slo.checkout-journey-availability.yaml",
     "guards/action-guard.yaml",
     "report/derivation.yaml",
-} | {f"openslo/slo.checkout.{c}.availability.yaml" for c in ("front", "cart", "pricing", "paya", "payb")}
+} | {f"openslo/slo.checkout-{c}-availability.yaml" for c in ("front", "cart", "pricing", "paya", "payb")}
 
 
 def test_every_artifact_is_written_with_header_and_parses(checkout: Derivation, tmp_path: Path) -> None:
@@ -367,32 +368,110 @@ def test_openslo_targets_read_back_through_atomic_slo_refs(checkout: Derivation,
     index = AtomicSLOIndex([out / "openslo"])
     for t in checkout.budgets["atomicTargets"]["components"].items():
         cid, entry = t
-        value, source = index.resolve(f"openslo:checkout.{cid}.availability")
+        value, source = index.resolve(f"openslo:checkout-{cid}-availability")
         assert value == entry["uniform"] and "openslo" in source
-    journey, _ = index.resolve("openslo:checkout.journey.availability")
+    journey, _ = index.resolve("openslo:checkout-journey-availability")
     assert journey == 0.995
-    doc = yaml.safe_load((out / "openslo" / "slo.checkout.journey.availability.yaml").read_text())
+    doc = yaml.safe_load((out / "openslo" / "slo.checkout-journey-availability.yaml").read_text())
     ratio = doc["spec"]["indicator"]["spec"]["ratioMetric"]
     assert ratio["good"]["metricSource"]["spec"]["query"] == 'sum(rate(journey_requests_total{journey="checkout",result="success"}[30d]))'
     assert doc["metadata"]["annotations"]["emac.dev/decision"] == "FAIL"
 
 
+OPENSLO_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # OpenSLO's validator: an RFC 1123 label, ≤ 63 characters
+
+
+def _openslo_names(files: dict[str, str]) -> list[str]:
+    out = []
+    for rel, text in files.items():
+        if rel.startswith("openslo/"):
+            doc = yaml.safe_load(text)
+            out.append(doc["metadata"]["name"])
+            if doc["kind"] == "SLO":
+                out += [doc["spec"]["indicator"]["metadata"]["name"], doc["spec"]["service"]]
+    return out
+
+
+@pytest.mark.parametrize("spec", [*sorted((REPO / "configs").glob("*.yaml")), "paper"], ids=lambda p: getattr(p, "stem", p))
+def test_every_openslo_name_is_an_rfc_1123_label(spec, request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue("paper_spec") if spec == "paper" else spec
+    names = _openslo_names(render_all(make_derivation(path, a_minus=0.99, a_plus=0.995)))
+    assert names and all(OPENSLO_NAME.match(n) and len(n) <= 63 for n in names), [n for n in names if not OPENSLO_NAME.match(n) or len(n) > 63]
+
+
+def test_openslo_names_from_awkward_ids_stay_labels_and_distinct(write_spec) -> None:
+    long_id = "Payment_Provider." + "x" * 80
+    text = CHECKOUT.read_text().replace("paya", "Pay_A").replace("payb", long_id)
+    d = make_derivation(write_spec(text))
+    names = _openslo_names(render_all(d))
+    assert "checkout-pay-a-availability" in names and "checkout-pay-a-success" in names
+    long = [n for n in names if n.startswith("checkout-payment-provider-xxx")]
+    assert len(long) == 2 and all(len(n) == 63 and OPENSLO_NAME.match(n) for n in long)  # SLO and indicator, shortened with a hash
+    assert len(set(long)) == 2
+
+
 def test_openslo_uses_component_telemetry_when_declared(paper_spec: Path) -> None:
     files = render_all(make_derivation(paper_spec))
-    doc = yaml.safe_load(files["openslo/slo.checkout.front.availability.yaml"])
+    doc = yaml.safe_load(files["openslo/slo.checkout-front-availability.yaml"])
     good = doc["spec"]["indicator"]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
     assert good == 'sum(increase(http_requests_total{service="front",code=~"2..|3.."}[30d]))'
 
 
-def test_flagger_templates(checkout: Derivation) -> None:
-    text = render_all(checkout)["flagger/metric-template.yaml"]
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    assert [d["kind"] for d in docs] == ["MetricTemplate"] * 3
-    assert {d["apiVersion"] for d in docs} == {"flagger.app/v1beta1"}
-    burn = docs[0]["spec"]
+@pytest.fixture(scope="module")
+def flagger_schemas(reference_dir: Path) -> dict[str, Any]:
+    """JSON Schema validators of Flagger's Canary and MetricTemplate (unknown fields forbidden)."""
+    import jsonschema
+
+    out = {}
+    for crd in yaml.safe_load_all((reference_dir / "crds" / "flagger-crd.yaml").read_text()):
+        [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+        schema = _strict(version["schema"]["openAPIV3Schema"])
+        jsonschema.Draft7Validator.check_schema(schema)
+        out[crd["spec"]["names"]["kind"]] = jsonschema.Draft7Validator(schema)
+    return out
+
+
+@pytest.mark.parametrize("spec", ["checkout", "paper"])
+def test_flagger_resources_validate_against_the_crds(spec: str, flagger_schemas, request: pytest.FixtureRequest) -> None:
+    path = CHECKOUT if spec == "checkout" else request.getfixturevalue("paper_spec")
+    files = render_all(make_derivation(path))
+    templates = [d for d in yaml.safe_load_all(files["flagger/metric-template.yaml"]) if d]
+    canary = yaml.safe_load(files["flagger/canary.yaml"])
+    for doc in templates:
+        flagger_schemas["MetricTemplate"].validate(doc)
+    flagger_schemas["Canary"].validate(canary)
+    names = [d["metadata"]["name"] for d in templates]
+    assert names == ["emac-checkout-burn-rate", "emac-checkout-latency-p99", "emac-checkout-guard-promote"]
+    metrics = canary["spec"]["analysis"]["metrics"]
+    assert [m["templateRef"]["name"] for m in metrics] == names  # every template is checked, none is missing
+    assert [m["thresholdRange"] for m in metrics] == [{"max": 1.0}, {"max": 0.4}, {"min": 1}]
+    assert canary["spec"]["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"}
+    assert canary["spec"]["analysis"]["stepWeights"] == [10, 50]  # maxTrafficStep 0.5, as the Argo rollout steps
+    burn = templates[0]["spec"]
     assert burn["provider"] == {"type": "prometheus", "address": "http://prometheus.monitoring.svc:9090"}
     assert 'result="success",rollout="canary"}[{{ interval }}]' in burn["query"] and burn["query"].rstrip().endswith("/\n0.005")
-    assert "thresholdRange: {max: 1}" in text and "thresholdRange: {max: 0.4}" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate"),
+    [
+        ("Canary", lambda d: d["spec"]["analysis"]["metrics"][0].__setitem__("thresholdRnage", {"max": 1})),
+        ("Canary", lambda d: d["spec"].pop("targetRef")),
+        ("Canary", lambda d: d["spec"]["analysis"].__setitem__("stepWeights", "10,50")),
+        ("MetricTemplate", lambda d: d["spec"].__setitem__("querry", d["spec"].pop("query"))),
+        ("MetricTemplate", lambda d: d["spec"]["provider"].__setitem__("type", "prom")),
+    ],
+    ids=["misspelt-thresholdRange", "missing-targetRef", "wrong-type", "misspelt-query", "unknown-provider"],
+)
+def test_flagger_schema_check_catches_mistakes(kind: str, mutate, checkout: Derivation, flagger_schemas) -> None:
+    import jsonschema
+
+    files = render_all(checkout)
+    doc = yaml.safe_load(files["flagger/canary.yaml"]) if kind == "Canary" else next(yaml.safe_load_all(files["flagger/metric-template.yaml"]))
+    flagger_schemas[kind].validate(doc)
+    mutate(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        flagger_schemas[kind].validate(doc)
 
 
 def test_action_guard_document(checkout: Derivation) -> None:
@@ -401,11 +480,11 @@ def test_action_guard_document(checkout: Derivation) -> None:
     assert doc["kind"] == "ActionGuard" and spec["journey"] == "checkout"
     assert spec["bindings"]["A_minus"]["value"] == A_MINUS
     assert spec["bindings"]["p99_U"]["value"] == pytest.approx(0.38)
-    assert spec["bindings"]["conf(delta)"]["value"] is None
+    assert spec["bindings"]["conf(delta)"]["value"] == 1.0  # no candidate: no model delta pending
     [action] = spec["actions"]
     assert action["parameterBounds"] == {"maxTrafficStep": 0.5, "maxConcurrentRollouts": 1}
     assert action["promql"] == f"vector({gov.to_promql(action['guard'], prometheus.bound_series(checkout.journey))})"
-    assert action["evaluation"]["status"] == "unknown"
+    assert action["evaluation"]["status"] == "blocked"
     assert "fails: A_minus >= 0.995: 0.9925144895 < 0.995" in action["evaluation"]["explanation"]
 
 
@@ -425,11 +504,42 @@ def test_bound_slis_are_recorded(checkout: Derivation) -> None:
     assert rules[("journey:checkout:availability_bound", "optimistic")]["expr"] == f"vector({A_PLUS!r})"
     assert rules[("journey:checkout:availability_bound", "pessimistic")]["expr"] == f"vector({A_MINUS!r})"
     assert ("journey:checkout:availability_bound_width", None) in rules
-    assert ("journey:checkout:latency_seconds:p99_upper_bound", None) in rules
-    assert ("journey:checkout:model_delta:confidence", None) not in rules  # no candidate, no stated confidence
+    # the governed bound: upperConfidence falls back to the dependence-free bound without a Monte Carlo interval
+    assert rules[("journey:checkout:latency_seconds:p99_upper_bound", "upper")]["expr"] == "vector(0.38)"
+    assert rules[("journey:checkout:model_delta:confidence", None)]["expr"] == "vector(1)"  # no candidate: no delta pending
     assert rules[("journey:checkout:domain_conflicts:unresolved", None)]["expr"] == "vector(0)"
     windows = sorted(r["labels"]["sloth_window"] for g in groups for r in g["rules"] if r["record"].startswith("slo:sli_error:ratio_rate"))
     assert windows == sorted(["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"])
+
+
+_W = "[{{ .window }}]"
+
+
+@pytest.mark.parametrize(
+    ("good", "total", "expected"),
+    [
+        (
+            f'sum(rate(journey_requests_total{{journey="checkout",result="success"}}{_W}))',
+            f'sum(rate(journey_requests_total{{journey="checkout"}}{_W}))\n',
+            promtest.Counters(
+                ("journey_requests_total", (("journey", "checkout"), ("result", "success"))),
+                ("journey_requests_total", (("journey", "checkout"), ("result", "error"))),
+                "errors",
+            ),
+        ),
+        (
+            'sum( rate( http_ok_total{svc="a"}[{{.window}}] ) )',
+            f'sum(rate(http_total{{svc="a"}}{_W}))',
+            promtest.Counters(("http_ok_total", (("svc", "a"),)), ("http_total", (("svc", "a"),)), "total"),
+        ),
+        (f'sum(rate(x{{code=~"2.."}}{_W}))', f"sum(rate(x{_W}))", None),  # a regex matcher selects no single series
+        (f'sum(rate(x{{a="1"}}{_W})) by (a)', f"sum(rate(x{_W}))", None),
+        (f"sum(rate(x{_W}))", f"sum(rate(x{_W}))", None),  # good and total cannot be told apart
+        (f'sum(rate(x{{a="1"}}{_W}))', f'sum(rate(x{{a="2"}}{_W}))', None),  # the total does not count the good ones
+    ],
+)
+def test_raw_counters_behind_an_sli(good: str, total: str, expected) -> None:
+    assert promtest.Counters.from_sli(good, total) == expected
 
 
 def test_candidate_confidence_and_delta_are_recorded() -> None:

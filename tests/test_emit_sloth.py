@@ -168,3 +168,23 @@ def test_bad_slos_name_the_field(slo: dict, path: str, message: str) -> None:
 def test_window_placeholder_spacing_variants() -> None:
     for ph in ("{{.window}}", "{{ .window }}", "{{- .window -}}"):
         assert sloth.render_window(f"rate(x[{ph}])", 3600) == "rate(x[1h])"
+
+
+def test_yaml_booleans_render_as_sloth_renders_them(base_doc: dict) -> None:
+    # an unquoted `true` is a YAML boolean; Sloth (Go) reads it into a label as "true", Python's str() gives "True"
+    doc = {**base_doc, "labels": {"canary": True, "tier": 1, "off": False}}
+    groups = yaml.safe_load(sloth.generate(doc, version=VERSION))["groups"]
+    labels = groups[0]["rules"][0]["labels"]
+    assert (labels["canary"], labels["tier"], labels["off"]) == ("true", "1", "false")
+    assert "True" not in sloth.generate(doc, version=VERSION)
+
+
+def test_journey_labels_render_booleans_as_sloth_does(write_spec) -> None:
+    from test_emit import CHECKOUT, make_derivation
+
+    from emac_sim.emit import render_all
+
+    text = CHECKOUT.read_text().replace("    team: payments\n", "    team: payments\n    canary: true\n    pci: false\n")
+    d = make_derivation(write_spec(text))
+    rules = yaml.safe_load(render_all(d)["prometheus/recording-rules.yaml"])["groups"][0]["rules"]
+    assert (rules[0]["labels"]["canary"], rules[0]["labels"]["pci"]) == ("true", "false")

@@ -8,8 +8,14 @@
   values).
 * Random journeys (hypothesis): the declared estimate equals the analytic declared value
   wherever that is computable, and is consistent with [pessimistic, sharedFateRange max] (its
-  99.9 % interval meets the range) when the declared correlation is made of shock and
-  magnitude-free domains only. Gaussian domains with 0 < rho < 1 are *not* bounded by that
+  interval meets the range) when the declared correlation is made of shock and
+  magnitude-free domains only. The test makes up to 4 interval checks on each of 25 journeys;
+  held to α = 1e-3 as a whole, each check uses a 1 − 1e-3/100 interval (Bonferroni). At 99.9 %
+  per check the test failed about one run in 14 with no error anywhere: issue 12's 3.4σ was one
+  of 75 estimates. Checked before concluding so: 1,050 comparisons of Monte Carlo (10⁶ samples)
+  with exact values on random journeys gave z-scores of mean 0.005 and sd 1.04, the five largest
+  (up to 3.3σ) fell below 1.5σ at 10⁷ samples, and 600 availability / domain draws of the failing
+  journey's shape showed no bias (largest 3.2σ). Gaussian domains with 0 < rho < 1 are *not* bounded by that
   range in general: availability can dip below both shared-fate extremes (see
   ``test_engine_stats.test_partial_gaussian_correlation_can_fall_below_the_pessimistic_bound``).
 """
@@ -116,12 +122,16 @@ def random_journeys(draw):
     return Journey(name="random", root=Series(steps=(node(2), node(2))), components=comps, domains=tuple(doms))
 
 
-@hypothesis.settings(max_examples=25, deadline=None, derandomize=True)
+RANDOM_JOURNEYS = 25
+FAMILY_CONFIDENCE = 1 - 1e-3 / (4 * RANDOM_JOURNEYS)  # α = 1e-3 over every interval check of the test
+
+
+@hypothesis.settings(max_examples=RANDOM_JOURNEYS, deadline=None, derandomize=True)
 @hypothesis.given(random_journeys())
 def test_declared_estimates_sit_inside_the_analytic_range(j):
     an = pytest.importorskip("emac_sim.analytic")
     b = an.bounds(j)["availability"]
-    res = simulate(j, samples=200_000, seed=5, correlation="declared", confidence=0.999)
+    res = simulate(j, samples=200_000, seed=5, correlation="declared", confidence=FAMILY_CONFIDENCE)
     lo, hi = res.availability_ci()
     if b["declared"] is not None:
         assert lo <= b["declared"] <= hi, (str(j.root), res.availability, b["declared"])
@@ -132,7 +142,7 @@ def test_declared_estimates_sit_inside_the_analytic_range(j):
     # independent and shared reproduce their exact values too
     for name in ("independent", "shared"):
         exact = an.scenario_availability(j, named_scenario(j, name))
-        r = simulate(j, samples=200_000, seed=6, correlation=name, confidence=0.999)
+        r = simulate(j, samples=200_000, seed=6, correlation=name, confidence=FAMILY_CONFIDENCE)
         rlo, rhi = r.availability_ci()
         assert rlo <= exact <= rhi, (name, str(j.root), r.availability, exact)
 

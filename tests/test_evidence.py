@@ -215,13 +215,13 @@ def test_evidence_options_need_a_server() -> None:
 def test_cli_refuses_evidence_options_without_prometheus(cli, paper_spec: Path) -> None:
     r = cli("bounds", paper_spec, "--evidence", "observed")
     assert r.exit_code == 2, r
-    assert r.stderr.strip() == "<command line>: --evidence: --evidence observed needs --prometheus URL"
+    assert r.stderr.strip() == "emac bounds: --evidence: --evidence observed needs --prometheus URL"
     r = cli("evidence", paper_spec)
     assert r.exit_code == 2, r
-    assert r.stderr.strip() == "<command line>: --prometheus: emac evidence needs --prometheus URL"
+    assert r.stderr.strip() == "emac evidence: --prometheus: missing: give the URL of the Prometheus server to ask"
     r = cli("evidence", paper_spec, "--prometheus", "http://127.0.0.1:9", "--at", "tomorrow")
     assert r.exit_code == 2, r
-    assert r.stderr.strip().startswith("<command line>: --at: expected RFC 3339")
+    assert r.stderr.strip().startswith("emac evidence: --at: expected RFC 3339")
 
 
 # --------------------------------------------------------------------------- OpenMetrics writer

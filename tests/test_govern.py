@@ -243,7 +243,15 @@ def test_accepted_paper_model_fails_on_a_minus(paper_spec: Path) -> None:
     assert d.a_minus == A_MINUS and d.objective == 0.995 and d.availability_bound == "pessimistic"
     assert d.reasons == ("A⁻ = 0.99251449 is below the availability objective 0.995 (pessimistic bound)",)
     [g] = d.guards
-    assert g.action == "promote" and g.status == "unknown"  # p99_U and conf(delta) are not known here
+    # the paper models no latency (p99_U <= 0.4 is left out, as the decision leaves latency out) and
+    # judges no candidate (conf(delta) = 1: no delta pending): the guard blocks on A_minus alone
+    assert g.action == "promote" and g.status == "blocked"
+    assert [t.detail for t in g.evaluation.terms] == [
+        "A_minus >= 0.995: 0.9925144895 < 0.995",
+        "p99_U <= 0.4: left out (p99_U not modelled)",
+        "conf(delta) >= 0.8: 1 >= 0.8",
+        "no_unresolved_domain_conflict is true",
+    ]
 
 
 def test_accepted_model_passes_when_a_minus_meets_the_objective(paper_spec: Path) -> None:
@@ -362,7 +370,7 @@ def test_review_takes_precedence_over_fail() -> None:
 def test_decision_to_dict_is_plain_data(paper_spec: Path) -> None:
     d = gov.decide(load_spec(paper_spec), bounds(A_MINUS, A_PLUS))
     out = d.to_dict()
-    assert out["verdict"] == "FAIL" and out["guards"][0]["status"] == "unknown"
+    assert out["verdict"] == "FAIL" and out["guards"][0]["status"] == "blocked"
     assert out["guards"][0]["terms"][0] == {"term": "A_minus >= 0.995", "result": False, "detail": "A_minus >= 0.995: 0.9925144895 < 0.995"}
 
 

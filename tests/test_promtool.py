@@ -26,6 +26,7 @@ from emac_sim.emit import EmitOptions, emit_all, prometheus, sloth
 from emac_sim.govern.guard import And, BoolLit, Compare, Not, Num, Or, Var, evaluate_guard, to_promql, unparse
 
 PROMTOOL = shutil.which("promtool")
+_slow = pytest.mark.slow
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs Debian's prometheus package)")
 
 
@@ -87,12 +88,32 @@ def test_alert_unit_tests_pass_promtool(emitted: Path) -> None:
     tests = yaml.safe_load((emitted / "prometheus" / "alerts.test.yaml").read_text())["tests"]
     alerts = yaml.safe_load((emitted / "prometheus" / "alerts.yaml").read_text())["groups"][0]["rules"]
     windows = sum(a["expr"].count(" and\n") for a in alerts)
-    assert len(tests) == 4 * windows  # fires, stays quiet, resets, gated: per window pair
-    assert any(check["exp_alerts"] for t in tests for check in t["alert_rule_test"])
-    assert any(not check["exp_alerts"] for t in tests for check in t["alert_rule_test"])
+    raw = [t for t in tests if "from raw counters" in t["name"]]
+    # fires, stays quiet, resets, gated from recorded ratios; fires and stays quiet from raw counters: per window pair
+    assert len(tests) - len(raw) == 4 * windows and len(raw) == 2 * windows
+    assert all(s["series"].startswith("journey_requests_total{") for t in raw for s in t["input_series"])
+    for group in (raw, [t for t in tests if t not in raw]):
+        assert any(check["exp_alerts"] for t in group for check in t["alert_rule_test"])
+        assert any(not check["exp_alerts"] for t in group for check in t["alert_rule_test"])
 
 
-_slow = pytest.mark.slow
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("[1h]", "[30m]"),  # a ratio recorded over the wrong window
+        ('journey="checkout",result="success"}[3d]', 'journey="checkout",result="error"}[3d]'),  # good and bad swapped
+        pytest.param("[6h]", "[5h]", marks=_slow),
+    ],
+)
+def test_alert_unit_tests_catch_a_wrong_recording_rule(old: str, new: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    emit_all(make_derivation(CHECKOUT), out)
+    rules = out / "prometheus" / "recording-rules.yaml"
+    text = rules.read_text()
+    assert old in text
+    rules.write_text(text.replace(old, new))
+    res = promtool("test", "rules", out / "prometheus" / "alerts.test.yaml")
+    assert res.returncode != 0 and "from raw counters" in res.stdout + res.stderr, res.stdout[-2000:]
 
 
 @pytest.mark.parametrize(

@@ -135,19 +135,24 @@ def test_bad_values_give_loader_errors(checkout: SpecDocument, path: str, value:
 
 
 @pytest.mark.parametrize(
-    ("path", "message"),
+    ("path", "where", "message"),
     [
-        ("components.frnt.availability", "spec.components: no component 'frnt' (did you mean 'front'?)"),
-        ("operator.steps[5].hedgeDelay", "spec.operator.steps: index [5] out of range (the list has 3 entries)"),
-        ("failureDomains.payment-net.rho", "spec.failureDomains: no failure domain named 'payment-net' (did you mean 'payment-network'?)"),
-        ("operator.steps[2].hedge", "spec.operator.steps[2]: no key 'hedge' (did you mean 'hedgeDelay'?)"),
-        ("operator.steps[0].ref.x", "spec.operator.steps[0].ref: cannot set key 'x': not a mapping"),
+        ("components.frnt.availability", "spec.components", "no component 'frnt' (did you mean 'front'?)"),
+        ("operator.steps[5].hedgeDelay", "spec.operator.steps", "index [5] out of range (the list has 3 entries)"),
+        ("failureDomains.payment-net.rho", "spec.failureDomains", "no failure domain named 'payment-net' (did you mean 'payment-network'?)"),
+        ("operator.steps[2].hedge", "spec.operator.steps[2]", "no key 'hedge' (did you mean 'hedgeDelay'?)"),
+        ("operator.steps[0].ref.x", "spec.operator.steps[0].ref", "cannot set key 'x': not a mapping"),
     ],
 )
-def test_paths_that_do_not_fit(checkout: SpecDocument, path: str, message: str) -> None:
+def test_paths_that_do_not_fit(checkout: SpecDocument, path: str, where: str, message: str) -> None:
+    # a path typed on the command line: the error names the option and the path as typed
     with pytest.raises(SpecError) as exc:
         checkout.with_values([(parse_path(path), 1)])
-    assert str(exc.value) == f"{CHECKOUT}: {message}"
+    assert str(exc.value) == f"--vary: {path}: {message}"
+    # a path from a study file: the spec file and the path inside it
+    with pytest.raises(SpecError) as exc:
+        checkout.with_values([(parse_path(path, "study.yaml"), 1)])
+    assert str(exc.value) == f"{CHECKOUT}: {where}: {message}"
 
 
 # --------------------------------------------------------------------------- values

@@ -146,7 +146,7 @@ def test_find_max_load_rate() -> None:
         ([str(CHECKOUT)], "emac whatif: nothing to do"),
         ([str(CHECKOUT), "--vary", "load.rate"], "--vary: load.rate: expected PATH=VALUES"),
         ([str(CHECKOUT), "--vary", "components.paya.availability=0.9,2"], "spec.components.paya.availability: must be a probability in [0, 1]"),
-        ([str(CHECKOUT), "--vary", "components.payc.availability=0.9"], "spec.components: no component 'payc'"),
+        ([str(CHECKOUT), "--vary", "components.payc.availability=0.9"], "emac whatif: --vary: components.payc.availability: no component 'payc'"),
         ([str(CHECKOUT), "--vary", "load.rate=1:2"], "malformed range '1:2'"),
         ([str(CHECKOUT), "--find-max", "load.rate", "--subject-to", "p99~1"], "--subject-to: expected METRIC<=VALUE"),
         ([str(CHECKOUT), "--find-max", "load.rate"], "--subject-to: give at least one constraint"),

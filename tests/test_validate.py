@@ -16,14 +16,41 @@ DATA = Path(__file__).resolve().parent / "data" / "compile"
 SMALL = "20000"
 
 
+XSD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "schemas" / "junit-10.xsd"
+
+
 def _junit(path: Path) -> ET.Element:
+    """Parse a JUnit report, first validating it against junit-10.xsd (the schema CI servers use)."""
+    if XSD.is_file():
+        from lxml import etree
+
+        etree.XMLSchema(etree.parse(str(XSD))).assertValid(etree.parse(str(path)))
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     return root
 
 
 def _counts(el: ET.Element) -> dict[str, int]:
-    return {k: int(el.get(k)) for k in ("tests", "failures", "errors", "skipped")}
+    out = {k: int(el.get(k)) for k in ("tests", "failures", "errors")}
+    suites = [el] if el.tag == "testsuite" else el.findall("testsuite")  # <testsuites> carries no skipped count
+    out["skipped"] = sum(int(s.get("skipped")) for s in suites)
+    return out
+
+
+def test_junit_report_validates_against_the_junit_xsd(cli, reference_dir: Path, paper_spec: Path, tmp_path: Path) -> None:
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(reference_dir / "schemas" / "junit-10.xsd")))
+    junit = tmp_path / "v.xml"
+    r = cli("validate", paper_spec, "--samples", SMALL, "--correlation", "declared", "--correlation", "shared", "--junit", junit)
+    assert r.exit_code == 0, r
+    doc = etree.parse(str(junit))
+    assert schema.validate(doc), schema.error_log
+    assert doc.getroot().get("skipped") is None and doc.find("testsuite").get("skipped") == "2"
+    # the schema is strict enough to catch what CI servers reject: a skipped count on <testsuites>
+    doc.getroot().set("skipped", "2")
+    assert not schema.validate(doc)
+    assert schema.error_log.last_error.message == "Element 'testsuites', attribute 'skipped': The attribute 'skipped' is not allowed."
 
 
 def test_directory_search_finds_only_journey_intents(tmp_path: Path) -> None:

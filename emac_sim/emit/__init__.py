@@ -23,6 +23,12 @@ def _rules_note(d: Derivation) -> str:
     lines = [f"Journey {j.name}: {j.expression}"]
     if obj is not None and obj.good_query is None and obj.total_query is None:
         lines.append(f'No SLI queries in the spec: assumes journey_requests_total{{journey="{j.name}"[,result="success"]}}.')
+    gov = d.governed
+    source = f"candidate model {d.candidate.source}" if d.candidate is not None else "this spec (no candidate judged: conf(delta) = 1)"
+    lines.append(
+        f"Journey bound series: the values the decision and the action guards used, from {source}; "
+        f"A_minus = {gov.availability_key}, latency bounds = {gov.latency_key} (useBoundsForAutomation)."
+    )
     if j.governance.burn_rates_declared:
         lines.append("Burn-rate windows from governance.alerts.burnRatePolicy.")
     else:
@@ -40,15 +46,22 @@ def render_all(derivation: Derivation) -> dict[str, str]:
         "prometheus/recording-rules.yaml": with_header(prometheus.recording_rules_text(d), v, h, note=_rules_note(d)),
         "prometheus/alerts.yaml": with_header(prometheus.alerts_text(d), v, h, note=_rules_note(d)),
         "prometheus/alerts.test.yaml": with_header(
-            promtest.alert_tests_text(slo, style=style),
+            promtest.alert_tests_text(
+                slo,
+                style=style,
+                counters=promtest.Counters.from_sli(*prometheus.sli_queries(d.journey)) if slo is not None else None,
+                group_order=tuple(g["name"] for g in prometheus.recording_groups(d) + prometheus.alert_groups(d)),
+            ),
             v,
             h,
-            note="promtool test rules alerts.test.yaml: each alert fires at its burn rate and stays quiet below it.",
+            note="promtool test rules alerts.test.yaml: each alert fires at its burn rate and stays quiet below it, "
+            "from recorded error ratios and from raw request counters through recording-rules.yaml.",
         ),
         "prometheus/prometheusrule.yaml": with_header(prometheus.prometheusrule_text(d), v, h),
         "argo/analysis-template.yaml": with_header(argo.analysis_template_text(d), v, h),
         "argo/rollout-snippet.yaml": with_header(argo.rollout_snippet_text(d), v, h),
         "flagger/metric-template.yaml": with_header(flagger.metric_templates_text(d), v, h),
+        "flagger/canary.yaml": with_header(flagger.canary_text(d), v, h),
     }
     for rel, text in openslo.files(d).items():
         files[rel] = with_header(text, v, h)

@@ -19,9 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import SpecError
-from ..govern.guard import to_promql
 from .derivation import Derivation
-from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, bound_series, canary_error_ratio_template, latency_gates, latency_query
+from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, latency_gates, latency_query
 from .sloth import prom_duration, render_window
 from .yamltext import dump
 
@@ -84,7 +83,6 @@ def analysis_template(d: Derivation) -> dict[str, Any]:
                 "provider": {"prometheus": {**prom, "query": latency_query(j, o.canary_window, _SENTINEL, metric) + "\n"}},
             }
         )
-    series = bound_series(j)
     for i, action in enumerate(g.actions):
         if not action.guard:
             continue
@@ -94,7 +92,7 @@ def analysis_template(d: Derivation) -> dict[str, Any]:
                 "name": name,
                 "failureLimit": 0,
                 "successCondition": "result[0] == 1",
-                "provider": {"prometheus": {**prom, "query": f"vector({to_promql(action.guard, series)})\n"}},
+                "provider": {"prometheus": {**prom, "query": guard_query(d, action.guard)}},
             }
         )
     for m in metrics:  # the canary matcher is an Argo argument, substituted by Argo at run time
@@ -137,13 +135,23 @@ def canary_weights(max_step: float, first: int = FIRST_CANARY_WEIGHT) -> list[in
     return weights
 
 
-def rollout_snippet(d: Derivation) -> dict[str, Any]:
-    """``spec.strategy.canary.steps`` for a Rollout: setWeight, pause, analysis per weight."""
-    s = max_traffic_step(d)
+def step_weights(d: Derivation) -> list[int]:
+    """The canary weights of the journey's policy (:func:`canary_weights` of :func:`max_traffic_step`).
+
+    Raises
+    ------
+    SpecError
+        When ``maxTrafficStep`` is below 1 %.
+    """
     try:
-        weights = canary_weights(s)
+        return canary_weights(max_traffic_step(d))
     except ValueError as exc:
         raise SpecError(d.journey.source, "spec.governance.actions.parameterBounds.maxTrafficStep", str(exc)) from None
+
+
+def rollout_snippet(d: Derivation) -> dict[str, Any]:
+    """``spec.strategy.canary.steps`` for a Rollout: setWeight, pause, analysis per weight."""
+    weights = step_weights(d)
     pause = prom_duration(d.options.canary_window)
     steps: list[dict[str, Any]] = []
     for w in weights:

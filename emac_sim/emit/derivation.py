@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from ..govern.decision import CandidateEvidence, Decision
+from ..govern.decision import CandidateEvidence, Decision, GovernedBounds, governed_bounds
 from ..model.journey import Journey
 
 #: Libraries whose versions are recorded in provenance (results may depend on them).
@@ -153,6 +153,10 @@ class EmitOptions:
     sloth_compatible
         Rule naming: ``None`` follows ``governance.alerts.slothCompatible``; ``True`` writes the
         groups exactly as Sloth would for the journey SLO.
+    canary_target
+        Name of the Deployment the Flagger ``Canary`` rolls out (``None``: the journey's name).
+    service_port
+        Port of the Flagger ``Canary``'s service.
     """
 
     prometheus_address: str = DEFAULT_PROMETHEUS_ADDRESS
@@ -162,6 +166,8 @@ class EmitOptions:
     analysis_interval: float = 60.0
     analysis_count: int = 5
     sloth_compatible: bool | None = None
+    canary_target: str | None = None
+    service_port: int = 80
 
 
 def _as_plain(v: Any) -> Any:
@@ -247,8 +253,14 @@ class Derivation:
         return self.journey.governance.sloth_compatible if o is None else o
 
     @property
-    def model_confidence(self) -> float | None:
-        """conf(delta): the candidate's confidence, else the spec's own, else ``None``."""
-        if self.candidate is not None:
-            return self.candidate.confidence
-        return self.journey.confidence
+    def governed(self) -> GovernedBounds:
+        """The one value of each bound the decision, the guards, the recorded series and the
+        Argo / Flagger gates use (:func:`emac_sim.govern.governed_bounds`)."""
+        return governed_bounds(self.journey, self.bounds, self.candidate)
+
+    @property
+    def governed_model_bounds(self) -> Mapping[str, Any]:
+        """Analytic bounds of the model governance acts on: the candidate's when one is judged."""
+        if self.candidate is not None and self.candidate_bounds is not None:
+            return self.candidate_bounds
+        return self.bounds

@@ -1,9 +1,12 @@
-"""Flagger ``MetricTemplate`` documents (prometheus provider) for the journey's canary gate.
+"""Flagger resources for the journey's canary gate: ``MetricTemplate`` documents and a ``Canary``.
 
 One template per check, as Flagger evaluates one query per metric: the canary burn rate (the
 journey error ratio over ``{{ interval }}`` divided by the error budget), each latency gate, and
-each guarded action (the guard compiled to PromQL; 1 when it holds). The thresholds belong in the
-Canary resource (``thresholdRange``); the comment block above the documents lists them.
+each guarded action (the guard compiled to PromQL over the recorded bound series; 1 when it
+holds). The ``Canary`` (``flagger/canary.yaml``) references every template with its
+``thresholdRange`` and steps the canary weight by at most ``parameterBounds.maxTrafficStep``
+(``stepWeights``, as the Argo rollout snippet does); its ``targetRef`` names the Deployment
+(:attr:`EmitOptions.canary_target`, default: the journey's name).
 """
 
 from __future__ import annotations
@@ -11,58 +14,91 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..govern.guard import to_promql
+from .argo import step_weights
 from .derivation import Derivation
-from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, bound_series, canary_error_ratio_template, latency_gates, latency_query
-from .sloth import replace_window
-from .yamltext import dump_all
+from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, latency_gates, latency_query
+from .sloth import prom_duration, replace_window
+from .yamltext import dump, dump_all
 
+FLAGGER_API = "flagger.app/v1beta1"
 FLAGGER_INTERVAL = "{{ interval }}"
 
 
-def _template(d: Derivation, name: str, query: str) -> dict[str, Any]:
+def _metadata(d: Derivation, name: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if d.options.namespace:
         meta["namespace"] = d.options.namespace
     meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(d.journey.name)}
     meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
+    return meta
+
+
+def _template(d: Derivation, name: str, query: str) -> dict[str, Any]:
     return {
-        "apiVersion": "flagger.app/v1beta1",
+        "apiVersion": FLAGGER_API,
         "kind": "MetricTemplate",
-        "metadata": meta,
+        "metadata": _metadata(d, name),
         "spec": {"provider": {"type": "prometheus", "address": d.options.prometheus_address}, "query": query},
     }
 
 
-def metric_templates(d: Derivation) -> list[tuple[dict[str, Any], str]]:
-    """(MetricTemplate, thresholdRange hint) pairs."""
+def metric_templates(d: Derivation) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """(MetricTemplate, ``thresholdRange``) pairs: what the Canary's analysis checks."""
     j = d.journey
     g = j.governance
     base = f"emac-{_k8s_name(j.name)}"
-    out: list[tuple[dict[str, Any], str]] = []
+    out: list[tuple[dict[str, Any], dict[str, float]]] = []
     if j.availability_objective is not None:
         budget = _ratio_text(float(Decimal(1) - Decimal(repr(j.availability_objective.target))))
         ratio = replace_window(canary_error_ratio_template(j, d.options.canary_matcher), FLAGGER_INTERVAL)
         inner = "\n".join("  " + line for line in ratio.splitlines())
         query = f"(\n{inner}\n)\n/\n{budget}\n"
-        out.append((_template(d, f"{base}-burn-rate", query), f"thresholdRange: {{max: {_ratio_text(g.max_canary_burn_rate)}}}"))
+        out.append((_template(d, f"{base}-burn-rate", query), {"max": g.max_canary_burn_rate}))
     for metric, threshold in latency_gates(j):
         q = latency_query(j, FLAGGER_INTERVAL, d.options.canary_matcher, metric)
-        out.append((_template(d, f"{base}-latency-{metric}", q + "\n"), f"thresholdRange: {{max: {_ratio_text(threshold)}}}"))
-    series = bound_series(j)
+        out.append((_template(d, f"{base}-latency-{metric}", q + "\n"), {"max": threshold}))
     for i, a in enumerate(g.actions):
         if a.guard:
             suffix = f"-{i}" if sum(x.kind == a.kind for x in g.actions) > 1 else ""
-            out.append(
-                (_template(d, f"{base}-guard-{_k8s_name(a.kind)}{suffix}", f"vector({to_promql(a.guard, series)})\n"), "thresholdRange: {min: 1}")
-            )
+            out.append((_template(d, f"{base}-guard-{_k8s_name(a.kind)}{suffix}", guard_query(d, a.guard)), {"min": 1}))
     return out
+
+
+def canary(d: Derivation) -> dict[str, Any]:
+    """The Flagger ``Canary`` that runs the journey gate on every rollout of the target."""
+    o = d.options
+    interval = prom_duration(o.analysis_interval)
+    metrics = [
+        {"name": doc["metadata"]["name"], "templateRef": {"name": doc["metadata"]["name"]}, "thresholdRange": dict(rng), "interval": interval}
+        for doc, rng in metric_templates(d)
+    ]
+    for m in metrics:
+        if o.namespace:
+            m["templateRef"]["namespace"] = o.namespace
+    return {
+        "apiVersion": FLAGGER_API,
+        "kind": "Canary",
+        "metadata": _metadata(d, f"emac-{_k8s_name(d.journey.name)}"),
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": o.canary_target or _k8s_name(d.journey.name)},
+            "service": {"port": o.service_port},
+            "analysis": {
+                "interval": interval,
+                # two failed checks roll back, as the Argo template's failureLimit 1 does; a guard
+                # over recorded constants fails every check, so it blocks by the second
+                "threshold": 2,
+                "stepWeights": step_weights(d),
+                "metrics": metrics,
+            },
+        },
+    }
 
 
 def metric_templates_text(d: Derivation) -> str:
     items = metric_templates(d)
-    lines = ["# Flagger MetricTemplates for the journey gate. Reference them from a Canary:", "#   analysis:", "#     metrics:"]
-    for doc, hint in items:
-        name = doc["metadata"]["name"]
-        lines += [f"#     - name: {name}", f"#       templateRef: {{name: {name}}}", f"#       {hint}", "#       interval: 1m"]
-    return "\n".join(lines) + "\n" + (dump_all([doc for doc, _ in items]) if items else "")
+    note = "# Flagger MetricTemplates for the journey gate, referenced with their thresholds by canary.yaml.\n"
+    return note + (dump_all([doc for doc, _ in items]) if items else "")
+
+
+def canary_text(d: Derivation) -> str:
+    return dump(canary(d))

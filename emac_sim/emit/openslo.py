@@ -1,39 +1,53 @@
 """OpenSLO (``openslo/v1``) documents: the journey SLO and the derived component target SLOs.
 
 - ``openslo/datasource.prometheus.yaml``: the Prometheus ``DataSource`` the SLOs refer to;
-- ``openslo/slo.<journey>.journey.availability.yaml``: the journey's availability SLO (good/total
+- ``openslo/slo.<journey>-journey-availability.yaml``: the journey's availability SLO (good/total
   from the spec's SLI queries over the SLO window) with the bounded SLO [A⁻, A⁺] and the
   governance decision as annotations;
-- ``openslo/slo.<journey>.<component>.availability.yaml``: per referenced component, the atomic
+- ``openslo/slo.<journey>-<component>-availability.yaml``: per referenced component, the atomic
   target the budgets derive so that A⁻ ≥ objective (the uniform scaling of unavailabilities,
   :mod:`emac_sim.budgets.atomic`), today's target and, when latency is modelled, the component's
   latency budget as annotations. The component's ``telemetry.metrics.availabilityGood/Total``
   selectors are used when the spec has them; otherwise the convention
   ``component_requests_total{component="<id>"[,result="success"]}``.
 
-These files are read back by the spec loader's ``atomicSLORef: openslo:<name>`` resolution, so a
+Every ``metadata.name`` (and indicator name) is an RFC 1123 label, as OpenSLO's validator
+requires. These files are read back by the spec loader's ``atomicSLORef: openslo:<name>`` resolution, so a
 derived target can be adopted by pointing a spec at it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..model.journey import Component
 from .derivation import Derivation
-from .prometheus import _k8s_name, _ratio_text, sli_queries
+from .prometheus import _ratio_text, sli_queries
 from .sloth import prom_duration, render_window
 from .yamltext import dump
 
 DATASOURCE_NAME = "prometheus-datasource"
 
 
+#: What OpenSLO's validator accepts as ``metadata.name`` (an RFC 1123 label, at most 63 characters).
+NAME_RULE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_MAX = 63
+
+
 def _name(*parts: str) -> str:
-    """An RFC 1123 name from parts (OpenSLO metadata.name)."""
-    s = re.sub(r"[^a-z0-9.-]+", "-", ".".join(parts).lower()).strip("-.")
-    return s[:253]
+    """An RFC 1123 label from parts, joined by hyphens (OpenSLO ``metadata.name``).
+
+    Anything but ``[a-z0-9]`` becomes a hyphen; a name that had to be shortened to 63 characters
+    ends with 8 hex digits of the sha256 of the parts, so two long names stay distinct.
+    """
+    raw = "-".join(parts)
+    s = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", raw.lower())).strip("-") or "slo"
+    if len(s) > NAME_MAX:
+        s = s[: NAME_MAX - 9].rstrip("-") + "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return s
 
 
 def _source(query: str) -> dict[str, Any]:
@@ -74,7 +88,7 @@ def journey_slo(d: Derivation) -> dict[str, Any] | None:
                 f"Journey {j.name} = {j.expression}. The model bounds its availability to [A-, A+] = "
                 f"[{d.a_minus:.8f}, {d.a_plus:.8f}]; governance decision {d.decision.verdict}."
             ),
-            "service": j.name,
+            "service": _name(j.name),
             "indicator": {
                 "metadata": {"name": _name(j.name, "journey", "success")},
                 "spec": {
@@ -127,9 +141,15 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
     metric, lat = _latency_budgets(d)
     method = ((d.budgets or {}).get("atomicTargets") or {}).get("method")
     out = []
+    taken = {_name(j.name, "journey", "availability")}
     for c in j.components:
         if c.id not in used:
             continue
+        parts: tuple[str, ...] = (j.name, c.id)
+        if _name(*parts, "availability") in taken:  # ids that differ only in case or punctuation (cart_v2, cart.v2)
+            parts += (hashlib.sha256(c.id.encode()).hexdigest()[:8],)
+        name = _name(*parts, "availability")
+        taken.add(name)
         entry = atomic.get(c.id) or {}
         required = entry.get("uniform")
         target = float(required) if required is not None else c.availability
@@ -156,12 +176,12 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
             {
                 "apiVersion": "openslo/v1",
                 "kind": "SLO",
-                "metadata": {"name": _name(j.name, c.id, "availability"), "displayName": f"{c.id} availability (for {j.name})", "annotations": ann},
+                "metadata": {"name": name, "displayName": f"{c.id} availability (for {j.name})", "annotations": ann},
                 "spec": {
                     "description": why,
-                    "service": c.id,
+                    "service": _name(c.id),
                     "indicator": {
-                        "metadata": {"name": _name(j.name, c.id, "success")},
+                        "metadata": {"name": _name(*parts, "success")},
                         "spec": {"ratioMetric": {"counter": True, "good": _source(good), "total": _source(total)}},
                     },
                     "timeWindow": [{"duration": wtext, "isRolling": True}],
@@ -175,12 +195,10 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
 
 def files(d: Derivation) -> dict[str, str]:
     """Relative path (under ``openslo/``) → YAML text (without header)."""
-    j = d.journey
     out = {"openslo/datasource.prometheus.yaml": dump(datasource(d))}
     js = journey_slo(d)
     if js is not None:
-        out[f"openslo/slo.{_k8s_name(j.name)}.journey.availability.yaml"] = dump(js)
+        out[f"openslo/slo.{js['metadata']['name']}.yaml"] = dump(js)
     for doc in component_slos(d):
-        cid = doc["spec"]["service"]
-        out[f"openslo/slo.{_k8s_name(j.name)}.{_k8s_name(cid)}.availability.yaml"] = dump(doc)
+        out[f"openslo/slo.{doc['metadata']['name']}.yaml"] = dump(doc)
     return out

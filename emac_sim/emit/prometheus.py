@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import SpecError
+from ..govern.decision import guard_environment
+from ..govern.guard import NOT_MODELLED, left_out, to_promql
 from ..model.journey import Journey
 from .derivation import Derivation
 from .sloth import SLO, AlertMeta, BurnWindow, has_window_placeholder, prom_duration, render_window, replace_window, rule_groups
@@ -171,11 +173,19 @@ def _annotations(d: Derivation, severity: str, windows: tuple[BurnWindow, ...]) 
 # --------------------------------------------------------------------------- journey bound SLIs
 
 
-def bound_series(journey: Journey) -> dict[str, str]:
-    """PromQL selector of each guard name's recorded series (what :func:`emac_sim.govern.to_promql` reads)."""
+#: ``availability_bound`` label of each availability key of the analytic bounds.
+AVAILABILITY_LABELS = {"independent": "optimistic", "pessimistic": "pessimistic", "declared": "declared"}
+
+
+def bound_series(journey: Journey, availability_key: str = "pessimistic") -> dict[str, str]:
+    """PromQL selector of each guard name's recorded series (what :func:`emac_sim.govern.to_promql` reads).
+
+    ``A_minus`` reads the availability bound the policy governs on (``availability_key``, from
+    :attr:`Derivation.governed`; ``pessimistic`` under the default conservative policy).
+    """
     p = record_prefix(journey)
     out = {
-        "A_minus": f'{p}availability_bound{{bound="pessimistic"}}',
+        "A_minus": f'{p}availability_bound{{bound="{AVAILABILITY_LABELS.get(availability_key, availability_key)}"}}',
         "A_plus": f'{p}availability_bound{{bound="optimistic"}}',
         "width": f"{p}availability_bound_width",
         "conf(delta)": f"{p}model_delta:confidence",
@@ -186,36 +196,60 @@ def bound_series(journey: Journey) -> dict[str, str]:
     return out
 
 
+def guard_promql(d: Derivation, guard: str) -> tuple[str, list[str]]:
+    """(``vector(<PromQL>)`` that is 1 when ``guard`` holds, the comparisons left out).
+
+    The PromQL reads the recorded bound series (:func:`bound_series`) that :func:`bound_rules`
+    writes with the governed values; comparisons on quantities the model does not have (latency
+    of a journey without latency models) are left out, as the decision and the guard
+    evaluation leave them out.
+    """
+    series = bound_series(d.journey, d.governed.availability_key)
+    env = guard_environment(d.journey, d.bounds, d.candidate)
+    omit = {n for n, v in env.items() if v is NOT_MODELLED}
+    return f"vector({to_promql(guard, series, omit)})", left_out(guard, omit)
+
+
+def guard_query(d: Derivation, guard: str) -> str:
+    """:func:`guard_promql` as a gate query, each left-out comparison named in a PromQL comment."""
+    expr, skipped = guard_promql(d, guard)
+    return "".join(f"# left out: {t} (not modelled)\n" for t in skipped) + expr + "\n"
+
+
 def _rule(record: str, value: float, labels: dict[str, str]) -> dict[str, Any]:
     return {"record": record, "expr": f"vector({_ratio_text(value)})", "labels": dict(sorted(labels.items()))}
 
 
 def bound_rules(d: Derivation) -> list[dict[str, Any]]:
-    """Constant series for the journey's derived numbers (the paper's synthetic SLIs)."""
+    """Constant series for the journey's derived numbers (the paper's synthetic SLIs).
+
+    Every series a guard reads (:func:`bound_series`) is recorded with exactly the value the
+    decision and the guard evaluation used (:attr:`Derivation.governed`): the availability
+    bounds of the governed model, the width ``A_plus − A_minus``, the governed latency bound of
+    each quantile (labelled with the bound it is, e.g. ``upperConfidence``), ``conf(delta)``
+    and the count of unresolved domain conflicts.
+    """
     j = d.journey
     p = record_prefix(j)
     base = journey_labels(j)
-    av = d.bounds["availability"]
+    gov = d.governed
+    av = d.governed_model_bounds["availability"]
+    values = {"independent": gov.a_plus, "pessimistic": av.get("pessimistic"), "declared": av.get("declared")}
+    values[gov.availability_key] = gov.a_minus
     rules = [
-        _rule(f"{p}availability_bound", d.a_plus, {**base, "bound": "optimistic"}),
-        _rule(f"{p}availability_bound", d.a_minus, {**base, "bound": "pessimistic"}),
+        _rule(f"{p}availability_bound", float(values[key]), {**base, "bound": label})
+        for key, label in AVAILABILITY_LABELS.items()
+        if values.get(key) is not None
     ]
-    if av.get("declared") is not None:
-        rules.append(_rule(f"{p}availability_bound", float(av["declared"]), {**base, "bound": "declared"}))
-    rules.append(_rule(f"{p}availability_bound_width", d.width, base))
-    lat = d.bounds.get("latency") or {}
-    for q in LATENCY_KEYS:
-        if lat.get(q) and lat[q].get("upper") is not None:
-            rules.append(_rule(f"{p}latency_seconds:{q}_upper_bound", float(lat[q]["upper"]), base))
-    conf = d.model_confidence
-    if conf is not None:
-        rules.append(_rule(f"{p}model_delta:confidence", conf, base))
+    if gov.width is not None:
+        rules.append(_rule(f"{p}availability_bound_width", gov.width, base))
+    for q, v in gov.latency:
+        rules.append(_rule(f"{p}latency_seconds:{q}_upper_bound", v, {**base, "bound": gov.latency_key}))
+    if gov.confidence is not None:
+        rules.append(_rule(f"{p}model_delta:confidence", gov.confidence, base))
     if d.candidate is not None:
         rules.append(_rule(f"{p}model_delta:availability_bound_change", d.candidate.delta_a_minus, base))
-        conflicts = len(d.candidate.unresolved_domain_conflicts)
-    else:
-        conflicts = 0
-    rules.append(_rule(f"{p}domain_conflicts:unresolved", float(conflicts), base))
+    rules.append(_rule(f"{p}domain_conflicts:unresolved", float(len(gov.unresolved_conflicts)), base))
     for contributor, kind, value, extra in contributors(d):
         rules.append(_rule(f"{p}contributor", value, {**base, "contributor": contributor, "kind": kind, **extra}))
     rules.append(_rule(f"{p}governance_decision", 1.0, {**base, "decision": d.decision.verdict, "mode": d.decision.mode}))

@@ -19,6 +19,15 @@ its threshold. promtool evaluates the real rules, so a threshold off by 1 % in e
 wrong window or a wrong label in ``alerts.yaml`` fails the tests. Rules are evaluated on a coarse
 grid (the evaluation times' greatest common divisor) while series are sampled at most every
 5 minutes, so long windows stay cheap to test.
+
+When the journey's SLI is plain ``sum(rate(counter{…}[{{ .window }}]))`` ratios (the
+``journey_requests_total`` convention), the *fires* and *quiet* cases are also run from the raw
+counters (:class:`Counters`): ``recording-rules.yaml`` computes every window's error ratio and
+the alerts read those, so the recording rules are tested too. The counters carry a steady
+``N`` requests per sample with no errors for a warm-up as long as the longest window, then the
+case's error ratio; an error ratio over a window is then exactly the mean of ``e`` over it
+(Prometheus 2 rate() over an inclusive range whose ends are samples; counters are sampled at
+most every half of the shortest window, so every range holds at least two samples).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -218,6 +228,139 @@ def test_groups(slo: SLO, alerts: list[dict[str, Any]], grid: int) -> list[tuple
     return out
 
 
+# --------------------------------------------------------------------------- raw counters
+
+_SUM_RATE = re.compile(
+    r"^\s*sum\s*\(\s*rate\s*\(\s*(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>[^{}]*)\})?"
+    r"\s*\[\s*\{\{-?\s*\.window\s*-?\}\}\s*\]\s*\)\s*\)\s*$"
+)
+_EQ_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$')
+EVENTS_PER_SAMPLE = 1000  # requests counted per counter sample
+
+
+def _selector(query: str) -> tuple[str, dict[str, str]] | None:
+    """(metric, equality matchers) of ``sum(rate(metric{a="x",...}[{{ .window }}]))``, else None."""
+    m = _SUM_RATE.match(query)
+    if m is None:
+        return None
+    labels: dict[str, str] = {}
+    for part in (m.group("labels") or "").split(","):
+        if not part.strip():
+            continue
+        lm = _EQ_MATCHER.match(part)
+        if lm is None:
+            return None  # regex or negative matchers: no single series to write
+        labels[lm.group(1)] = lm.group(2)
+    return m.group("metric"), labels
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The raw counters behind a good/total SLI: ``good`` counts successful requests; ``other``
+    counts the failed ones (``other_counts="errors"``, when the total selector also matches the
+    good series) or every request (``other_counts="total"``)."""
+
+    good: tuple[str, tuple[tuple[str, str], ...]]
+    other: tuple[str, tuple[tuple[str, str], ...]]
+    other_counts: str
+
+    @classmethod
+    def from_sli(cls, good_query: str, total_query: str) -> Counters | None:
+        """Counters for ``sum(rate(good[w])) / sum(rate(total[w]))`` queries with equality matchers;
+        ``None`` when the SLI is not of that form (the tests then start from the recorded ratios)."""
+        good, total = _selector(good_query), _selector(total_query)
+        if good is None or total is None:
+            return None
+        (gm, gl), (tm, tl) = good, total
+        if gm != tm:
+            return cls((gm, tuple(sorted(gl.items()))), (tm, tuple(sorted(tl.items()))), "total")
+        extra = {k: v for k, v in gl.items() if tl.get(k) != v}
+        if any(k in tl for k in extra) or not extra:
+            return None  # the total does not include the good requests, or cannot tell them apart
+        bad = {**gl, **{k: ("error" if v != "error" else "ok") for k, v in extra.items()}}
+        return cls((gm, tuple(sorted(gl.items()))), (gm, tuple(sorted(bad.items()))), "errors")
+
+
+def counter_values(segments: Segments, step: int, until: int, rate: float) -> str:
+    """promtool expanding notation of a counter growing ``rate(e)·N`` per sample of ``step`` s,
+    ``e`` the segments' error ratio, from 0 at t = 0 to ``until``."""
+    bounds = [s for s, _ in segments] + [until]
+    parts, value = [], 0.0
+    for i, (start, e) in enumerate(segments):
+        n = (min(bounds[i + 1], until) - start) // step
+        inc = rate(e) * EVENTS_PER_SAMPLE
+        if i == 0:
+            parts.append(f"{_num(value)}+{_num(inc)}x{n}")
+        elif n > 0:
+            parts.append(f"{_num(value + inc)}+{_num(inc)}x{n - 1}")
+        value += inc * n
+    return " ".join(parts)
+
+
+def counter_groups(slo: SLO, alerts: list[dict[str, Any]], grid: int, counters: Counters) -> list[tuple[str, dict[str, Any]]]:
+    """(comment, promtool test group) pairs: each window pair fires, and stays quiet just below,
+    when the error ratio comes from the raw counters through the recording rules.
+
+    The counters feed every window at once, so the expected alerts are those of every severity
+    that shares the tested alert's name (Sloth names page and ticket alerts alike), and the
+    warm-up covers all their windows.
+    """
+    sli_labels = {r["record"]: r["labels"] for r in sli_recording_rules(slo)}
+    budget = slo.budget_ratio
+    other = (lambda e: e) if counters.other_counts == "errors" else (lambda e: 1.0)
+    base_step = sample_step(slo)
+
+    def severity(rule: dict[str, Any]) -> str:
+        return dict(rule["labels"]).get("sloth_severity", "page")
+
+    def expected(rule: dict[str, Any]) -> dict[str, Any]:
+        ws = [w for w in slo.windows if w.severity == severity(rule)]
+        alert_labels = {k: v for k, v in sli_labels[slo.metric(ws[0].short)].items() if k != WINDOW_LABEL}
+        annotations = {k: _expand(v, alert_labels) for k, v in rule.get("annotations", {}).items()}
+        return {"exp_labels": dict(sorted({**alert_labels, **rule["labels"]}.items())), **({"exp_annotations": annotations} if annotations else {})}
+
+    out = []
+    for rule in alerts:
+        same = [r for r in alerts if r["alert"] == rule["alert"]]
+        windows = {severity(r): [w for w in slo.windows if w.severity == severity(r)] for r in same}
+        every = [w for ws in windows.values() for w in ws]
+        step = next(k for k in range(min(base_step, int(min(w.short for w in every)) // 2), 0, -1) if base_step % k == 0)
+        warm = -(-int(max(w.long for w in every)) // grid) * grid  # no errors for the longest window
+
+        def firing(segments: Segments, t: int, same=same, windows=windows) -> list[dict[str, Any]]:
+            return [expected(r) for r in same if fires(windows[severity(r)], budget, segments, t)]
+
+        for bw in windows[severity(rule)]:
+            for kind, e in (("fires", (1 + EPSILON) * bw.factor * budget), ("quiet", (1 - EPSILON) * bw.factor * budget)):
+                segments: Segments = [(0, 0.0), (warm, e)]
+                t = _on_grid(every, budget, segments, warm + bw.long, grid)
+                times = [t]
+                if kind == "fires":
+                    # the long window's ratio crosses its threshold at warm + L/(1 + ε): quiet at half
+                    # and at the last grid time before that, so a recording rule over a shorter window
+                    # than it says (which would fire early) fails, as one over a longer window fails at t
+                    before = int((warm + bw.long / (1 + EPSILON)) // grid) * grid
+                    while before > warm and not _clear(every, budget, segments, before):
+                        before -= grid
+                    half = _on_grid(every, budget, segments, warm + bw.long / 2, grid)
+                    times = sorted({half, t} | ({before} if before > warm else set()))
+                series = [
+                    {"series": _series_name(name, dict(labels)), "values": counter_values(segments, step, t + step, rate)}
+                    for (name, labels), rate in ((counters.good, lambda x: 1.0 - x), (counters.other, other))
+                ]
+                win = f"burn rate {bw.factor:g} ({prom_duration(bw.long)}/{prom_duration(bw.short)} windows)"
+                verb = "fires" if kind == "fires" else "stays quiet"
+                name = f"{rule['alert']} ({severity(rule)}) {verb} from raw counters at {1 + EPSILON if kind == 'fires' else 1 - EPSILON:g} x {win}"
+                comment = (
+                    f"{counters.good[0]}: {EVENTS_PER_SAMPLE} requests per {_duration(step)}, no errors until t={_duration(warm)}, "
+                    f"then error ratio {_num(e)} (error budget {_num(budget)}); recording-rules.yaml computes the window ratios"
+                )
+                group = {"name": name, "interval": _duration(step), "input_series": series}
+                group["alert_rule_test"] = [{"eval_time": _duration(x), "alertname": rule["alert"], "exp_alerts": firing(segments, x)} for x in times]
+                out.append((comment, group))
+    return out
+
+
 def evaluation_grid(slo: SLO) -> int:
     """Seconds between rule evaluations: the gcd of the natural evaluation times (L/2 and L of every
     window pair), a multiple of the sample step."""
@@ -227,12 +370,31 @@ def evaluation_grid(slo: SLO) -> int:
     return max(step, g - g % step)
 
 
-def alert_tests_text(slo: SLO | None, *, style: Style, rule_file: str = "alerts.yaml") -> str:
-    """The promtool test file for the alerts of ``slo`` (``tests: []`` without alerts)."""
+def alert_tests_text(
+    slo: SLO | None,
+    *,
+    style: Style,
+    rule_file: str = "alerts.yaml",
+    counters: Counters | None = None,
+    recording_file: str = "recording-rules.yaml",
+    group_order: tuple[str, ...] = (),
+) -> str:
+    """The promtool test file for the alerts of ``slo`` (``tests: []`` without alerts).
+
+    With ``counters``, ``recording_file`` is loaded too and the raw-counter cases are added;
+    ``group_order`` names every rule group, recording groups first (promtool evaluates groups
+    in this order at each step, so the alerts read the ratios recorded at the same instant).
+    """
     alerts = alert_rules(slo, style=style) if slo is not None else []
     grid = evaluation_grid(slo) if slo is not None else 60
-    head = dump({"rule_files": [rule_file], "evaluation_interval": _duration(grid)})
+    files = [recording_file, rule_file] if counters is not None else [rule_file]
+    head_doc: dict[str, Any] = {"rule_files": files, "evaluation_interval": _duration(grid)}
+    if counters is not None and group_order:
+        head_doc["group_eval_order"] = list(group_order)
+    head = dump(head_doc)
     groups = test_groups(slo, alerts, grid) if slo is not None and alerts else []
+    if slo is not None and alerts and counters is not None:
+        groups += counter_groups(slo, alerts, grid, counters)
     if not groups:
         return head + "tests: []\n"
     body = "tests:\n"

@@ -28,6 +28,7 @@ ARTIFACTS = {
     "argoAnalysisTemplate": "../argo/analysis-template.yaml",
     "argoRolloutSnippet": "../argo/rollout-snippet.yaml",
     "flaggerMetricTemplate": "../flagger/metric-template.yaml",
+    "flaggerCanary": "../flagger/canary.yaml",
     "openSLO": "../openslo/",
     "actionGuard": "../guards/action-guard.yaml",
 }
@@ -96,12 +97,16 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
     j = d.journey
     g = j.governance
     p = record_prefix(j)
-    series = bound_series(j)
+    series = bound_series(j, d.governed.availability_key)
     optimistic, pessimistic, shared = _assumptions(d)
     obj = j.availability_objective
-    lat = d.bounds.get("latency") or {}
+    gov = d.governed
     metric = j.latency_objective.metric if j.latency_objective is not None else "p99"
-    lat_value = lat.get(metric, {}).get("upper") if lat.get(metric) else None
+    lat_value = gov.latency_of(metric)
+    lat_note = {
+        "upperConfidence": "upper end of the Monte Carlo interval of the journey quantile, seconds",
+        "upper": "dependence-free upper bound of the journey quantile, seconds",
+    }.get(gov.latency_key, f"{gov.latency_key} value of the journey quantile, seconds")
     contrib = contributors(d)
     meta: dict[str, Any] = {"name": j.name}
     if j.labels:
@@ -118,6 +123,8 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "journey": {"name": j.name, "operatorGraph": operator_graph(j.root)},
         "atomicAvailabilityTargets": {c.id: c.availability for c in j.components},
+        # where each referenced target came from, with any caveat (a Timeslices target read as request availability)
+        "atomicAvailabilitySources": {c.id: c.availability_source for c in j.components if c.availability_source != "inline"},
         "failureDomains": {c.id: list(c.domains) for c in j.components if c.domains},
         "composition": {
             "objectiveAvailabilityTarget": obj.target if obj is not None else None,
@@ -134,25 +141,24 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
         },
         "syntheticSLIs": {
             "prometheusRuleRef": ARTIFACTS["prometheusRecordingRules"],
+            "governedBy": {"model": gov.model, "availability": gov.availability_key, "latency": gov.latency_key},
             "availability": {
-                "optimistic": {"record": series["A_plus"], "value": d.a_plus},
-                "pessimistic": {"record": series["A_minus"], "value": d.a_minus},
-                "width": {"record": series["width"], "value": d.width},
+                "optimistic": {"record": series["A_plus"], "value": gov.a_plus},
+                "pessimistic": {"record": series["A_minus"], "value": gov.a_minus},
+                "width": {"record": series["width"], "value": gov.width},
             },
             "latency": {
                 f"{metric}UpperBound": {
-                    "record": f"{p}latency_seconds:{metric}_upper_bound",
-                    "value": float(lat_value) if lat_value is not None else None,
-                    "note": "dependence-free upper bound of the journey quantile, seconds"
-                    if lat_value is not None
-                    else "latency not modelled: no bound recorded",
+                    "record": series[f"{metric}_U"] if f"{metric}_U" in series else f"{p}latency_seconds:{metric}_upper_bound",
+                    "value": lat_value,
+                    "note": lat_note if lat_value is not None else "latency not modelled: no bound recorded",
                 }
             },
             "confidence": {
                 "modelDelta": {
                     "record": series["conf(delta)"],
-                    "value": d.model_confidence,
-                    "source": d.candidate.source if d.candidate is not None else j.evidence.discovered_model_ref,
+                    "value": gov.confidence,
+                    "source": d.candidate.source if d.candidate is not None else "no candidate judged: no model delta pending",
                 }
             },
             "contributors": [

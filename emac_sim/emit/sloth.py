@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ..errors import SpecError
+from ..spec.yamlio import scalar_text
 from ..units import parse_duration
 from .yamltext import dump
 
@@ -413,7 +414,7 @@ def _str_map(v: Any, source: str, path: str) -> dict[str, str]:
         return {}
     if not isinstance(v, Mapping):
         raise SpecError(source, path, "expected a mapping of strings")
-    return {str(k): str(x) for k, x in v.items()}
+    return {scalar_text(k): scalar_text(x) for k, x in v.items()}
 
 
 def _alert_meta(alerting: Mapping[str, Any], key: str, source: str, path: str) -> AlertMeta:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernelcache import announce_if_cold
 from ..kernels.histogram import N_BUCKETS
 from ..kernels.interpreter import N_TOTALS, T_BIRNBAUM, T_HEDGED, T_OK, T_SAMPLES, sample_journey_block
 from .compile import CompiledJourney
@@ -164,6 +165,7 @@ def run_block(
     -------
     BlockResult, or (BlockResult, SampleTrace) with ``trace=True``.
     """
+    announce_if_cold(sample_journey_block)
     st = block_state(seed, block_index) if state is None else np.array(state, dtype=np.uint64).copy()
     res = BlockResult.empty(compiled, first_block=block_index)
     totals = np.zeros(N_TOTALS, np.int64)

@@ -129,11 +129,8 @@ def evidence_request(prometheus: str | None, mode: str = "declared", window: str
     )
 
 
-def load_with_evidence(spec: Path, slo_paths: list[Path], request: EvidenceRequest | None) -> tuple[Journey, EvidenceReport | None]:
-    """Load ``spec``; with a request, read its evidence and (``observed``) put it into the model."""
-    from ..spec import load_spec
-
-    j = load_spec(spec, slo_paths=slo_paths)
+def with_evidence(j: Journey, request: EvidenceRequest | None) -> tuple[Journey, EvidenceReport | None]:
+    """With a request, read the journey's evidence and (``observed``) put it into the model."""
     if request is None:
         return j, None
     return request.apply(j)
@@ -152,8 +149,9 @@ def summary_line(report: EvidenceReport, mode: str) -> str:
 def evidence_command(spec: Path, request: EvidenceRequest, slo_paths: list[Path], as_json: bool) -> int:
     """Run ``emac evidence``; return the exit code (0 consistent, 1 drift or inconsistent)."""
     from ..cli import print_json
+    from ..spec import load_spec
 
-    _, report = load_with_evidence(spec, slo_paths, request)
+    _, report = with_evidence(load_spec(spec, slo_paths=slo_paths), request)
     assert report is not None
     if as_json:
         print_json(report.to_dict())

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..model.journey import Action, Journey
-from .guard import Evaluation, evaluate_guard
+from .guard import NOT_MODELLED, Evaluation, evaluate_guard
 
 Verdict = Literal["PASS", "FAIL", "REVIEW"]
 
@@ -91,23 +91,21 @@ def latency_threshold(journey: Journey) -> float | None:
 
 def latency_bound(journey: Journey, bounds: Mapping[str, Any], metric: str | None = None) -> float | None:
     """Seconds: the governed latency bound of ``metric`` (default: the objective's), ``None`` if not modelled."""
-    lat = bounds.get("latency")
-    metric = metric or latency_metric(journey)
-    if not lat or metric not in lat or lat[metric] is None:
-        return None
+    return latency_bounds(journey, bounds)[1].get(metric or latency_metric(journey))
+
+
+def latency_bounds(journey: Journey, bounds: Mapping[str, Any]) -> tuple[str, dict[str, float]]:
+    """(key used, ``{pNN: seconds}``): the governed latency bound of every modelled quantile.
+
+    The key is the policy's (``LATENCY_BOUND_KEYS``), except that ``upperConfidence`` becomes
+    ``upper`` (the dependence-free bound) when no Monte Carlo interval is attached.
+    """
+    lat = bounds.get("latency") or {}
     key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-    return _latency_value(lat[metric], key)
-
-
-def _latency_value(entry: Mapping[str, Any] | None, key: str) -> float | None:
-    """``entry[key]``, falling back to the dependence-free ``upper`` bound when the Monte Carlo
-    upper confidence limit is not available (no simulation attached)."""
-    if not entry:
-        return None
-    v = entry.get(key)
-    if v is None and key == "upperConfidence":
-        v = entry.get("upper")
-    return None if v is None else float(v)
+    entries = {q: lat[q] for q in _LATENCY_KEYS if isinstance(lat.get(q), Mapping)}
+    if key == "upperConfidence" and not any(e.get(key) is not None for e in entries.values()):
+        key = "upper"
+    return key, {q: float(e[key]) for q, e in entries.items() if e.get(key) is not None}
 
 
 def with_simulated_latency(bounds: Mapping[str, Any], simulation: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -160,6 +158,8 @@ class CandidateEvidence:
         Upper latency bound per quantile key (``p50`` … ``p999``), seconds.
     changes
         Human-readable model changes (the ModelDelta lines).
+    availability_key
+        Which availability bound ``a_minus`` is (the policy's, after the ``declared`` fallback).
     """
 
     source: str
@@ -171,6 +171,7 @@ class CandidateEvidence:
     latency_upper: float | None = None
     latency_bounds: tuple[tuple[str, float], ...] = ()
     changes: tuple[str, ...] = ()
+    availability_key: str = "pessimistic"
 
     @property
     def delta_a_minus(self) -> float:
@@ -196,9 +197,7 @@ class CandidateEvidence:
         key, cand = availability_bound(accepted, candidate_bounds)
         if acc is None or cand is None:
             raise ValueError("availability bounds missing")
-        lat = candidate_bounds.get("latency") or {}
-        lkey = LATENCY_BOUND_KEYS.get(accepted.governance.latency_bound, "upper")
-        per_q = tuple((q, v) for q in _LATENCY_KEYS if q in lat and (v := _latency_value(lat[q], lkey)) is not None)
+        _, per_q = latency_bounds(accepted, candidate_bounds)
         return cls(
             source=candidate.source,
             confidence=candidate.confidence,
@@ -206,9 +205,10 @@ class CandidateEvidence:
             a_minus=cand,
             a_plus=float(candidate_bounds["availability"]["independent"]),
             accepted_a_minus=acc,
-            latency_upper=latency_bound(accepted, candidate_bounds),
-            latency_bounds=per_q,
+            latency_upper=per_q.get(latency_metric(accepted)),
+            latency_bounds=tuple(per_q.items()),
             changes=tuple(changes),
+            availability_key=key,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,33 +294,99 @@ class Decision:
         }
 
 
-def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> dict[str, float | bool | None]:
-    """Values of the guard names (see :mod:`emac_sim.govern.guard`).
+#: ``conf(delta)`` of the accepted model: no model delta is pending, so there is nothing to doubt.
+NO_DELTA_CONFIDENCE = 1.0
 
-    With a candidate, availability and latency come from the candidate (the model automation
-    would act on), ``conf(delta)`` is its confidence and ``no_unresolved_domain_conflict`` is
-    false while it carries a domain-conflict flag. Without one, ``conf(delta)`` is the spec's own
-    stated confidence if any (else unknown) and there is no conflict to resolve.
+
+@dataclass(frozen=True)
+class GovernedBounds:
+    """The one value of each bound that governance acts on (``useBoundsForAutomation``).
+
+    The decision, the action guards, the recorded Prometheus series and the Argo / Flagger gates
+    all read these values, so a gate in the cluster agrees with the decision ``emac compile``
+    printed.
+
+    Attributes
+    ----------
+    model
+        ``accepted`` (the spec as written) or ``candidate`` (a candidate model judged under the
+        spec's policy: the model automation would act on).
+    availability_key
+        Key of ``bounds["availability"]`` the policy chose (``pessimistic``, ``independent`` or
+        ``declared``; ``declared`` falls back to ``pessimistic`` when not computable).
+    a_minus, a_plus
+        The governed availability bound (``A_minus``) and the optimistic estimate (``A_plus``).
+    latency_key
+        Key inside ``bounds["latency"][pNN]`` the policy chose (``upperConfidence``: the upper
+        end of the Monte Carlo interval; ``upper``: the dependence-free bound; ...).
+    latency
+        ``(pNN, seconds)`` governed latency bound per modelled quantile.
+    confidence
+        ``conf(delta)``: the candidate's confidence; :data:`NO_DELTA_CONFIDENCE` for the accepted
+        model (no delta pending).
+    unresolved_conflicts
+        Failure-domain conflicts awaiting resolution (flags of the candidate).
     """
-    av = bounds["availability"]
-    env: dict[str, float | bool | None] = {}
+
+    model: Literal["accepted", "candidate"]
+    availability_key: str
+    a_minus: float | None
+    a_plus: float | None
+    latency_key: str
+    latency: tuple[tuple[str, float], ...]
+    confidence: float | None
+    unresolved_conflicts: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> float | None:
+        return None if self.a_minus is None or self.a_plus is None else self.a_plus - self.a_minus
+
+    def latency_of(self, metric: str) -> float | None:
+        return dict(self.latency).get(metric)
+
+
+def governed_bounds(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> GovernedBounds:
+    """The bounds governance acts on: the accepted spec's, or the candidate's when one is judged
+    (both under the accepted spec's ``useBoundsForAutomation``)."""
+    lkey, _ = latency_bounds(journey, bounds)
     if candidate is not None:
-        env["A_minus"], env["A_plus"] = candidate.a_minus, candidate.a_plus
-        lat = dict(candidate.latency_bounds)
-        env["conf(delta)"] = candidate.confidence
-        env["no_unresolved_domain_conflict"] = not candidate.unresolved_domain_conflicts
-    else:
-        env["A_minus"] = float(av["pessimistic"])
-        env["A_plus"] = float(av["independent"])
-        b = bounds.get("latency") or {}
-        key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-        lat = {q: v for q in _LATENCY_KEYS if q in b and (v := _latency_value(b[q], key)) is not None}
-        env["conf(delta)"] = journey.confidence
-        env["no_unresolved_domain_conflict"] = True
-    a_minus, a_plus = env["A_minus"], env["A_plus"]
-    env["width"] = float(a_plus) - float(a_minus) if a_minus is not None and a_plus is not None else None  # type: ignore[arg-type]
+        return GovernedBounds(
+            "candidate",
+            candidate.availability_key,
+            candidate.a_minus,
+            candidate.a_plus,
+            lkey,
+            candidate.latency_bounds,
+            candidate.confidence,
+            candidate.unresolved_domain_conflicts,
+        )
+    akey, a_value = availability_bound(journey, bounds)
+    _, lat = latency_bounds(journey, bounds)
+    a_plus = float(bounds["availability"]["independent"])
+    return GovernedBounds("accepted", akey, a_value, a_plus, lkey, tuple(lat.items()), NO_DELTA_CONFIDENCE)
+
+
+def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> dict[str, Any]:
+    """Values of the guard names (see :mod:`emac_sim.govern.guard`), from :func:`governed_bounds`.
+
+    ``A_minus`` is the availability bound the policy governs on, ``pNN_U`` the governed latency
+    bounds (:data:`~emac_sim.govern.guard.NOT_MODELLED` when the model has no latency: the
+    decision does not gate on latency then, and the guard leaves those comparisons out). With a
+    candidate, the values are the candidate's (the model automation would act on),
+    ``conf(delta)`` is its confidence and ``no_unresolved_domain_conflict`` is false while it
+    carries a domain-conflict flag. Without one no delta is pending: ``conf(delta)`` is 1 and
+    there is no conflict to resolve.
+    """
+    g = governed_bounds(journey, bounds, candidate)
+    env: dict[str, Any] = {
+        "A_minus": g.a_minus,
+        "A_plus": g.a_plus,
+        "width": g.width,
+        "conf(delta)": g.confidence,
+        "no_unresolved_domain_conflict": not g.unresolved_conflicts,
+    }
     for q in _LATENCY_KEYS:
-        env[f"{q}_U"] = lat.get(q)
+        env[f"{q}_U"] = g.latency_of(q) if g.latency else NOT_MODELLED
     return env
 
 
@@ -380,8 +446,8 @@ def decide(journey: Journey, bounds: Mapping[str, Any], *, candidate: CandidateE
     env = guard_environment(journey, bounds, candidate)
     guards = evaluate_actions(g.actions, env)
     if candidate is None:
-        a_name, a_value = availability_bound(journey, bounds)
-        lat_value = latency_bound(journey, bounds)
+        gb = governed_bounds(journey, bounds)
+        a_name, a_value, lat_value = gb.availability_key, gb.a_minus, gb.latency_of(metric)
         fails, passes = _gates(journey, a_name, a_value, lat_value)
         return Decision(
             verdict="FAIL" if fails else "PASS",

@@ -22,9 +22,13 @@ Types are checked when the guard is parsed: comparisons take numbers, ``&&``/``|
 conditions, and a guard must be a condition. Chained comparisons (``a < b < c``) are refused.
 
 Evaluation is strict about missing values: a guard that mentions a value that is not known
-(no candidate model, latency not modelled) evaluates to *unknown*, and an unknown guard never
+(e.g. a candidate that states no confidence) evaluates to *unknown*, and an unknown guard never
 allows its action. The PromQL compilation (:func:`to_promql`) has the same semantics: a missing
 series yields NaN, and NaN is carried through to the result, which then fails ``== 1``.
+
+A quantity the spec does not model at all (:data:`NOT_MODELLED`: latency bounds of a journey
+without latency models) is not unknown but absent: the decision does not gate on it, so a
+comparison that mentions it is left out (it holds), in the evaluation and in the PromQL alike.
 """
 
 from __future__ import annotations
@@ -41,6 +45,16 @@ BOOLEAN_NAMES: tuple[str, ...] = ("no_unresolved_domain_conflict",)
 FUNCTIONS = {"conf": ("delta",)}
 MAX_GUARD_LENGTH = 2000
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+class _NotModelled:
+    """Marker value of a quantity the spec does not model (see the module docstring)."""
+
+    def __repr__(self) -> str:
+        return "NOT_MODELLED"
+
+
+NOT_MODELLED = _NotModelled()
 
 
 class GuardSyntaxError(ValueError):
@@ -346,7 +360,7 @@ def names(e: Expr) -> Iterator[str]:
 
 # --------------------------------------------------------------------------- evaluation
 
-Value = Union[float, bool, None]
+Value = Union[float, bool, None, _NotModelled]
 
 
 @dataclass(frozen=True)
@@ -400,7 +414,7 @@ def _value(e: Expr, env: Mapping[str, Value]) -> float | None:
         return e.value
     assert isinstance(e, Var)
     v = env.get(e.name)
-    if v is None or isinstance(v, bool):
+    if v is None or isinstance(v, (bool, _NotModelled)):
         return None
     v = float(v)
     return None if math.isnan(v) else v
@@ -426,8 +440,12 @@ def _eval(e: Expr, env: Mapping[str, Value], terms: list[Term]) -> bool | None:
         terms.append(Term(e.name, r, f"{e.name} is {'unknown' if r is None else str(r).lower()}"))
         return r
     if isinstance(e, Compare):
-        a, b = _value(e.left, env), _value(e.right, env)
         text = unparse(e)
+        absent = [n for n in names(e) if env.get(n) is NOT_MODELLED]
+        if absent:
+            terms.append(Term(text, True, f"{text}: left out ({', '.join(absent)} not modelled)"))
+            return True
+        a, b = _value(e.left, env), _value(e.right, env)
         if a is None or b is None:
             terms.append(Term(text, None, f"{text}: unknown"))
             return None
@@ -454,7 +472,8 @@ def evaluate_guard(guard: str | Expr, env: Mapping[str, Value]) -> Evaluation:
         Guard text or a parsed expression.
     env
         Values by name (:data:`NUMERIC_NAMES` as floats — latency in seconds —,
-        :data:`BOOLEAN_NAMES` as bools); a missing name or ``None`` is unknown.
+        :data:`BOOLEAN_NAMES` as bools); a missing name or ``None`` is unknown;
+        :data:`NOT_MODELLED` leaves the comparisons that mention it out.
 
     Returns
     -------
@@ -478,7 +497,26 @@ def _missing(v: Value) -> bool:
 # --------------------------------------------------------------------------- PromQL
 
 
-def to_promql(guard: str | Expr, series: Mapping[str, str]) -> str:
+def left_out(guard: str | Expr, omit: frozenset[str] | set[str]) -> list[str]:
+    """The comparisons of ``guard`` that mention a name in ``omit`` (not modelled), in order."""
+    expr = parse_guard(guard) if isinstance(guard, str) else guard
+    out: list[str] = []
+
+    def walk(e: Expr) -> None:
+        if isinstance(e, Compare):
+            if any(n in omit for n in names(e)):
+                out.append(unparse(e))
+        elif isinstance(e, Not):
+            walk(e.operand)
+        elif isinstance(e, (And, Or)):
+            walk(e.left)
+            walk(e.right)
+
+    walk(expr)
+    return out
+
+
+def to_promql(guard: str | Expr, series: Mapping[str, str], omit: frozenset[str] | set[str] = frozenset()) -> str:
     """Compile a guard into a PromQL scalar expression that is 1 when it holds, 0 when it fails.
 
     Parameters
@@ -489,6 +527,9 @@ def to_promql(guard: str | Expr, series: Mapping[str, str]) -> str:
         PromQL selector per name (``{"A_minus": 'journey:checkout:availability_bound{bound="pessimistic"}'}``).
         A boolean name's series holds a count that must be 0 (``no_unresolved_domain_conflict``
         ↔ ``unresolved conflicts == 0``).
+    omit
+        Names the spec does not model: comparisons that mention them compile to ``1`` (left out,
+        as :func:`evaluate_guard` does with :data:`NOT_MODELLED`).
 
     Notes
     -----
@@ -516,6 +557,8 @@ def to_promql(guard: str | Expr, series: Mapping[str, str]) -> str:
             r = ref(e.name)
             return f"(({r} == bool 0) + 0 * {r})"
         if isinstance(e, Compare):
+            if any(n in omit for n in names(e)):
+                return "1"
             return f"(({num(e.left)} {e.op} bool {num(e.right)}){nan_guard([e.left, e.right])})"
         if isinstance(e, Not):
             return f"(1 - {go(e.operand)})"

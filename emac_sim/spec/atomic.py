@@ -1,9 +1,16 @@
-"""Resolve ``atomicSLORef`` against OpenSLO ``SLO`` and Sloth ``prometheus/v1`` documents.
+"""Resolve ``atomicSLORef`` against OpenSLO ``SLO`` and Sloth documents.
 
 ``openslo:<metadata.name>`` takes ``spec.objectives[0].target`` (or ``targetPercent``/100) of
 the OpenSLO ``SLO`` with that name. ``sloth:<service>/<slo>`` takes ``objective``/100 of the SLO
-named ``<slo>`` in the Sloth file whose ``service`` is ``<service>``. Percentages are divided in
-decimal, so ``objective: 99.9`` gives exactly the double nearest 0.999.
+named ``<slo>`` of service ``<service>``. Percentages are divided in decimal, so
+``objective: 99.9`` gives exactly the double nearest 0.999.
+
+Every export form is read: OpenSLO documents one per YAML document or several in a YAML list
+(``- apiVersion: openslo/v1 …``); Sloth's ``prometheus/v1`` files and its Kubernetes form
+(``apiVersion: sloth.slok.dev/v1``, ``kind: PrometheusServiceLevel``). A name defined twice in
+the search paths is ambiguous: resolving it is an error naming both files. An OpenSLO SLO with
+``budgetingMethod: Timeslices`` targets the share of good time slices, not of good requests;
+using it as a request availability is allowed but said in the resolved source.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from pathlib import Path
 from ..errors import SpecError
 from .yamlio import display_path, load_yaml_documents
 
+TIMESLICES_NOTE = "Timeslices target (share of good time slices) used as request availability"
+
 
 class AtomicSLOIndex:
     """Lazily scans the YAML files of the search paths (directories or files) for SLO documents.
@@ -27,8 +36,8 @@ class AtomicSLOIndex:
     def __init__(self, search: Iterable[Path], display: str = "<spec>") -> None:
         self._search = list(search)
         self._display = display
-        self._openslo: dict[str, tuple[float, Path]] | None = None
-        self._sloth: dict[tuple[str, str], tuple[float, Path]] = {}
+        self._openslo: dict[str, list[tuple[float, Path, str]]] | None = None
+        self._sloth: dict[tuple[str, str], list[tuple[float, Path, str]]] = {}
         self._used: list[Path] = []
 
     def _files(self) -> list[Path]:
@@ -47,7 +56,7 @@ class AtomicSLOIndex:
                 out.append(f)
         return out
 
-    def _scan(self) -> dict[str, tuple[float, Path]]:
+    def _scan(self) -> dict[str, list[tuple[float, Path, str]]]:
         if self._openslo is not None:
             return self._openslo
         self._openslo = {}
@@ -56,7 +65,7 @@ class AtomicSLOIndex:
                 docs = load_yaml_documents(f)
             except SpecError:
                 continue
-            for doc in docs:
+            for doc in (d for top in docs for d in (top if isinstance(top, list) else [top])):  # OpenSLO's YAML-list form
                 if not isinstance(doc, dict):
                     continue
                 if str(doc.get("apiVersion", "")).startswith("openslo/") and doc.get("kind") == "SLO":
@@ -64,15 +73,25 @@ class AtomicSLOIndex:
                     name = meta.get("name") if isinstance(meta, dict) else None
                     target = _openslo_target(doc)
                     if isinstance(name, str) and name and target is not None:
-                        self._openslo.setdefault(name, (target, f))
+                        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+                        note = TIMESLICES_NOTE if spec.get("budgetingMethod") == "Timeslices" else ""
+                        self._openslo.setdefault(name, []).append((target, f, note))
                 elif doc.get("version") == "prometheus/v1" and "service" in doc:
-                    slos = doc.get("slos")
-                    for slo in slos if isinstance(slos, list) else []:
-                        if isinstance(slo, dict) and "name" in slo and "objective" in slo:
-                            obj = _percent(slo["objective"])
-                            if obj is not None:
-                                self._sloth.setdefault((str(doc["service"]), str(slo["name"])), (obj, f))
+                    self._add_sloth(doc.get("service"), doc.get("slos"), f)
+                elif str(doc.get("apiVersion", "")).startswith("sloth.slok.dev/") and doc.get("kind") == "PrometheusServiceLevel":
+                    spec = doc.get("spec")
+                    if isinstance(spec, dict):
+                        self._add_sloth(spec.get("service"), spec.get("slos"), f)
         return self._openslo
+
+    def _add_sloth(self, service: object, slos: object, f: Path) -> None:
+        if not isinstance(service, str) or not service:
+            return
+        for slo in slos if isinstance(slos, list) else []:
+            if isinstance(slo, dict) and "name" in slo and "objective" in slo:
+                obj = _percent(slo["objective"])
+                if obj is not None:
+                    self._sloth.setdefault((service, str(slo["name"])), []).append((obj, f, ""))
 
     def resolve(self, ref: str) -> tuple[float, str]:
         """Resolve one reference.
@@ -95,21 +114,27 @@ class AtomicSLOIndex:
         openslo = self._scan()
         where = ", ".join(display_path(p) for p in self._search if p.exists()) or "no existing directory"
         if scheme == "openslo":
-            hit = openslo.get(name)
-            if hit is None:
+            hits = openslo.get(name)
+            what = f"OpenSLO SLO {name!r}"
+            if hits is None:
                 raise LookupError(f"unresolvable atomicSLORef {ref!r}: no OpenSLO SLO named {name!r} in {where}{_dym(name, openslo, 'openslo:')}")
         else:
             service, _, slo = name.partition("/")
-            hit = self._sloth.get((service, slo))
-            if hit is None:
+            hits = self._sloth.get((service, slo))
+            what = f"Sloth SLO {slo!r} of service {service!r}"
+            if hits is None:
                 known = {f"{s}/{n}": None for s, n in self._sloth}
                 raise LookupError(
                     f"unresolvable atomicSLORef {ref!r}: no Sloth SLO {slo!r} of service {service!r} in {where}{_dym(name, known, 'sloth:')}"
                 )
-        target, f = hit
+        if len(hits) > 1:
+            files = [display_path(f) for _, f, _ in hits]
+            places = f"twice in {files[0]}" if len(set(files)) == 1 else "in both " + " and ".join(dict.fromkeys(files))
+            raise LookupError(f"ambiguous atomicSLORef {ref!r}: {what} is defined {places}")
+        [(target, f, note)] = hits
         if f not in self._used:
             self._used.append(f)
-        return target, f"{ref} ({display_path(f)})"
+        return target, f"{ref} ({display_path(f)})" + (f"; {note}" if note else "")
 
     def used_files(self) -> list[Path]:
         """SLO files that resolved at least one reference, in first-use order."""

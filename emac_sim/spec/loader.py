@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SpecError, SpecWarning
 from ..model import distributions as D
 from ..model.journey import (
     OPERATOR_TYPES,
@@ -47,22 +48,32 @@ from ..model.journey import (
     Timeout,
 )
 from ..units import parse_duration
-from .atomic import AtomicSLOIndex
-from .yamlio import display_path, load_yaml_documents, load_yaml_text
+from .atomic import TIMESLICES_NOTE, AtomicSLOIndex
+from .yamlio import display_path, load_yaml_documents, load_yaml_text, scalar_text
 
 API_VERSION = "emac.dev/v1alpha1"
 KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
+#: ``spec.components.<id>.kind`` values (the paper's service and external_dependency, and the usual tiers).
+COMPONENT_KINDS = ("service", "external_dependency", "database", "datastore", "cache", "queue", "gateway", "function", "library")
+#: A bare latency number at least this large (seconds) is probably milliseconds.
+SUSPICIOUS_BARE_SECONDS = 10.0
 FREE_FORM = object()  # marker: the value under this key is not validated
 
 
 @dataclass
 class _Ctx:
-    """Validation context: which file we are reading."""
+    """Validation context: which file we are reading (and, while a component's latency models are
+    read, every duration written in them: ``(path, raw value)``)."""
 
     file: str
+    durations: list[tuple[str, Any]] | None = None
 
     def fail(self, path: str, message: str) -> SpecError:
         return SpecError(self.file, path, message)
+
+    def warn(self, path: str, message: str) -> None:
+        """A :class:`SpecWarning`: the spec loads, but probably not as meant."""
+        warnings.warn(SpecWarning(self.file, path, message), stacklevel=3)
 
     def mapping(self, value: Any, path: str, what: str = "a mapping") -> dict:
         if not isinstance(value, dict):
@@ -128,6 +139,8 @@ class _Ctx:
         return v
 
     def duration(self, value: Any, path: str, positive: bool = False) -> float:
+        if self.durations is not None:
+            self.durations.append((path, value))
         try:
             v = parse_duration(value)
         except ValueError as exc:
@@ -420,8 +433,9 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
 
 
 def _parse_choice_branch(ctx: _Ctx, raw: dict, path: str, components: dict[str, Any], depth: int) -> Node:
-    """A choice branch is either ``{weight, step: node}`` or a node with an extra ``weight``."""
-    if "step" in raw:
+    """A choice branch is either ``{weight, step: node}`` or a node (a ``ref`` or any inline
+    operator, ``{type: series, steps: […], weight: 6}``) with an extra ``weight``."""
+    if "step" in raw and "type" not in raw and "ref" not in raw:
         ctx.keys(raw, ("weight", "step", "name", "description"), path)
         return parse_operator(ctx, raw["step"], _join(path, "step"), components, depth)
     body = {k: v for k, v in raw.items() if k != "weight"}
@@ -576,7 +590,7 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
     meta = ctx.mapping(doc.get("metadata"), "metadata")
     ctx.keys(meta, ("name", "labels", "annotations", "namespace"), "metadata", required=("name",))
     name = ctx.string(meta["name"], "metadata.name")
-    labels = tuple(sorted((str(k), str(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
+    labels = tuple(sorted((scalar_text(k), scalar_text(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
     spec = ctx.mapping(doc.get("spec"), "spec")
     ctx.keys(spec, _SPEC_KEYS, "spec", required=("operator", "components"))
 
@@ -647,8 +661,17 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
             raise ctx.fail(_join(path, "atomicSLORef"), str(exc)) from None
         if not 0.0 <= availability <= 1.0 or math.isnan(availability):
             raise ctx.fail(_join(path, "atomicSLORef"), f"{ref} resolves to target {availability!r}, outside [0, 1]")
+        if TIMESLICES_NOTE in source:
+            what = f"{ref} is a Timeslices SLO: its target {availability:g} counts good time slices, used here as request availability"
+            ctx.warn(_join(path, "atomicSLORef"), what)
     else:
         raise ctx.fail(path, "component needs availability or atomicSLORef")
+    kind = d.get("kind", "service")
+    if kind not in COMPONENT_KINDS:
+        hint = difflib.get_close_matches(str(kind), COMPONENT_KINDS, n=1)
+        dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(COMPONENT_KINDS)})"
+        raise ctx.fail(_join(path, "kind"), f"unknown component kind {kind!r}{dym}")
+    ctx.durations = []
     latency = parse_distribution(ctx, d["latency"], _join(path, "latency")) if "latency" in d else None
     err: Any = "same"
     if "errorLatency" in d:
@@ -659,8 +682,8 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
             err = parse_distribution(ctx, e, _join(path, "errorLatency"))
         else:
             raise ctx.fail(_join(path, "errorLatency"), f"expected same, fast or a distribution, got {e!r}")
-        if err == "same" and latency is None:
-            err = "same"
+    _warn_bare_latencies(ctx, ctx.durations)
+    ctx.durations = None
     dpath = _join(path, "failureDomains")
     domains = tuple(ctx.string(x, f"{dpath}[{i}]") for i, x in enumerate(ctx.sequence(d.get("failureDomains", []), dpath)))
     if len(set(domains)) != len(domains):
@@ -681,11 +704,23 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
         latency=latency,
         error_latency=err,
         domains=domains,
-        kind=str(d.get("kind", "service")),
+        kind=kind,
         capacity=capacity,
         availability_source=source,
         extra=extra,
     )
+
+
+def _warn_bare_latencies(ctx: _Ctx, durations: list[tuple[str, Any]]) -> None:
+    """Warn about bare latency numbers that are probably milliseconds: at least
+    :data:`SUSPICIOUS_BARE_SECONDS`, or written beside durations that carry a unit."""
+    bare = [(p, v) for p, v in durations if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
+    mixed = len(bare) < len(durations) and any(isinstance(v, str) for _, v in durations)
+    for p, v in bare:
+        if v >= SUSPICIOUS_BARE_SECONDS:
+            ctx.warn(p, f"bare number {v:g} is read as {v:g} seconds (did you mean {v:g}ms?)")
+        elif mixed:
+            ctx.warn(p, f"bare number {v:g} is read as {v:g} seconds, beside latencies written with units (did you mean {v:g}ms?)")
 
 
 @dataclass

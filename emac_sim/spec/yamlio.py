@@ -154,3 +154,11 @@ def load_yaml_text(text: str, shown: str) -> list[object]:
     finally:
         loader.dispose()
     return docs
+
+
+def scalar_text(v: object) -> str:
+    """A YAML scalar as the string a Go program (Sloth, Kubernetes) reads it into: ``true`` /
+    ``false`` for booleans (Python would write ``True``), ``""`` for null, else ``str(v)``."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)

@@ -20,6 +20,7 @@ from .studyfile import FanOutStudy, WhatIfStudy, load_study
 from .whatif import USING, WhatIfResult, _json_safe, find_max, whatif
 
 DEFAULT_SAMPLES = 20_000
+DEFAULT_SEED = 0
 DEFAULT_OUT = Path("out") / "whatif"  # tables and plots go here when --out is not given
 SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
@@ -158,7 +159,7 @@ def whatif_command(
             slow=st.slow,
             threshold=st.threshold,
             samples=samples if samples is not None else (st.samples if st.samples is not None else DEFAULT_SAMPLES),
-            seed=seed if seed is not None else st.seed,
+            seed=seed if seed is not None else (st.seed if st.seed is not None else DEFAULT_SEED),
             confidence=st.confidence or confidence,
         )
         files = fr.write(out if out is not None else DEFAULT_OUT / st.name)
@@ -191,6 +192,7 @@ def whatif_command(
     if corr not in SCENARIOS:
         raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIOS)}, got {corr!r}")
     n = samples if samples is not None else DEFAULT_SAMPLES
+    seed = seed if seed is not None else DEFAULT_SEED  # the CLI's one seed policy: 0 unless given
     name = st.name if st is not None else Path(spec).stem
     shown = str(spec)
     ev_report = None

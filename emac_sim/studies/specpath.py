@@ -60,6 +60,7 @@ class SpecPath:
 
     text: str
     segments: tuple[Segment, ...]
+    source: str = "--vary"  # the option or study file the path came from (named in errors)
 
     def __str__(self) -> str:
         return self.text
@@ -126,7 +127,7 @@ def parse_path(text: str, source: str = "--vary") -> SpecPath:
         segs = segs[1:]
     if not segs:
         raise SpecError(source, raw, "the path must name a value inside spec")
-    return SpecPath(text=raw, segments=tuple(segs))
+    return SpecPath(text=raw, segments=tuple(segs), source=source)
 
 
 # --------------------------------------------------------------------------- navigation
@@ -141,6 +142,8 @@ class _Nav:
         self.create = create
 
     def fail(self, walked: list[Segment], message: str) -> SpecError:
+        if self.path.source.startswith("--"):  # a path given on the command line: name the option and the path as typed
+            return SpecError(self.path.source, self.path.text, message)
         return SpecError(self.file, render_path(["spec", *walked]), message)
 
     def resolve(self, doc: Any) -> tuple[Any, Segment, list[Segment]]:

@@ -335,7 +335,14 @@ def whatif(
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     # validate every point before computing any: a bad value fails fast with its path
-    journeys = [doc.journey(doc.with_values(zip((v.path for v in varies), values))) for values in points]
+    try:
+        journeys = [doc.journey(doc.with_values(zip((v.path for v in varies), values))) for values in points]
+    except SpecError as err:
+        # a mistyped last key of a --vary path is only found by the loader: name the option, not the spec
+        typo = next((v.path for v in varies if resolved[v.path.text] == err.path and err.message.startswith("unknown key")), None)
+        if typo is None or not typo.source.startswith("--"):
+            raise
+        raise SpecError(typo.source, typo.text, err.message) from None
     from ..engine.dask_backend import map_points  # points become tasks when a Dask client is active
 
     evaluations = map_points(
