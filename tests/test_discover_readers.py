@@ -223,7 +223,8 @@ def test_cycles_and_orphans_are_counted():
     ]
     assert [c.op for c in traces[1].calls] == []  # 'lost grandparent' runs in the same service: folded in
     assert ledger.counts["orphanSpans"] == 2  # the two spans whose parent is missing
-    assert ledger.to_dict()["orphanSpans"]["examples"] == ["000000000000000000000000000000dd/0000000000000002", "000000000000000000000000000000ee/0000000000000004"]
+    examples = ledger.to_dict()["orphanSpans"]["examples"]
+    assert examples == ["000000000000000000000000000000dd/0000000000000002", "000000000000000000000000000000ee/0000000000000004"]
     assert ledger.counts["tracesWithoutRoot"] == 1
 
 

@@ -133,7 +133,10 @@ def test_otlp_traces_are_evidence_over_the_accepted_model_too(replay: Path, pape
         if par:
             sp["parentSpanId"] = f"{par:0>16}"
         by.setdefault(svc, []).append(sp)
-    doc = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]}, "scopeSpans": [{"spans": v}]} for s, v in by.items()]}
+    doc = {"resourceSpans": []}
+    for svc, v in by.items():
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]}
+        doc["resourceSpans"].append({"resource": resource, "scopeSpans": [{"spans": v}]})
     (tmp_path / "t.json").write_text(json.dumps(doc))
     res = discover([tmp_path / "t.json"], spec=paper_spec, accepted=replay / "baseline.accepted-model.yaml")
     (dj,) = res.journeys
@@ -177,7 +180,8 @@ def test_evidence_readers(replay: Path, tmp_path: Path) -> None:
     assert (row["start_ns"], row["end_ns"], row["parent_id"]) == (70_000_000, 115_000_000, "b1-front")
     assert json.loads(row["attributes"])["emac.provider_domain"] == "payment-network-a"
     dep = read_deployment_evidence(SCENARIOS / "missing_or_conflicting_evidence" / "deployment-evidence.yaml")
-    assert [(o.value, o.signal) for o in dep.observations["paya"]] == [("payment-network-a", "mesh-label"), ("payment-network-shared", "provider-metadata")]
+    got = [(o.value, o.signal) for o in dep.observations["paya"]]
+    assert got == [("payment-network-a", "mesh-label"), ("payment-network-shared", "provider-metadata")]
     assert dep.observations["payb"] == []
     p = tmp_path / "dep.yaml"
     p.write_text("schema: emac.sanity.deployment/v1\nservices:\n  paya:\n    domain_observations:\n    - {field: x}\n")

@@ -1107,6 +1107,11 @@ def _read_one(f: Path, fmt: str, csv_mapping: CsvMapping | None, ledger: Ledger)
     from .manifest import check_manifest, file_digest
 
     shown = str(f)
+    try:
+        size, digest = file_digest(f)
+    except OSError as exc:
+        raise SpecError(shown, "", f"cannot read: {exc.strerror or exc}") from None
+    meta: Any = check_manifest(f, size, digest, shown)  # first: a file cut short may look like anything
     if fmt == "auto":
         kind = detect_format(f, csv_mapping)
     else:  # forced: only the paper's deployment evidence is still told apart
@@ -1115,11 +1120,6 @@ def _read_one(f: Path, fmt: str, csv_mapping: CsvMapping | None, ledger: Ledger)
         except NotATrace:
             kind = fmt
         kind = kind if kind == "deployment" else fmt
-    try:
-        size, digest = file_digest(f)
-    except OSError as exc:
-        raise SpecError(shown, "", f"cannot read: {exc.strerror or exc}") from None
-    meta: Any = check_manifest(f, size, digest, shown)
     try:
         if kind == "deployment":
             return None, TraceInput(shown, kind, 0, digest, read_deployment_evidence(f, shown))

@@ -33,6 +33,7 @@ count, with example ids), which discovery reports next to its results: never sil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -206,12 +207,15 @@ class ColumnBuilder:
         return out
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def utf8_text(s: str) -> str:
     """``s`` with lone surrogates (valid in JSON escapes, not in UTF-8) replaced by U+FFFD."""
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return _SURROGATE.sub("\ufffd", s)
     return s
 
 
