@@ -71,6 +71,14 @@ def test_a_single_zipkin_span_is_a_partial_trace() -> None:
     assert any(f.startswith("partial-traces:") for f in dj.flags)
 
 
+def test_a_zipkin_span_list_inside_an_object(tmp_path: Path) -> None:
+    spans = json.loads((FORMS / "zipkin_span_list.json").read_text())
+    (tmp_path / "wrapped.json").write_text(json.dumps({"spans": spans, "exportedBy": "a script"}))
+    res = discover([tmp_path / "wrapped.json"])
+    assert res.inputs[0].format == "zipkin" and res.spans == 10
+    assert [dj.journey.expression for dj in res.journeys] == ["Series(cart, payments)"]
+
+
 def test_the_format_comes_from_the_content_not_the_name(tmp_path: Path) -> None:
     for src, dst, fmt in (
         ("jaeger_ui_download.json", "trace.txt", "jaeger"),

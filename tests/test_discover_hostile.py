@@ -265,3 +265,12 @@ def test_a_fan_out_too_wide_to_review_is_modelled_end_to_end(tmp_path: Path) -> 
     assert dj.journey.expression == "front"
     assert any(f.startswith("too-wide: the call tree has 3001 operators") for f in dj.flags)
     assert dj.journey.component("front").latency is not None  # the root spans' own duration
+
+
+def test_an_operation_name_thousands_of_characters_long(tmp_path: Path) -> None:
+    """(found by the trace fuzz suite: the journey's name, and the file named after it, was 3,000 characters)"""
+    p = _zipkin(tmp_path / "z.json", [_zspan(1, name="a" * 3000), _zspan(2, 1), _zspan(3, name="a" * 2999 + "b")])
+    res = discover([p], out=tmp_path / "out")
+    names = sorted(dj.name for dj in res.journeys)
+    assert len(names) == 2 and all(len(n) == 80 and n.startswith("a" * 71 + "-") for n in names) and names[0] != names[1]
+    assert all(Path(f).is_file() for f in res.files.values())

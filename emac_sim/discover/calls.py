@@ -28,6 +28,7 @@ undone by shifting the callee's subtree to sit centred inside the caller's span.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter, defaultdict
@@ -412,8 +413,16 @@ def walk_calls(calls: list[Call]) -> Iterator[tuple[Call | None, Call]]:
 # --------------------------------------------------------------------------- journeys
 
 
+MAX_NAME = 80  # a journey name (and the file named after it) stays readable
+
+
 def _slug(s: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "journey"
+    """Lower-case ``a-z0-9-`` name; a longer one is cut to MAX_NAME characters, keeping it
+    distinct with 8 hex digits of its sha256 (an operation name can be any length)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "journey"
+    if len(slug) > MAX_NAME:
+        slug = slug[: MAX_NAME - 9].rstrip("-") + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return slug
 
 
 def _short_op(op: str) -> str:

@@ -25,12 +25,11 @@ from typing import Any
 import polars as pl
 
 from ..errors import SpecError
-from .spans import ColumnBuilder, Ledger
+from .spans import NS_LIMIT, ColumnBuilder, Ledger
 
 TRACE_SCHEMA = "emac.sanity.trace/v1"
 DEPLOYMENT_SCHEMA = "emac.sanity.deployment/v1"
 _MS_NS = 1_000_000
-_NS_LIMIT = 9.2e18
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def _ms_to_ns(v: Any) -> int | None:
     if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     ns = v * _MS_NS
-    return int(round(ns)) if math.isfinite(ns) and abs(ns) < _NS_LIMIT else None
+    return int(round(ns)) if math.isfinite(ns) and abs(ns) < NS_LIMIT else None
 
 
 def _text(v: Any) -> str | None:
@@ -123,7 +122,7 @@ def read_trace_evidence(path: str | Path, ledger: Ledger, name: str | None = Non
             tags.setdefault("otel.status_code", str(sp["status"]).lower())
         start = _ms_to_ns(sp.get("start_ms"))
         dur = _ms_to_ns(sp.get("duration_ms"))
-        end = None if start is None or dur is None or abs(start + dur) >= _NS_LIMIT else start + dur
+        end = None if start is None or dur is None or abs(start + dur) >= NS_LIMIT else start + dur
         if (sp.get("start_ms") is not None and start is None) or (sp.get("duration_ms") is not None and dur is None):
             ledger.add("badTimestamps", 1, [f"{shown}:spans[{i}]"])
         service = _text(sp.get("service"))

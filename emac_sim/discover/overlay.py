@@ -41,7 +41,6 @@ objective, else REVIEW on a high-impact ΔA⁻, else PASS.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
@@ -49,7 +48,7 @@ from typing import Any
 
 from ..model.journey import Journey
 from ..spec.accepted import AcceptedModel, RedundancyGroup
-from .calls import TraceCalls, walk_calls
+from .calls import TraceCalls, _loads, walk_calls
 from .evidence import DeploymentEvidence, TraceEvidenceMeta
 from .model import DiscoveredJourney
 from .spans import Ledger
@@ -282,16 +281,6 @@ def _relation(g: RedundancyGroup, domains: dict[str, list[str]]) -> str:
     sets = [set(domains[m]) for m in g.members]
     shared = any(sets[i] & sets[j] for i in range(len(sets)) for j in range(i + 1, len(sets)))
     return SHARED if shared else SEPARATE
-
-
-def _loads(s: str | None) -> dict:
-    if not s or s == "{}":
-        return {}
-    try:
-        v = json.loads(s)
-    except ValueError:
-        return {}
-    return v if isinstance(v, dict) else {}
 
 
 def _candidate(acc: Journey, domains: dict[str, list[str]], confidence: float, flags: list[str]) -> Journey:

@@ -33,7 +33,7 @@ import polars as pl
 
 from ..errors import SpecError
 from .jsonstream import JsonStream, open_text
-from .spans import SPAN_SCHEMA, ColumnBuilder, Ledger, clean_spans, empty_spans
+from .spans import NS_LIMIT, SPAN_SCHEMA, ColumnBuilder, Ledger, clean_spans, empty_spans
 
 FORMATS = ("otlp", "jaeger", "zipkin", "csv", "emac")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -683,7 +683,6 @@ def normalise_zipkin(df: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
 
 
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-_NS_LIMIT = 9.2e18  # just under 2**63 ns
 
 
 @dataclass(frozen=True)
@@ -867,7 +866,7 @@ def read_csv(path: str | Path, ledger: Ledger, mapping: CsvMapping | None = None
         as_float = txt.cast(pl.Float64, strict=False) * _UNIT_NS[unit]
         as_int = txt.cast(pl.Int64, strict=False)
         return (
-            pl.when(~(as_float.abs() < _NS_LIMIT))
+            pl.when(~(as_float.abs() < NS_LIMIT))
             .then(None)
             .when(as_int.is_not_null())
             .then(as_int * _UNIT_NS[unit])
@@ -889,7 +888,7 @@ def read_csv(path: str | Path, ledger: Ledger, mapping: CsvMapping | None = None
         end = num(m.end, eu)
     else:
         dur = num(m.duration, du)  # type: ignore[arg-type]
-        end = pl.when((start.cast(pl.Float64) + dur.cast(pl.Float64)).abs() < _NS_LIMIT).then(start + dur).otherwise(None)
+        end = pl.when((start.cast(pl.Float64) + dur.cast(pl.Float64)).abs() < NS_LIMIT).then(start + dur).otherwise(None)
     if m.service:
         service = strcol(m.service)
     elif m.pod:

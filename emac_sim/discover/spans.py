@@ -56,6 +56,7 @@ SPAN_SCHEMA: dict[str, pl.DataType] = {
     "record": pl.Int64(),
 }
 COLUMNS = tuple(SPAN_SCHEMA)
+NS_LIMIT = 9.2e18  # |Unix ns| just under 2**63: beyond it a timestamp is unreadable (year 2262)
 KINDS = ("server", "client", "producer", "consumer", "internal", "unset")
 STATUSES = ("ok", "error", "unset")
 
