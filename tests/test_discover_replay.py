@@ -200,3 +200,12 @@ def test_deployment_evidence_alone_is_not_traces(replay: Path, paper_spec: Path,
     assert res.deltas[dj.name]["spec"]["governance"]["verdict"] == "REVIEW"
     with pytest.raises(SpecError, match="no usable spans"):
         discover([tmp_path / "d.yaml"])  # without an accepted model there is nothing to lay it over
+
+
+def test_spec_alone_plays_the_accepted_spec(paper_spec: Path) -> None:
+    res = discover([Path(__file__).parent / "data" / "discover" / "forms" / "otlp_request.json"], spec=paper_spec)
+    (dj,) = res.journeys
+    assert dj.name == "checkout" and set(res.deltas) == {"checkout"}
+    delta = res.deltas["checkout"]["spec"]
+    assert delta["accepted"] == str(paper_spec)
+    assert {c["to"] for c in delta["changes"] if c["type"] == "edgeRemoved"} == {"front", "cart", "pricing", "paya", "payb"} - {"cart"}
