@@ -10,6 +10,7 @@ single span, a CSV span table and the paper's trace evidence.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -175,3 +176,13 @@ def test_a_named_file_that_is_no_trace_is_an_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["discover", str(p), "--out", str(tmp_path / "out")])
     assert r.exit_code == 2
     assert r.output == f"{p}: cannot detect the trace format: not OTLP, Jaeger or Zipkin JSON, a CSV span table or emac evidence\n"
+
+
+def test_a_pipe_in_a_folder_is_skipped_not_read(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    shutil.copy(FORMS / "otlp_request.json", tmp_path / "in" / "t.json")
+    os.mkfifo(tmp_path / "in" / "pipe")
+    res = discover([tmp_path / "in"])
+    assert [(Path(s.path).name, s.reason) for s in res.skipped] == [("pipe", "not a regular file (a device, pipe or socket)")]
+    with pytest.raises(SpecError, match=r"pipe: not a regular file \(a device, pipe or socket\): name a trace file or a folder"):
+        discover([tmp_path / "in" / "pipe"])

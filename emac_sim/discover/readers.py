@@ -1106,6 +1106,8 @@ def _read_one(f: Path, fmt: str, csv_mapping: CsvMapping | None, ledger: Ledger)
     from .manifest import check_manifest, file_digest
 
     shown = str(f)
+    if not f.is_file():  # a pipe or device in a folder would block or never end
+        raise NotATrace(shown, "", "not a regular file (a device, pipe or socket)")
     try:
         size, digest = file_digest(f)
     except OSError as exc:
