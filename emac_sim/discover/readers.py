@@ -363,31 +363,25 @@ def _patch_service(cb: ColumnBuilder, first: int, service: str | None) -> None:
 
 
 def _otlp_span(sp: dict, cb: ColumnBuilder, resource: str, service: str | None, ledger: Ledger) -> None:
+    # (the hot loop of large exports: values are computed first, so a span of the wrong shape
+    # raises before anything of it is added)
     try:
         attrs = _otlp_attrs(sp["attributes"]) if "attributes" in sp else {}
         start, end, bad = _timing(
             sp.get("startTimeUnixNano", sp.get("start_time_unix_nano")), sp.get("endTimeUnixNano", sp.get("end_time_unix_nano")), 1, True
         )
-        row = dict(
-            trace_id=_hex_id(sp.get("traceId", sp.get("trace_id"))),
-            span_id=_hex_id(sp.get("spanId", sp.get("span_id"))),
-            parent_id=_hex_id(sp.get("parentSpanId", sp.get("parent_span_id"))),
-            service=service,
-            operation=str(sp.get("name", "")),
-            kind=_kind(sp.get("kind")),
-            peer_service=attrs.get("peer.service"),
-            start_ns=start,
-            end_ns=end,
-            status=_otlp_status(sp.get("status")),
-            attributes=attrs,
-            resource=resource,
-        )
+        trace_id = _hex_id(sp.get("traceId", sp.get("trace_id")))
+        span_id = _hex_id(sp.get("spanId", sp.get("span_id")))
+        parent_id = _hex_id(sp.get("parentSpanId", sp.get("parent_span_id")))
+        operation = str(sp.get("name", ""))
+        kind = _kind(sp.get("kind"))
+        status = _otlp_status(sp.get("status"))
     except MALFORMED:
         ledger.add("malformedSpans", 1, [_example_id(sp.get("spanId"))])
         return
     if bad:
-        ledger.add("badTimestamps", 1, [str(row["span_id"])])
-    cb.add(**row)
+        ledger.add("badTimestamps", 1, [str(span_id)])
+    cb.add(trace_id, span_id, parent_id, service, operation, kind, attrs.get("peer.service"), start, end, status, attrs, resource)
 
 
 def _example_id(raw: Any) -> str:
