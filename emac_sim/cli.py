@@ -434,10 +434,12 @@ def simulate_cmd(
         writer = None
         if traces is not None:
             try:
+                from .discover.synth import check_traces_path
                 from .discover.synth import write_otlp_traces as writer
             except ImportError:
                 msg = "trace writing needs emac_sim.discover.synth.write_otlp_traces, which is not available"
                 raise SpecError("<command line>", "--traces", msg) from None
+            check_traces_path(traces)  # before the run: a folder or a device is refused at once
         from .engine import simulate
         from .engine.dask_backend import scheduler_session
         from .evidence.commands import evidence_request, summary_line, with_evidence
@@ -649,22 +651,31 @@ def validate(
 # (section owned by the discover command; keep edits inside it)
 
 
-_TRACE_FORMATS = ("auto", "otlp", "jaeger", "zipkin", "csv")
+_TRACE_FORMATS = ("auto", "otlp", "jaeger", "zipkin", "csv", "emac")
 
 
 @app.command("discover")
 def discover_cmd(
-    traces: list[Path] = typer.Argument(..., help="Trace files or directories: OTLP JSON, Jaeger JSON, Zipkin v2 JSON or CSV span tables."),
+    traces: list[Path] = typer.Argument(
+        ...,
+        help="Trace files or folders (recursive): OTLP JSON, Jaeger JSON, Zipkin v2 JSON, CSV span tables, and the paper's trace and "
+        "deployment evidence (emac.sanity.trace/v1, emac.sanity.deployment/v1). The format is detected from each file's content.",
+    ),
     out: Path = typer.Option(..., "--out", help="Directory for <journey>.discovered.yaml (and <journey>.delta.yaml with --accepted)."),
-    formats: list[str] = typer.Option(
-        [],
-        "--format",
-        help="Trace format (auto, otlp, jaeger, zipkin, csv) and/or output format (text, json); repeatable: --format zipkin --format json.",
+    fmt: str = typer.Option("text", "--format", help="Output: text (tables) or json (one object on stdout)."),
+    trace_format: str = typer.Option(
+        "auto", "--trace-format", help="Read every trace file as this format: auto (detect), otlp, jaeger, zipkin, csv, emac."
     ),
     k8s: Path | None = typer.Option(None, "--k8s", help="Kubernetes manifests (zone labels, node affinity, replicas)."),
     istio: Path | None = typer.Option(None, "--istio", help="Istio VirtualService / DestinationRule manifests (weights, retries, timeouts)."),
     accepted: Path | None = typer.Option(
-        None, "--accepted", help="The last accepted spec: write a ModelDelta with the effect on A- and the governance decision."
+        None,
+        "--accepted",
+        help="The last accepted model (a spec, or the paper's AcceptedJourneyModel): write a ModelDelta with the effect on A- "
+        "and the decision.",
+    ),
+    spec: Path | None = typer.Option(
+        None, "--spec", help="The journey's intent (JourneyIntent: objectives, atomic SLOs, policy) when the accepted model carries none."
     ),
     journey: str | None = typer.Option(None, "--journey", help="Keep only this journey (with --accepted: the journey to compare)."),
     csv_map: str | None = typer.Option(
@@ -674,43 +685,48 @@ def discover_cmd(
         "auto", "--split", help="Journeys: by root operation (none), also by call signature when the root has no route (auto), or always (signature)."
     ),
     confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the reported intervals (Wilson)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="A file in a folder that is not a trace, or a broken trace file, is an error (default: skipped with a warning)."
+    ),
 ) -> None:
     """Discover journey models from traces and traffic configuration, with provenance and confidence."""
 
     def body() -> int:
-        trace_fmt, out_fmt = "auto", Format.text
-        for f in formats:
-            v = f.lower()
-            if v in _TRACE_FORMATS:
-                trace_fmt = v
-            elif v in ("text", "json"):
-                out_fmt = Format(v)
-            else:
-                raise SpecError("<command line>", "--format", f"unknown format {f!r} (trace: {', '.join(_TRACE_FORMATS)}; output: text, json)")
+        out_fmt = fmt.lower()
+        if out_fmt not in ("text", "json"):
+            hint = f"; for the trace format use --trace-format {out_fmt}" if out_fmt in _TRACE_FORMATS else ""
+            raise SpecError("<command line>", "--format", f"unknown output format {fmt!r} (text, json){hint}")
+        if trace_format.lower() not in _TRACE_FORMATS:
+            raise SpecError("<command line>", "--trace-format", f"unknown trace format {trace_format!r} ({', '.join(_TRACE_FORMATS)})")
         from .discover import discover
 
         res = discover(
             traces,
             out=out,
-            fmt=trace_fmt,
+            fmt=trace_format.lower(),
             k8s=k8s,
             istio=istio,
             accepted=accepted,
+            spec=spec,
             journey=journey,
             csv_mapping=csv_map,
             split=split,
             confidence=confidence,
+            strict=strict,
         )
+        for f in res.skipped:
+            typer.echo(f"warning: {f.line()}", err=True)
         summary = res.to_dict()
         code = 0
         for d in res.deltas.values():
             gov = d["spec"].get("governance")
             if gov is not None and gov.get("verdict") != "PASS":
                 code = 1
-        if out_fmt is Format.json:
+        if out_fmt == "json":
             print_json(summary)
             return code
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         con = Console()
@@ -721,25 +737,26 @@ def discover_cmd(
         for col in ("journey", "traces", "confidence", "flags", "model"):
             t.add_column(col)
         for jd in summary["journeys"]:
-            t.add_row(jd["name"], f"{jd['traces']:,}", f"{jd['confidence']:.3f}", str(len(jd["evidenceFlags"])), jd["model"] or "")
+            t.add_row(escape(jd["name"]), f"{jd['traces']:,}", f"{jd['confidence']:.3f}", str(len(jd["evidenceFlags"])), escape(jd["model"] or ""))
         con.print(t)
         for jd in summary["journeys"]:
-            con.print(f"[bold]{jd['name']}[/bold]: {jd['expression']}")
+            con.print(f"[bold]{escape(jd['name'])}[/bold]: {escape(jd['expression'])}")
             for fl in jd["evidenceFlags"]:
-                con.print(f"  flag: {fl}")
+                con.print(f"  flag: {escape(fl)}")
             if "delta" in jd:
                 dd = jd["delta"]
                 eff = dd.get("predictedEffect") or {}
                 am = eff.get("aMinus")
-                gov = dd.get("governance") or {}
                 line = f"  delta: {dd['changes']} change(s)"
                 if am:
                     line += f", A- {am['accepted']:.8f} -> {am['candidate']:.8f} ({am['delta']:+.2e})"
-                if gov:
-                    line += f", governance {gov.get('verdict')}"
-                con.print(line + (f" ({dd['file']})" if dd.get("file") else ""))
+                if dd.get("decision"):
+                    line += f", governance {dd['decision']}"
+                con.print(escape(line + (f" ({dd['file']})" if dd.get("file") else "")))
+                for g in dd.get("redundancyGroups", []):
+                    con.print(escape(f"  redundancy group {g['id']} ({', '.join(g['group'])}): {g['relation']}"))
         for n in summary["notes"]:
-            con.print(f"note: {n}")
+            con.print(f"note: {escape(n)}")
         return code
 
     run_guarded(body)

@@ -215,8 +215,16 @@ def test_cycles_and_orphans_are_counted():
     assert [c.op for c in traces[0].calls] == ["ok"]
     df, ledger, _ = read_spans([DATA / "malformed" / "orphans.otlp.json"])
     traces = list(iter_trace_calls(df, ledger))
-    assert len(traces) == 1
-    assert ledger.counts["orphanSpans"] == 2  # the span with a missing parent and its child
+    # orphans become roots of partial traces (as Jaeger's UI shows them), never dropped
+    assert [(t.trace_id, t.operation, t.partial) for t in traces] == [
+        ("000000000000000000000000000000dd", "get /", False),
+        ("000000000000000000000000000000dd:0000000000000002", "lost parent", True),
+        ("000000000000000000000000000000ee", "no root", True),
+    ]
+    assert [c.op for c in traces[1].calls] == []  # 'lost grandparent' runs in the same service: folded in
+    assert ledger.counts["orphanSpans"] == 2  # the two spans whose parent is missing
+    examples = ledger.to_dict()["orphanSpans"]["examples"]
+    assert examples == ["000000000000000000000000000000dd/0000000000000002", "000000000000000000000000000000ee/0000000000000004"]
     assert ledger.counts["tracesWithoutRoot"] == 1
 
 
@@ -253,12 +261,17 @@ def test_malformed_files_through_the_cli(tmp_path):
     assert out["dataQuality"]["cycleSpans"]["count"] == 3
     (j,) = out["journeys"]
     assert any(f.startswith("skipped-spans:") and "3 cycleSpans" in f for f in j["evidenceFlags"])
-    args = ["discover", str(DATA / "malformed" / "missing_ids.zipkin.json"), "--out", str(tmp_path), "--format", "zipkin", "--format", "json"]
+    args = ["discover", str(DATA / "malformed" / "missing_ids.zipkin.json"), "--out", str(tmp_path), "--trace-format", "zipkin", "--format", "json"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["dataQuality"]["missingIds"]["count"] == 2
+    # --format is the output only; a trace format there is pointed to --trace-format
     r = runner.invoke(app, ["discover", str(DATA / "otlp_small.json"), "--out", str(tmp_path), "--format", "yaml"])
-    assert r.exit_code == 2 and "unknown format 'yaml'" in r.output
+    assert r.exit_code == 2 and r.output == "emac discover: --format: unknown output format 'yaml' (text, json)\n"
+    r = runner.invoke(app, ["discover", str(DATA / "otlp_small.json"), "--out", str(tmp_path), "--format", "zipkin"])
+    assert r.exit_code == 2 and r.output.endswith("for the trace format use --trace-format zipkin\n")
+    r = runner.invoke(app, ["discover", str(DATA / "otlp_small.json"), "--out", str(tmp_path), "--trace-format", "xml"])
+    assert r.exit_code == 2 and "--trace-format: unknown trace format 'xml'" in r.output
 
 
 def test_zipkin_v1_is_refused_clearly(tmp_path):
@@ -269,18 +282,40 @@ def test_zipkin_v1_is_refused_clearly(tmp_path):
         read_spans([p])
 
 
-def test_no_usable_trace_is_an_error(tmp_path):
-    p = tmp_path / "roots.json"
-    span = {"traceId": "01", "id": "02", "parentId": "03", "name": "x", "timestamp": 1, "duration": 1, "localEndpoint": {"serviceName": "a"}}
-    p.write_text(json.dumps([span]))
-    with pytest.raises(SpecError, match="no usable trace: 1 traces with no root span"):
+def test_a_trace_exported_from_the_middle_is_a_flagged_partial_journey(tmp_path):
+    p = tmp_path / "middle.json"
+    base = {"traceId": "01", "timestamp": 1_700_000_000_000_000, "duration": 900, "kind": "SERVER", "localEndpoint": {"serviceName": "cart"}}
+    spans = [
+        {**base, "id": "02", "parentId": "03", "name": "get /cart"},  # its caller was not exported
+        {**base, "id": "04", "parentId": "02", "name": "select", "kind": "CLIENT", "remoteEndpoint": {"serviceName": "db"}, "duration": 300},
+    ]
+    p.write_text(json.dumps(spans))
+    res = discover([p])
+    (dj,) = res.journeys
+    assert dj.journey.expression == "db"
+    assert res.ledger.counts == {"orphanSpans": 1, "tracesWithoutRoot": 1}
+    assert res.to_dict()["dataQuality"]["orphanSpans"]["examples"] == ["01/02"]
+    assert any(f.startswith("partial-traces: 1 of 1 traces") for f in dj.flags)
+    assert dj.document["spec"]["provenance"]["journey"]["partialTraces"] == 1
+    assert dj.document["spec"]["provenance"]["coverage"]["traceCoverage"] == 0.5  # a partial trace counts half
+
+
+def test_no_usable_trace_is_an_error_with_its_reasons(tmp_path):
+    p = tmp_path / "loop.json"
+    base = {"traceId": "01", "name": "x", "timestamp": 1, "duration": 1, "localEndpoint": {"serviceName": "a"}}
+    p.write_text(json.dumps([{**base, "id": "02", "parentId": "03"}, {**base, "id": "03", "parentId": "02"}]))
+    with pytest.raises(SpecError, match=r"no usable trace: 2 spans in a cycle of parent links \(skipped\)$"):
         discover([p])
+    q = tmp_path / "noids.json"
+    q.write_text(json.dumps([{"traceId": None, "id": None, "name": "x", "timestamp": 1, "duration": 5}] * 3))
+    with pytest.raises(SpecError, match=r"no usable spans: 3 spans without a trace id or span id \(dropped\)$"):
+        discover([q])
 
 
 def test_ledger_lines_are_sentences():
     led = Ledger()
     led.add("orphanSpans", 2, ["t/1", "t/1", "t/2"])
-    assert led.lines() == ["2 spans whose parent is missing from the trace (skipped with their subtrees)"]
+    assert led.lines() == ["2 spans whose parent is missing from the trace (each made the root of a partial trace)"]
     assert led.to_dict()["orphanSpans"]["examples"] == ["t/1", "t/2"]
 
 

@@ -80,8 +80,10 @@ def load_yaml(p: Path) -> dict:
 def test_zipkin_samples_load_and_produce_models(tmp_path):
     r = CliRunner().invoke(app, ["discover", str(ZIPKIN), "--out", str(tmp_path / "z"), "--format", "json"])
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert {i["format"] for i in out["inputs"]} == {"zipkin"} and len(out["inputs"]) == 5
+    # the folder's LICENSE is no trace: skipped with one warning line
+    assert r.stderr.splitlines() == [f"warning: {ZIPKIN / 'LICENSE'}: not a trace file, skipped: " + out["skippedFiles"][0]["reason"]]
     assert out["dataQuality"]["mergedFragments"]["count"] == 84
     assert out["dataQuality"]["skewCorrected"]["count"] >= 2
     names = {j["name"] for j in out["journeys"]}

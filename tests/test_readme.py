@@ -26,13 +26,21 @@ def readme_commands() -> list[list[str]]:
     dropped; lines of printed output that merely mention a command are not commands)."""
     out = []
     in_block = False
+    pending = ""  # a command continued with a trailing backslash
     for line in (REPO / "README.md").read_text().splitlines():
         if line.startswith("```"):
             in_block = not in_block
             continue
-        text = line.removeprefix("$ ")
-        if in_block and text.startswith("emac "):
-            out.append(shlex.split(text.split(" | ")[0].split("  #")[0]))
+        if pending:
+            pending += " " + line.strip()
+        elif in_block and line.removeprefix("$ ").startswith("emac "):
+            pending = line.removeprefix("$ ")
+        if pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        if pending:
+            out.append(shlex.split(pending.split(" | ")[0].split("  #")[0]))
+            pending = ""
     return out
 
 
@@ -57,6 +65,7 @@ def test_readme_commands_write_to_distinct_places() -> None:
         "check",
         "bounds",
         "simulate",
+        "discover",
         "discover",
         "whatif",
         "whatif",

@@ -16,15 +16,19 @@ A call whose server span failed only because one of its own downstream calls fai
 ok for its component: the failure is attributed downstream.
 
 Traces are processed in chunks of whole traces from the sorted span table, so only a bounded
-number of rows are Python objects at once. Broken traces are skipped or repaired, and counted in
-the :class:`~emac_sim.discover.spans.Ledger`: no root span, extra roots, orphans (parent missing),
-cycles of parent links, asynchronous (producer/consumer, Jaeger ``FOLLOWS_FROM``) subtrees, and
-clock skew (a callee's server span outside its caller's client span is shifted, with its
-subtree, to sit centred inside it).
+number of rows are Python objects at once; the work per trace is linear in its spans (no
+recursion: a parent chain may be arbitrarily deep). Broken traces are repaired or partly
+skipped, and counted in the :class:`~emac_sim.discover.spans.Ledger`: an orphan span (its parent
+is missing) roots a *partial* trace, as Jaeger's and Zipkin's UIs show it; a trace without a root
+span is read from its orphans; extra roots are read as traces of their own; cycles of parent
+links are skipped; asynchronous (producer/consumer, Jaeger ``FOLLOWS_FROM``) subtrees are kept
+out of the journey; clock skew (a callee's server span outside its caller's client span) is
+undone by shifting the callee's subtree to sit centred inside the caller's span.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter, defaultdict
@@ -74,7 +78,8 @@ class Call:
 
 @dataclass
 class TraceCalls:
-    """A usable trace: its root span and the calls the root's service made (a tree)."""
+    """A usable trace: its root span and the calls the root's service made (a tree); ``partial``
+    when the root is an orphan span (see :func:`_trace`)."""
 
     trace_id: str
     root_span: str
@@ -85,6 +90,7 @@ class TraceCalls:
     start: int
     end: int | None
     calls: list[Call]
+    partial: bool = False  # rooted at an orphan span: the calls above it are missing
 
 
 @dataclass
@@ -153,95 +159,85 @@ def iter_trace_calls(df: pl.DataFrame, ledger: Ledger, chunk_rows: int = 50_000)
         data = {c: part[c].to_list() for c in cols}
         for t in range(i, j):
             a, b = starts[t] - lo, starts[t + 1] - lo
-            tc = _trace(data, a, b, ledger)
-            if tc is not None:
-                yield tc
+            yield from _trace(data, a, b, ledger)
         i = j
 
 
-def _trace(d: dict[str, list], a: int, b: int, ledger: Ledger) -> TraceCalls | None:
+def _trace(d: dict[str, list], a: int, b: int, ledger: Ledger) -> list[TraceCalls]:
+    """The usable traces in rows ``a..b`` of one trace id (linear in the number of spans).
+
+    Every span without a parent, and every *orphan* (its parent is not in the trace: exported from
+    the middle, a remote parent, a lost span), roots a tree. The earliest root with no parent at
+    all is the trace; when there is none, the earliest orphan is, and the trace is *partial*.
+    Every other tree is read as a trace of its own (id ``<trace>:<span>``) rather than dropped,
+    partial when it hangs from an orphan. Spans on a cycle of parent links (and below one) are
+    skipped and counted.
+    """
     sid = d["span_id"][a:b]
     par = d["parent_id"][a:b]
     tid = d["trace_id"][a]
     n = b - a
     index = {s: k for k, s in enumerate(sid)}
     kids: list[list[int]] = [[] for _ in range(n)]
-    roots = []
+    roots: list[int] = []
+    orphans: list[int] = []
     for k in range(n):
         p = par[k]
         if p is None:
             roots.append(k)
-        elif p in index and p != sid[k]:
+        elif p == sid[k]:
+            continue  # its own parent: a cycle
+        elif p in index:
             kids[index[p]].append(k)
-    if not roots:
-        ledger.add("tracesWithoutRoot", 1, [tid])
-        return None
+        else:
+            orphans.append(k)
     start = d["start_ns"]
-    # earliest root, then the longest
-    roots.sort(key=lambda k: (start[a + k] is None, start[a + k] or 0, k))
-    root = roots[0]
+
+    def order(k: int) -> tuple:
+        return (start[a + k] is None, start[a + k] or 0, k)
+
+    roots.sort(key=order)
+    orphans.sort(key=order)
     reach = [False] * n
-    stack = [root]
+    stack = roots + orphans
     while stack:
         k = stack.pop()
         reach[k] = True
         stack.extend(kids[k])
     if not all(reach):
-        extra, orphan, cycle = 0, 0, 0
-        ex_e, ex_o, ex_c = [], [], []
-        for k in range(n):
-            if reach[k]:
-                continue
-            # follow the parent chain to find why k is unreachable
-            seen = set()
-            x = k
-            why = "orphan"
-            while True:
-                if x in seen or par[x] == sid[x]:
-                    why = "cycle"
-                    break
-                seen.add(x)
-                p = par[x]
-                if p is None:
-                    why = "extra"
-                    break
-                if p not in index:
-                    why = "orphan"
-                    break
-                x = index[p]
-            if why == "extra":
-                extra += 1
-                ex_e.append(f"{tid}/{sid[k]}")
-            elif why == "cycle":
-                cycle += 1
-                ex_c.append(f"{tid}/{sid[k]}")
-            else:
-                orphan += 1
-                ex_o.append(f"{tid}/{sid[k]}")
-        ledger.add("extraRoots", extra, ex_e)
-        ledger.add("orphanSpans", orphan, ex_o)
-        ledger.add("cycleSpans", cycle, ex_c)
-    # copy timing (may be shifted for skew)
+        cyc = [k for k in range(n) if not reach[k]]
+        ledger.add("cycleSpans", len(cyc), [f"{tid}/{sid[k]}" for k in cyc[:3]])
+    ledger.add("extraRoots", len(roots) - 1, [f"{tid}/{sid[k]}" for k in roots[1:4]])
+    ledger.add("orphanSpans", len(orphans), [f"{tid}/{sid[k]}" for k in orphans[:3]])
+    if orphans and not roots:
+        ledger.add("tracesWithoutRoot", 1, [tid])
+    # copy timing (may be shifted for skew); the trees are disjoint, so one copy serves them all
     st = [start[a + k] for k in range(n)]
     en = [d["end_ns"][a + k] for k in range(n)]
     svc = [d["service"][a + k] or "unknown" for k in range(n)]
     kind = d["kind"][a:b]
-    _fix_skew(root, kids, svc, kind, d["status"][a:b], st, en, ledger, tid, sid)
-    attrs_root = _loads(d["attributes"][a + root])
-    route = next((attrs_root[r] for r in ROUTE_KEYS if attrs_root.get(r)), None)
-    ctx = _Ctx(d, a, kids, svc, kind, st, en, ledger, tid, sid)
-    calls = ctx.collect(root, svc[root])
-    return TraceCalls(
-        trace_id=tid,
-        root_span=sid[root],
-        service=svc[root],
-        operation=d["operation"][a + root] or "",
-        route=route,
-        ok=d["status"][a + root] != "error",
-        start=st[root] if st[root] is not None else 0,
-        end=en[root],
-        calls=calls,
-    )
+    partial = set(orphans)
+    out = []
+    for i, root in enumerate(roots + orphans):
+        _fix_skew(root, kids, svc, kind, d["status"][a:b], st, en, ledger, tid, sid)
+        attrs_root = _loads(d["attributes"][a + root])
+        route = next((attrs_root[r] for r in ROUTE_KEYS if attrs_root.get(r)), None)
+        ctx = _Ctx(d, a, kids, svc, kind, st, en, ledger, tid if i == 0 else f"{tid}:{sid[root]}", sid)
+        out.append(
+            TraceCalls(
+                trace_id=ctx.tid,
+                root_span=sid[root],
+                service=svc[root],
+                operation=d["operation"][a + root] or "",
+                route=route,
+                ok=d["status"][a + root] != "error",
+                start=st[root] if st[root] is not None else 0,
+                end=en[root],
+                calls=ctx.collect(root, svc[root]),
+                partial=root in partial,
+            )
+        )
+    return out
 
 
 def _loads(s: str | None) -> dict:
@@ -307,34 +303,53 @@ class _Ctx:
         return n
 
     def collect(self, k: int, owner: str) -> list[Call]:
-        """Calls made by service ``owner`` below span ``k`` (internal spans are folded in)."""
-        out: list[Call] = []
-        fallback = self.st[k] if self.st[k] is not None else 0
-        for c in self.kids[k]:
-            if _is_async(self.kind[k], self.kind[c]):
+        """Calls made by service ``owner`` below span ``k`` (internal spans are folded in).
+
+        Depth-first with an explicit stack (a parent chain can be thousands of spans deep): a
+        frame walks the children of one span on behalf of the service that owns the output list;
+        a call into another service opens a frame for the callee's own calls, and a span of the
+        owner's own service opens a frame in the same list (its work is the owner's).
+        """
+        top: list[Call] = []
+        made: list[tuple[Call, bool]] = []
+        frames: list[tuple[int, Iterator[int], str, list[Call]]] = [(k, iter(self.kids[k]), owner, top)]
+        svc, kind, kids = self.svc, self.kind, self.kids
+        while frames:
+            p, it, own, out = frames[-1]
+            c = next(it, None)
+            if c is None:
+                frames.pop()
+                continue
+            fallback = self.st[p] if self.st[p] is not None else 0
+            if _is_async(kind[p], kind[c]):
                 self.ledger.add("asyncSpans", self._subtree_size(c), [f"{self.tid}/{self.sid[c]}"])
                 continue
-            if self.svc[c] != owner:
-                out.append(self._call(None, c, fallback))
+            if svc[c] != own:
+                out.append(self._call(None, c, fallback, made, frames))
                 continue
-            servers = [g for g in self.kids[c] if self.svc[g] != owner and not _is_async(self.kind[c], self.kind[g])]
-            client_like = self.kind[c] in ("client", "producer") or self.d["peer_service"][self.a + c] is not None
+            servers = [g for g in kids[c] if svc[g] != own and not _is_async(kind[c], kind[g])]
+            client_like = kind[c] in ("client", "producer") or self.d["peer_service"][self.a + c] is not None
             if servers:
-                out.append(self._call(c, servers[0], fallback))
-                for g in servers[1:]:
-                    out.append(self._call(None, g, fallback))
                 # same-service children of a client span (rare) are still the owner's work
-                for g in self.kids[c]:
-                    if self.svc[g] == owner:
-                        out.extend(self.collect(g, owner))
-            elif client_like and not self.kids[c]:
-                out.append(self._call(c, None, fallback))
+                opened: list = []  # callee frames in call order, then the owner's own spans
+                out.append(self._call(c, servers[0], fallback, made, opened))
+                out.extend(self._call(None, g, fallback, made, opened) for g in servers[1:])
+                opened.extend((g, iter(kids[g]), own, out) for g in kids[c] if svc[g] == own)
+                frames.extend(reversed(opened))
+            elif client_like and not kids[c]:
+                out.append(self._call(c, None, fallback, made, frames))
             else:
-                out.extend(self.collect(c, owner))
-        out.sort(key=lambda x: (x.start, x.end))
-        return out
+                frames.append((c, iter(kids[c]), own, out))
+        for call, own_err in made:
+            call.children.sort(key=_call_order)
+            # a failure caused by a failed downstream call is attributed downstream
+            call.ok = not (own_err and not any(not ch.vok for ch in call.children))
+        top.sort(key=_call_order)
+        return top
 
-    def _call(self, client: int | None, server: int | None, fallback: int) -> Call:
+    def _call(self, client: int | None, server: int | None, fallback: int, made: list, frames: list) -> Call:
+        """A call (client and/or server span); the callee's own calls are collected by the frame
+        it appends to ``frames``, ``ok`` is set once they are known."""
         d, a = self.d, self.a
         c = Call()
         if server is not None:
@@ -373,20 +388,41 @@ class _Ctx:
         c.cut = bool(client is not None and server is not None and c.timed and c.end < c.nend)
         c.span = self.sid[nat]
         c.trace = self.tid
-        c.children = self.collect(server, self.svc[server]) if server is not None else []
         c.raw_ok = not own_err
-        if own_err and any(not ch.vok for ch in c.children):
-            own_err = False  # failure attributed to the failed downstream call
-        c.ok = not own_err
+        c.ok = c.raw_ok
         c.vok = not view_err and not c.cut
+        if server is not None:
+            frames.append((server, iter(self.kids[server]), self.svc[server], c.children))
+        made.append((c, own_err))
         return c
+
+
+def _call_order(c: Call) -> tuple[int, int]:
+    return (c.start, c.end)
+
+
+def walk_calls(calls: list[Call]) -> Iterator[tuple[Call | None, Call]]:
+    """(caller, call) for every call of a tree, depth-first in order (no recursion)."""
+    stack: list[tuple[Call | None, Call]] = [(None, c) for c in reversed(calls)]
+    while stack:
+        parent, c = stack.pop()
+        yield parent, c
+        stack.extend((c, k) for k in reversed(c.children))
 
 
 # --------------------------------------------------------------------------- journeys
 
 
+MAX_NAME = 80  # a journey name (and the file named after it) stays readable
+
+
 def _slug(s: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "journey"
+    """Lower-case ``a-z0-9-`` name; a longer one is cut to MAX_NAME characters, keeping it
+    distinct with 8 hex digits of its sha256 (an operation name can be any length)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-") or "journey"
+    if len(slug) > MAX_NAME:
+        slug = slug[: MAX_NAME - 9].rstrip("-") + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return slug
 
 
 def _short_op(op: str) -> str:
@@ -528,17 +564,11 @@ def assign_component_keys(journeys: list[JourneyTraces]) -> dict[str, tuple[str,
     dict
         component id → (service, operation or None).
     """
-    ops: dict[str, set[str]] = defaultdict(set)
-
-    def walk(calls: list[Call]) -> Iterator[Call]:
-        for c in calls:
-            yield c
-            yield from walk(c.children)
-
+    ops: dict[str, dict[str, None]] = defaultdict(dict)  # first-seen order: names must not depend on str hashing
     for j in journeys:
         for t in j.traces:
-            for c in walk(t.calls):
-                ops[c.service].add(c.op)
+            for _, c in walk_calls(t.calls):
+                ops[c.service].setdefault(c.op)
     names: dict[tuple[str, str], str] = {}
     out: dict[str, tuple[str, str | None]] = {}
     for svc, oset in ops.items():
@@ -555,6 +585,6 @@ def assign_component_keys(journeys: list[JourneyTraces]) -> dict[str, tuple[str,
             out[cid] = (svc, op if len(oset) > 1 else None)
     for j in journeys:
         for t in j.traces:
-            for c in walk(t.calls):
+            for _, c in walk_calls(t.calls):
                 c.key = names[(c.service, c.op)]
     return out

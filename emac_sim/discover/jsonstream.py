@@ -118,6 +118,8 @@ class JsonStream:
         while True:
             try:
                 val, end = _DECODER.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise self.fail("invalid JSON: nested too deeply") from None
             except json.JSONDecodeError as exc:
                 near_end = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated string")
                 if near_end and self._fill():
@@ -186,15 +188,3 @@ class JsonStream:
             if c is None:
                 raise self.fail("truncated JSON: file ends inside an object")
             raise self.fail(f"invalid JSON: expected ',' or '}}' in an object, found {c!r}")
-
-
-def first_char(path: str | Path) -> str | None:
-    """First non-whitespace character of a text file (format sniffing), ``None`` if empty."""
-    with open_text(path) as fp:
-        while True:
-            block = fp.read(4096)
-            if not block:
-                return None
-            s = block.lstrip(_WS + "\ufeff")
-            if s:
-                return s[0]

@@ -16,6 +16,10 @@ read it) plus the discovery keys:
 - ``spec.redundancy``: the redundancy groups (race, parallel any/quorum, fallback, retry);
 - ``spec.evidenceFlags``: what a reviewer must look at (governance turns any flag into REVIEW).
 
+Partial traces (rooted at an orphan span, see :func:`~emac_sim.discover.calls.iter_trace_calls`)
+are used, flagged (``partial-traces``) and count half in ``traceCoverage``, which scales the
+overall confidence.
+
 Components carry ``provenance`` (calls, errors, availability interval, latency quantiles and fits)
 and ``confidence``. Availability is the share of calls that did not fail (OpenTelemetry ``unset``
 counts as success; a component whose spans carry no status at all is flagged), estimated as the
@@ -33,16 +37,17 @@ from typing import Any
 import numpy as np
 
 from ..model.journey import Component, Domain, Journey, Node
-from .calls import Call, JourneyTraces, _slug
+from .calls import Call, JourneyTraces, _slug, walk_calls
 from .domains import EXPLICIT, InferredDomain, Workload, domains_from_traces, match_workload
 from .spans import Ledger
 from .stats import CONFIDENCE_FORMULA, Evidence, fit_latency, overall_confidence, same_distribution, wilson
 from .structure import Inference, INode, Occ, decompose, timing_is_exact, tree_size
 
-MAX_TREE_NODES = 400
+MAX_TREE_NODES = 400  # readable: deeper calls are cut (their caller stands for them) above this
+MAX_MODEL_NODES = 2000  # wider than this even with every downstream call cut: modelled end to end
 DEFAULT_POLICY: dict[str, float] = {"minTraceEdgeCoverage": 0.8, "minTraces": 30}
 KNOWN_POLICY_KEYS = ("minTraceEdgeCoverage", "minTraceCoverage", "minTraces", "minSamples")
-SKIP_REASONS = ("missingIds", "duplicateSpans", "tracesWithoutRoot", "extraRoots", "orphanSpans", "cycleSpans", "badTimestamps", "negativeDuration")
+SKIP_REASONS = ("missingIds", "malformedSpans", "duplicateSpans", "cycleSpans", "badTimestamps", "negativeDuration")
 
 
 @dataclass
@@ -68,14 +73,6 @@ class DiscoveredJourney:
     notes: list[str]
     traces: int
     overall: float
-
-
-def walk_calls(calls: list[Call]) -> Iterator[tuple[Call | None, Call]]:
-    stack: list[tuple[Call | None, Call]] = [(None, c) for c in reversed(calls)]
-    while stack:
-        parent, c = stack.pop()
-        yield parent, c
-        stack.extend((c, k) for k in reversed(c.children))
 
 
 def _refs(n: INode) -> Iterator[str]:
@@ -115,8 +112,8 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
         inf = Inference(dict(calls_by_key), n_tr, opts.confidence, exact, max_depth=depth)
         occs = [Occ(decompose(t.calls, exact), t.ok, t.trace_id) for t in traces]
         root = inf.sequence(occs)
-        if root is None or tree_size(root) <= MAX_TREE_NODES:
-            break
+        if root is None or tree_size(root) <= MAX_TREE_NODES or not inf.expanded:
+            break  # (nothing expanded below the top: a smaller depth gives the same tree)
     notes = list(jt.notes) + list(inf.notes)
     if inf.black_box:
         notes.append(
@@ -124,8 +121,16 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
             f"{', '.join(sorted(inf.black_box))} stand for their own downstream calls (availability and latency end to end)"
         )
     flags: list[str] = []
+    end_to_end = root is not None and tree_size(root) > MAX_MODEL_NODES
+    if end_to_end:
+        assert root is not None
+        flags.append(
+            f"too-wide: the call tree has {tree_size(root)} operators even with downstream calls cut (limit {MAX_MODEL_NODES}): "
+            f"the journey is modelled end to end as its entry service {jt.root_service!r} (availability and latency of the root spans)"
+        )
+        root = None
     # the entry service's own failures: the root failed while every call it made succeeded
-    unexplained = [t for t in traces if not t.ok and all(c.vok for c in t.calls)]
+    unexplained = [] if end_to_end else [t for t in traces if not t.ok and all(c.vok for c in t.calls)]
     entry_stats: dict | None = None
     if root is None or unexplained:
         ev = Evidence(
@@ -138,7 +143,8 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
         )
         entry = INode("ref", params={"component": entry_name}, ev=ev)
         root = entry if root is None else INode("series", [entry] + (root.kids if root.op == "series" and root.ev is None else [root]))
-        entry_stats = {"n": n_tr, "errors": len(unexplained), "known": sum(1 for t in traces if t.ok is not None)}
+        errors = sum(1 for t in traces if not t.ok) if end_to_end else len(unexplained)
+        entry_stats = {"n": n_tr, "errors": errors, "known": n_tr, "endToEnd": end_to_end}
         services[entry_name] = jt.root_service
         if unexplained:
             notes.append(f"{len(unexplained)} traces failed in the entry service {jt.root_service!r} itself: modelled as component {entry_name!r}")
@@ -228,11 +234,14 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
     op_fields = root.fields()
     all_fields = {**op_fields, **comp_fields, **dom_fields}
     # ------------------------------------------------------------------ coverage, flags
-    anomalous = len(inf.anomalous_traces & {t.trace_id for t in traces})
-    trace_cov = (n_tr - anomalous) / n_tr if n_tr else 0.0
+    # (timing the inner structure does not explain does not matter to an end-to-end model)
+    anomalous = 0 if end_to_end else len(inf.anomalous_traces & {t.trace_id for t in traces})
+    # a partial trace (rooted at an orphan span) shows the journey from the middle: it counts half
+    partial = sum(1 for t in traces if t.partial)
+    trace_cov = (n_tr - anomalous - 0.5 * partial) / n_tr if n_tr else 0.0
     total_calls = sum(edges.values())
     model_keys = set(keys) | set(split_from.values())
-    covered = sum(v for (a, b), v in edges.items() if b in model_keys)
+    covered = total_calls if end_to_end else sum(v for (a, b), v in edges.items() if b in model_keys)
     edge_cov = covered / total_calls if total_calls else 1.0
     policy = dict(DEFAULT_POLICY)
     policy.update(opts.policy)
@@ -249,6 +258,11 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
         flags.append(f"low-trace-coverage: {anomalous} of {n_tr} traces are not explained by the model (coverage {trace_cov:.3f} < {min_cov})")
     elif anomalous:
         notes.append(f"{anomalous} of {n_tr} traces have timing the model does not explain: {dict(inf.anomalies)}")
+    if partial:
+        flags.append(
+            f"partial-traces: {partial} of {n_tr} traces start at a span whose parent is missing from the trace "
+            "(exported from the middle, or spans lost): the calls above it are not seen (see provenance.dataQuality.orphanSpans)"
+        )
     if n_tr < min_traces:
         flags.append(f"few-traces: only {n_tr} traces for this journey (coverage policy asks for {min_traces})")
     if no_status:
@@ -307,6 +321,7 @@ def build_journey(jt: JourneyTraces, ledger: Ledger, inputs: list, opts: Options
             "identifiedBy": "call signature" if jt.split_by else ("root operation and route" if jt.route else "root operation"),
             "traces": n_tr,
             "exactTiming": exact,
+            **({"partialTraces": partial} if partial else {}),
         },
         "observed": {
             "journeyAvailability": {
@@ -421,16 +436,30 @@ def _entry_component(name: str, traces: list, st: dict, conf: float) -> dict:
     ev = Evidence(
         n, 1.0, 1.0, ex, {"availability": a, "interval": [lo, hi], "traces": n, "unexplainedErrors": errors}, what="entry service availability"
     )
+    prov: dict[str, Any] = {"calls": n, "errors": errors, "availability": {"estimate": a, "interval": [lo, hi], "confidence": conf}, "examples": ex}
+    latency, ev_l = None, None
+    if st.get("endToEnd"):
+        # the whole journey as one component: its latency is the root spans' duration
+        ok_d = np.asarray([t.end - t.start for t in traces if t.ok and t.end is not None and t.end >= t.start], dtype=np.float64) * 1e-9
+        fit = fit_latency(ok_d)
+        prov["latency"] = fit.to_dict()
+        if fit.chosen_kind in ("fit", "empirical"):
+            latency = fit.chosen
+            agree = 1.0 if fit.chosen_kind == "fit" else 1.0 - (fit.ks_d or 0.0)
+            values = {"quantilesSeconds": fit.quantiles, "best": fit.best}
+            ev_l = Evidence(fit.n, fit.n / max(n - errors, 1), agree, ex, values, what="journey latency")
     return {
         "availability": a,
-        "latency": None,
+        "latency": latency,
         "error_latency": "same",
         "kind": "service",
         "known": n,
-        "description": "discovered: the journey's entry service (its own failures)",
-        "provenance": {"calls": n, "errors": errors, "availability": {"estimate": a, "interval": [lo, hi], "confidence": conf}, "examples": ex},
+        "description": "discovered: the journey end to end (its entry service and every call it makes)"
+        if st.get("endToEnd")
+        else "discovered: the journey's entry service (its own failures)",
+        "provenance": prov,
         "ev_avail": ev,
-        "ev_lat": None,
+        "ev_lat": ev_l,
     }
 
 

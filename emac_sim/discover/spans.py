@@ -33,6 +33,7 @@ count, with example ids), which discovery reports next to its results: never sil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -55,22 +56,24 @@ SPAN_SCHEMA: dict[str, pl.DataType] = {
     "record": pl.Int64(),
 }
 COLUMNS = tuple(SPAN_SCHEMA)
+NS_LIMIT = 9.2e18  # |Unix ns| just under 2**63: beyond it a timestamp is unreadable (year 2262)
 KINDS = ("server", "client", "producer", "consumer", "internal", "unset")
 STATUSES = ("ok", "error", "unset")
 
 # Ledger reasons, with the sentence a report prints for them.
 REASONS: dict[str, str] = {
     "missingIds": "spans without a trace id or span id (dropped)",
-    "badTimestamps": "spans with an unreadable timestamp or duration (timing dropped)",
+    "malformedSpans": "spans whose fields have the wrong JSON types (dropped)",
+    "badTimestamps": "spans with an unreadable or out-of-range timestamp or duration (timing dropped)",
     "negativeDuration": "spans ending before they start (timing dropped, span kept)",
     "missingTimestamps": "spans without timing (kept for structure, no latency)",
     "duplicateSpans": "spans repeating an id already seen in the trace (dropped)",
     "mergedFragments": "Zipkin span fragments merged into the span with the same id",
     "sharedSpansSplit": "Zipkin shared (client+server) span ids split into two spans",
     "skewCorrected": "spans shifted to undo clock skew between caller and callee",
-    "tracesWithoutRoot": "traces with no root span (all spans skipped)",
-    "extraRoots": "extra root spans in a trace (skipped with their subtrees)",
-    "orphanSpans": "spans whose parent is missing from the trace (skipped with their subtrees)",
+    "tracesWithoutRoot": "traces with no root span (read from their orphan spans, as partial traces)",
+    "extraRoots": "extra root spans in a trace (each read as a trace of its own)",
+    "orphanSpans": "spans whose parent is missing from the trace (each made the root of a partial trace)",
     "cycleSpans": "spans in a cycle of parent links (skipped)",
     "asyncSpans": "asynchronous (producer/consumer) subtrees kept out of the synchronous journey",
     "unassignedCalls": "calls the inferred structure does not place (counted, not modelled)",
@@ -157,7 +160,7 @@ class ColumnBuilder:
         c["start_ns"].append(start_ns)
         c["end_ns"].append(end_ns)
         c["status"].append(status)
-        c["attributes"].append(json.dumps(attributes, sort_keys=True, separators=(",", ":")) if attributes else "{}")
+        c["attributes"].append(json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if attributes else "{}")
         c["resource"].append(resource)
         self.n += 1
         if len(c["trace_id"]) >= self.batch:
@@ -188,7 +191,11 @@ class ColumnBuilder:
         data = dict(self.cols)
         data["source"] = [self.source] * m
         data["record"] = list(range(start, start + m))
-        self.frames.append(pl.DataFrame(data, schema=SPAN_SCHEMA))
+        try:
+            frame = pl.DataFrame(data, schema=SPAN_SCHEMA)
+        except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in the JSON) is no UTF-8 text
+            frame = pl.DataFrame({k: _utf8_column(v) if SPAN_SCHEMA[k] == pl.String() else v for k, v in data.items()}, schema=SPAN_SCHEMA)
+        self.frames.append(frame)
         self.cols = {c: [] for c in self.cols}
 
     def frame(self) -> pl.DataFrame:
@@ -199,6 +206,22 @@ class ColumnBuilder:
         out = pl.concat(self.frames, rechunk=False)  # no copy: chunks are merged by the first sort
         self.frames = [out]
         return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_text(s: str) -> str:
+    """``s`` with lone surrogates (valid in JSON escapes, not in UTF-8) replaced by U+FFFD."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", s)
+    return s
+
+
+def _utf8_column(values: list) -> list:
+    return [utf8_text(v) if isinstance(v, str) else v for v in values]
 
 
 def empty_spans() -> pl.DataFrame:
@@ -239,13 +262,15 @@ def clean_spans(df: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
     if negs.height:
         ledger.add("negativeDuration", negs.height, [f"{r['trace_id']}/{r['span_id']}" for r in negs.head(3).iter_rows(named=True)])
         df = df.with_columns(pl.when(neg).then(None).otherwise(pl.col("end_ns")).alias("end_ns"))
+    if df.height == 0:
+        return df
     no_ts = df.filter(pl.col("start_ns").is_null())
     if no_ts.height:
         ledger.add("missingTimestamps", no_ts.height, [f"{r['trace_id']}/{r['span_id']}" for r in no_ts.head(3).iter_rows(named=True)])
     # repeated ids: hash first (8 bytes a row), then compare the few candidates exactly
     h = df.select(pl.struct("trace_id", "span_id").hash(seed=7).alias("h"))["h"]
     cand = h.is_duplicated()
-    dup = pl.Series([False] * df.height)
+    dup = pl.Series([False] * df.height, dtype=pl.Boolean)
     if cand.any():
         sub = df.select("trace_id", "span_id").with_row_index("_i").filter(cand)
         again = sub.filter(~pl.struct("trace_id", "span_id").is_first_distinct())["_i"]

@@ -53,6 +53,7 @@ from .stats import Evidence, wilson
 
 NS = 1e-9
 BACKOFF_MIN_NS = 1_000_000
+HEDGE_WINDOW = 16  # a hedged request is looked for among the 16 branches issued next
 
 
 def _tol(v: float) -> float:
@@ -222,24 +223,31 @@ def decompose(calls: list[Call], exact: bool = False) -> list[Tok]:
 
 def _causal_branches(g: list[Call]) -> list[list[Call]]:
     """Branches of a block from exact timestamps: a call starting when an earlier call of the
-    block ended continues that call's branch; any other call starts a branch of its own."""
+    block ended continues that call's branch (the latest such end; the first call on a tie); any
+    other call starts a branch of its own. Earlier calls are found by bisection on their ends, so
+    a block of n calls costs O(n log n)."""
     t0 = g[0].start
+    by_end = sorted(range(len(g)), key=lambda j: (g[j].end, j))
+    ends = [g[j].end for j in by_end]
+    failed: dict[str, list[int]] = defaultdict(list)  # per component, earlier failed calls
     branch_of: list[int] = []
     branches: list[list[Call]] = []
     for i, c in enumerate(g):
         pred = None
         if c.start - t0 > EXACT_NS:
-            best = None
-            for j in range(i):
-                p = g[j]
-                if p.end <= c.start + EXACT_NS and c.start - p.end <= EXACT_NS and (best is None or p.end > g[best].end):
-                    best = j
-            pred = best
+            # an earlier call that ended within EXACT_NS before (or at) this start
+            lo = bisect.bisect_left(ends, c.start - EXACT_NS)
+            hi = bisect.bisect_right(ends, c.start + EXACT_NS)
+            for x in range(hi - 1, lo - 1, -1):
+                if by_end[x] < i:
+                    while x > lo and ends[x - 1] == ends[x]:
+                        x -= 1
+                    pred = by_end[x]
+                    break
             if pred is None:
                 # a retry after a backoff: the last earlier failed call of the same component
-                for j in range(i - 1, -1, -1):
-                    p = g[j]
-                    if p.key == c.key and not p.vok and p.end <= c.start:
+                for j in reversed(failed.get(c.key, ())):
+                    if g[j].end <= c.start:
                         pred = j
                         break
         if pred is None:
@@ -248,12 +256,35 @@ def _causal_branches(g: list[Call]) -> list[list[Call]]:
         else:
             branch_of.append(branch_of[pred])
             branches[branch_of[pred]].append(c)
+        if not c.vok:
+            failed[c.key].append(i)
     return branches
 
 
 def _comparability_branches(g: list[Call]) -> list[list[Call]]:
-    """Branches as the components of 'one ended before the other started' (timing only)."""
-    groups = connected_groups(len(g), lambda i, j: g[i].end <= g[j].start or g[j].end <= g[i].start)
+    """Branches as the components of 'one ended before the other started' (timing only).
+
+    In linear time: with ``a`` the interval that ends first and ``b`` the one that starts last,
+    either ``a`` ends after ``b`` starts, and then every two intervals overlap (no links at all),
+    or ``a`` and ``b`` are linked, every interval linked to anything is linked to ``a`` or to
+    ``b``, and an interval linked to neither overlaps every other one (it ends after ``b`` starts
+    and starts before ``a`` ends). Zero-length ties fall back to the pairwise test.
+    """
+
+    def disjoint(i: int, j: int) -> bool:
+        return g[i].end <= g[j].start or g[j].end <= g[i].start
+
+    n = len(g)
+    a = min(range(n), key=lambda i: (g[i].end, i))
+    b = max(range(n), key=lambda i: (g[i].start, -i))
+    if a != b and not disjoint(a, b):
+        return [[c] for c in g]
+    if a == b:
+        groups = connected_groups(n, disjoint)
+    else:
+        linked = [i for i in range(n) if i in (a, b) or disjoint(a, i) or disjoint(b, i)]
+        alone = set(range(n)).difference(linked)
+        groups = sorted([linked] + [[i] for i in alone], key=lambda grp: grp[0])
     return [[g[i] for i in grp] for grp in groups]
 
 
@@ -364,6 +395,11 @@ class Inference:
         self._stack: list[str] = []
         self.notes: list[str] = []
         self.explained: set[int] = set()  # ids of calls cut because a sibling succeeded
+
+    @property
+    def expanded(self) -> bool:
+        """True when some component's downstream calls were expanded into the tree."""
+        return any(v is not None for v in self._downstream.values())
 
     def _same(self, elapsed: float) -> float:
         """Tolerance for "the same instant": 1 µs for simulator output, else 1 % of the elapsed time."""
@@ -685,7 +721,7 @@ class Inference:
 
         timeouts: list[tuple[Tok, float]] = []
         links: Counter[tuple[str, str]] = Counter()
-        together: Counter[tuple[str, str]] = Counter()
+        cut_blocks: list[set[str]] = []  # branch keys of each block with a cut branch
         for _, b in blocks:
             if len(b.branches) < 2:
                 if _branch_cut(b.branches[0]) and b.kind == "block":
@@ -696,18 +732,16 @@ class Inference:
             if not cut:
                 continue
             bkeys = {id(br): k for k, br in zip(_branch_keys(b), b.branches)}
-            hs = sorted(bkeys.values())
-            for i, x in enumerate(hs):
-                for y in hs[i + 1 :]:
-                    together[(x, y)] += 1
+            cut_blocks.append(set(bkeys.values()))
+            # successful, uncut branches by end time: the winners of a cut are found by bisection
+            done = sorted((w[-1].end, i) for i, w in enumerate(b.branches) if seq_ok(w) and not _branch_cut(w))
+            ends = [e for e, _ in done]
             unexplained = False
             for br in cut:
                 t_cut = br[-1].end
-                winners = [
-                    w
-                    for w in b.branches
-                    if w is not br and seq_ok(w) and not _branch_cut(w) and abs(w[-1].end - t_cut) <= self._same(t_cut - b.start)
-                ]
+                tol = self._same(t_cut - b.start)
+                lo, hi = bisect.bisect_left(ends, t_cut - tol), bisect.bisect_right(ends, t_cut + tol)
+                winners = [b.branches[i] for _, i in done[lo:hi] if b.branches[i] is not br]
                 for w in winners:
                     links[tuple(sorted((bkeys[id(br)], bkeys[id(w)])))] += 1  # type: ignore[misc]
                 unexplained |= not winners
@@ -717,12 +751,13 @@ class Inference:
                 timeouts.append((b, b.end - b.start))
         # a link seen once in thousands of blocks is two ends coinciding, not a decision
         for (x, y), n in links.items():
-            if n >= 2 and n >= 0.01 * together[(x, y)]:
+            if n >= 2 and n >= 0.01 * sum(1 for ks in cut_blocks if x in ks and y in ks):
                 parent[find(x)] = find(y)
         units: dict[str, list[str]] = {}
         for h in heads:
             units.setdefault(find(h), []).append(h)
-        unit_list = sorted(units.values(), key=lambda u: heads.index(u[0]))
+        rank = {h: i for i, h in enumerate(heads)}
+        unit_list = sorted(units.values(), key=lambda u: rank[u[0]])
         specs: list[tuple[frozenset, int]] = []
         nodes: list[INode] = []
         for u in unit_list:
@@ -875,10 +910,14 @@ def _merge_hedges(occs: list[Occ]) -> dict[tuple[str, str], float]:
     for o in occs:
         for i, t in enumerate(o.toks):
             if t.kind == "block" and len(t.branches) >= 2:
-                for bx in t.branches:
-                    for by in t.branches:
-                        if by[0].start > bx[0].start:
-                            offsets[(_head(bx), _head(by))].append(by[0].start - bx[0].start)
+                # branches are in start order; a hedge is looked for among the next HEDGE_WINDOW
+                # branches only, so a block of B branches costs O(B), not O(B²)
+                brs = t.branches
+                for x, bx in enumerate(brs):
+                    hx, sx = _head(bx), bx[0].start
+                    for by in brs[x + 1 : x + 1 + HEDGE_WINDOW]:
+                        if by[0].start > sx:
+                            offsets[(hx, _head(by))].append(by[0].start - sx)
             if t.kind == "leaf" and i + 1 < len(o.toks):
                 u = o.toks[i + 1]
                 if u.kind == "leaf" and t.call is not None and u.call is not None and not t.call.vok and u.start > t.end and u.call.key != t.call.key:

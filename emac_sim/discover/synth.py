@@ -24,7 +24,9 @@ and for domains declared with a Kubernetes topology ``key``, the matching OpenTe
 key (``cloud.availability_zone``, ``cloud.region``, ``host.name``) set to the domain name.
 
 The file is OTLP/JSON Lines (one ``ExportTraceServiceRequest`` per line, as the OpenTelemetry
-collector's file exporter writes), gzip-compressed when the name ends in ``.gz``.
+collector's file exporter writes), gzip-compressed when the name ends in ``.gz``. It is written
+atomically (a temporary file renamed into place) with a sidecar manifest recording its size,
+sha256 and trace and span counts (:mod:`emac_sim.discover.manifest`), which discovery checks.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import SpecError
 from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from .manifest import manifest_document, manifest_path
 
 BASE_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 TOPOLOGY_KEYS = {
@@ -271,7 +276,7 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
     root_service = journey.name if journey.name not in journey.component_ids else f"{journey.name}-entry"
     resources = _resources(journey, root_service)
     stats: dict[str, Counter] = defaultdict(Counter)
-    out = Path(path)
+    out = check_traces_path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     opener = gzip.open if out.name.endswith(".gz") else open
     n_spans = 0
@@ -279,62 +284,80 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
     ok_count = 0
     spacing_ns = int(round(1e9 / journey.load_rate)) if journey.load_rate else 10_000_000
     route = _attr("http.route", f"/{journey.name}")  # the journey's entry point, as HTTP servers record it
-    with opener(out, "wt", encoding="utf-8") as fp:  # type: ignore[operator]
-        for b0 in range(0, samples, BATCH_REQUESTS):
-            by_service: dict[str, list[dict]] = defaultdict(list)
-            for i in range(b0, min(samples, b0 + BATCH_REQUESTS)):
-                req = reqs[i]
-                rp = _Replay(journey, req.calls, stats)
-                ok, t, _ = rp.run(journey.root, "root", 0.0)
-                if rp.i != len(req.calls) or ok != req.ok or abs(t - req.t) > 1e-9 * max(1.0, abs(req.t)):
-                    raise ReplayMismatch(f"request {i}: replay gives ({ok}, {t!r}), simulator ({req.ok}, {req.t!r}), {rp.i}/{len(req.calls)} calls")
-                ok_count += req.ok
-                base = BASE_NS + i * spacing_ns
-                ids = rng.integers(0, 2**63, size=2 + 2 * len(req.calls), dtype=np.int64)
-                trace_id = f"{int(ids[0]):016x}{int(ids[1]):016x}"
-                root_id = f"{int(ids[0]) ^ int(ids[1]):016x}"
-                root_span = _span(trace_id, root_id, None, journey.name, 2, base, base + _ns(req.t), req.ok, "journey failed" if not req.ok else None)
-                root_span["attributes"] = [route]
-                by_service[root_service].append(root_span)
-                for k, call in enumerate(req.calls):
-                    cut = rp.cut[k]
-                    if cut <= call.start + EPS_S and cut < call.end - EPS_S:
-                        not_issued += 1
-                        continue
-                    cid, sid = f"{int(ids[2 + 2 * k]):016x}", f"{int(ids[3 + 2 * k]):016x}"
-                    # the call that decided a race ends at the decision instant: not cancelled
-                    cancelled = cut < call.end - EPS_S
-                    c_end = cut if cancelled else call.end
-                    c_ok = call.ok and not cancelled
-                    msg = rp.why[k] if cancelled else (None if call.ok else "call failed")
-                    client = _span(trace_id, cid, root_id, call.component, 3, base + _ns(call.start), base + _ns(c_end), c_ok, msg)
-                    client["attributes"] = [_attr("peer.service", call.component)]
-                    by_service[root_service].append(client)
-                    by_service[call.component].append(
-                        _span(
-                            trace_id,
-                            sid,
-                            cid,
-                            call.component,
-                            2,
-                            base + _ns(call.start),
-                            base + _ns(call.end),
-                            call.ok,
-                            None if call.ok else "call failed",
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        fp = opener(tmp, "wt", encoding="utf-8")  # type: ignore[operator]
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot create a file in {out.parent}: {exc.strerror or exc}") from None
+    try:
+        with fp:
+            for b0 in range(0, samples, BATCH_REQUESTS):
+                by_service: dict[str, list[dict]] = defaultdict(list)
+                for i in range(b0, min(samples, b0 + BATCH_REQUESTS)):
+                    req = reqs[i]
+                    rp = _Replay(journey, req.calls, stats)
+                    ok, t, _ = rp.run(journey.root, "root", 0.0)
+                    if rp.i != len(req.calls) or ok != req.ok or abs(t - req.t) > 1e-9 * max(1.0, abs(req.t)):
+                        got = f"replay gives ({ok}, {t!r}), simulator ({req.ok}, {req.t!r}), {rp.i}/{len(req.calls)} calls"
+                        raise ReplayMismatch(f"request {i}: {got}")
+                    ok_count += req.ok
+                    base = BASE_NS + i * spacing_ns
+                    ids = rng.integers(0, 2**63, size=2 + 2 * len(req.calls), dtype=np.int64)
+                    trace_id = f"{int(ids[0]):016x}{int(ids[1]):016x}"
+                    root_id = f"{int(ids[0]) ^ int(ids[1]):016x}"
+                    why = "journey failed" if not req.ok else None
+                    root_span = _span(trace_id, root_id, None, journey.name, 2, base, base + _ns(req.t), req.ok, why)
+                    root_span["attributes"] = [route]
+                    by_service[root_service].append(root_span)
+                    for k, call in enumerate(req.calls):
+                        cut = rp.cut[k]
+                        if cut <= call.start + EPS_S and cut < call.end - EPS_S:
+                            not_issued += 1
+                            continue
+                        cid, sid = f"{int(ids[2 + 2 * k]):016x}", f"{int(ids[3 + 2 * k]):016x}"
+                        # the call that decided a race ends at the decision instant: not cancelled
+                        cancelled = cut < call.end - EPS_S
+                        c_end = cut if cancelled else call.end
+                        c_ok = call.ok and not cancelled
+                        msg = rp.why[k] if cancelled else (None if call.ok else "call failed")
+                        client = _span(trace_id, cid, root_id, call.component, 3, base + _ns(call.start), base + _ns(c_end), c_ok, msg)
+                        client["attributes"] = [_attr("peer.service", call.component)]
+                        by_service[root_service].append(client)
+                        by_service[call.component].append(
+                            _span(
+                                trace_id,
+                                sid,
+                                cid,
+                                call.component,
+                                2,
+                                base + _ns(call.start),
+                                base + _ns(call.end),
+                                call.ok,
+                                None if call.ok else "call failed",
+                            )
                         )
-                    )
-                    n_spans += 2
-                n_spans += 1
-            doc = {
-                "resourceSpans": [
-                    {"resource": {"attributes": resources[svc]}, "scopeSpans": [{"scope": {"name": "emac-sim.synth"}, "spans": spans}]}
-                    for svc, spans in by_service.items()
-                ]
-            }
-            fp.write(json.dumps(doc, separators=(",", ":")))
-            fp.write("\n")
+                        n_spans += 2
+                    n_spans += 1
+                doc = {
+                    "resourceSpans": [
+                        {"resource": {"attributes": resources[svc]}, "scopeSpans": [{"scope": {"name": "emac-sim.synth"}, "spans": spans}]}
+                        for svc, spans in by_service.items()
+                    ]
+                }
+                fp.write(json.dumps(doc, separators=(",", ":")))
+                fp.write("\n")
+        # the manifest first, then the traces: a run killed in between leaves a manifest that the
+        # old file (or no file) does not match, which discovery reports
+        man = manifest_document(tmp, samples, n_spans)
+        man["file"] = out.name
+        _atomic_json(manifest_path(out), man)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return {
         "path": str(out),
+        "manifest": str(manifest_path(out)),
         "journey": journey.name,
         "requests": samples,
         "spans": n_spans,
@@ -344,6 +367,37 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
         "notIssued": not_issued,
         "operators": {p: dict(sorted(c.items())) for p, c in sorted(stats.items()) if c},
     }
+
+
+def check_traces_path(path: str | Path) -> Path:
+    """The ``--traces`` file, checked before any work: a new file or an existing regular file in a
+    folder that exists or can be made; anything else is a one-line :class:`SpecError`."""
+    out = Path(path)
+    shown = str(path)
+    if out.is_dir():
+        raise SpecError(shown, "", "is a folder: --traces needs a file name, e.g. traces.jsonl")
+    if out.exists() and not out.is_file():
+        raise SpecError(shown, "", "is not a regular file (a device, pipe or socket): --traces needs a file name")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise SpecError(shown, "", "is not writable")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SpecError(shown, "", f"{parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError(shown, "", f"cannot write in {parent}")
+    return out
+
+
+def _atomic_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SpecError(str(path), "", f"cannot write the trace manifest: {exc.strerror or exc}") from None
 
 
 def _ns(seconds: float) -> int:
