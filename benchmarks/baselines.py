@@ -9,12 +9,6 @@
   process, the operators are ``AllOf`` / ``AnyOf`` conditions, per-try timeouts and deadlines
   are timeouts racing the call, and requests arrive as a Poisson stream. Pure Python, one
   random draw at a time (``random.Random``).
-* :func:`staged_by_hand` — a numba kernel hand-written for the staged journeys of
-  :mod:`benchmarks.journeys` (``retry_hedge_30`` = five groups of call, fan-out, hedge), the
-  practical speed limit: the structure is spelled out in code, only parameters come from
-  arrays. It consumes the engine's random stream in the engine's order (docs: the draw-order
-  contract in ``emac_sim.kernels.interpreter``) with the engine's samplers, so it must count
-  exactly the successes and histogram buckets the engine counts.
 
 The NumPy and SimPy baselines implement ``docs/semantics.md`` for the ``declared`` and
 ``independent`` scenarios (gaussian failure and latency factors, shock domains; fate groups of
@@ -30,14 +24,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from scipy import special
 
 from emac_sim.engine import (
     BLOCK_SIZE,
     BlockResult,
-    CompiledJourney,
-    block_state,
     compile_journey,
     order_statistic_ranks,
     plan_blocks,
@@ -45,22 +36,11 @@ from emac_sim.engine import (
     run_block,
     wilson_interval,
 )
-from emac_sim.kernels import samplers as S
-from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
-from emac_sim.kernels.rng import next_uniform
-from emac_sim.kernels.samplers import _log_s, _table
-from emac_sim.kernels.special import ndtri_pq
 from emac_sim.model import distributions as D
 from emac_sim.model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
 from emac_sim.model.scenario import factor_model, fate_groups, named_scenario, shocks
 
-from . import journeys as J
 from . import median, timed
-
-CALL_ATTEMPTS, CALL_TAU = J.CALL_RETRY[0], J.CALL_RETRY[1]
-SHARD_ATTEMPTS, SHARD_TAU = J.SHARD_RETRY[0], J.SHARD_RETRY[1]
-HEDGE_ATTEMPTS, HEDGE_TAU = J.HEDGE_RETRY[0], J.HEDGE_RETRY[1]
-HEDGE_DELAY = J.HEDGE_DELAY
 
 AGREEMENT_CONFIDENCE = 0.999  # intervals compared between routes
 QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
@@ -484,204 +464,6 @@ class SimPyJourney:
         return np.array(oks, dtype=bool), np.array(ts, dtype=np.float64)
 
 
-# --------------------------------------------------------------------------- hand-written kernel
-
-
-@njit(cache=True, inline="always")
-def _lognormal(par, m, u, s):
-    return math.exp(par[m, 0] + par[m, 1] * ndtri_pq(u, s))
-
-
-@njit(cache=True, inline="always")
-def _exponential(par, m, u, s):
-    return -par[m, 0] * _log_s(u, s)
-
-
-@njit(cache=True, nogil=True)
-def staged_by_hand(n, st, groups, own_a, shock_q, lat, err, par, tab, call_b, shard_b, hedge_b, hist_ok, hist_all):
-    """``groups`` × (call, fan-out of three, hedged pair) written out; returns the success count.
-
-    Same draws and semantics as the interpreter on :func:`benchmarks.journeys.staged_journey`
-    with ``6·groups`` leaves: one shock uniform per request, then two uniforms per call in tree
-    order. Each role's sampler is called directly (api: lognormal, failures alike; shards:
-    gamma quantile table, fast failures; primary: lognormal, replica: gamma table, both with
-    exponential failures), with the retry limits of :mod:`benchmarks.journeys` as constants.
-    Adds every request's latency bucket to ``hist_all`` (and ``hist_ok``).
-    """
-    call_tau = CALL_TAU
-    shard_tau = SHARD_TAU
-    hedge_tau = HEDGE_TAU
-    hedge = HEDGE_DELAY
-    ok_count = 0
-    for _ in range(n):
-        outage = next_uniform(st) < shock_q
-        ok = True
-        t = 0.0
-        for g in range(groups):
-            c = 6 * g
-            # call: Retry(api, 3, perTry 250 ms)
-            okc = False
-            for i in range(CALL_ATTEMPTS):
-                u1 = next_uniform(st)
-                u2 = next_uniform(st)
-                okc = u1 <= own_a[c]
-                ta = _lognormal(par, lat[c], u2, 1.0 - u2)
-                if ta > call_tau:
-                    okc = False
-                    ta = call_tau
-                t += ta
-                if okc:
-                    break
-                if i + 1 < CALL_ATTEMPTS:
-                    t += call_b[i]
-            if not okc:
-                ok = False
-                break
-            # fan-out: Parallel(all) of three Retry(shard, 2, perTry 200 ms); all run to the end
-            all_ok = True
-            slowest = 0.0
-            for k in range(1, 4):
-                ck = c + k
-                tk = 0.0
-                oks = False
-                for i in range(SHARD_ATTEMPTS):
-                    u1 = next_uniform(st)
-                    u2 = next_uniform(st)
-                    oks = u1 <= own_a[ck]
-                    ta = _table(par, lat[ck], tab, u2, 1.0 - u2) if oks else 0.0
-                    if ta > shard_tau:
-                        oks = False
-                        ta = shard_tau
-                    tk += ta
-                    if oks:
-                        break
-                    if i + 1 < SHARD_ATTEMPTS:
-                        tk += shard_b[i]
-                all_ok = all_ok and oks
-                if tk > slowest:
-                    slowest = tk
-            t += slowest
-            if not all_ok:
-                ok = False
-                break
-            # hedge: Race(Retry(primary, 2, 300 ms), Retry(replica, 2, 300 ms); 50 ms)
-            cp = c + 4
-            t0 = 0.0
-            ok0 = False
-            for i in range(HEDGE_ATTEMPTS):
-                u1 = next_uniform(st)
-                u2 = next_uniform(st)
-                ok0 = u1 <= own_a[cp] and not outage
-                ta = _lognormal(par, lat[cp], u2, 1.0 - u2) if ok0 else _exponential(par, err[cp], u2, 1.0 - u2)
-                if ta > hedge_tau:
-                    ok0 = False
-                    ta = hedge_tau
-                t0 += ta
-                if ok0:
-                    break
-                if i + 1 < HEDGE_ATTEMPTS:
-                    t0 += hedge_b[i]
-            best = t0 if ok0 else math.inf
-            latest = t0
-            if best > hedge:  # the replica is asked only if the primary has not answered yet
-                cr = c + 5
-                t1 = 0.0
-                ok1 = False
-                for i in range(HEDGE_ATTEMPTS):
-                    u1 = next_uniform(st)
-                    u2 = next_uniform(st)
-                    ok1 = u1 <= own_a[cr]
-                    ta = _table(par, lat[cr], tab, u2, 1.0 - u2) if ok1 else _exponential(par, err[cr], u2, 1.0 - u2)
-                    if ta > hedge_tau:
-                        ok1 = False
-                        ta = hedge_tau
-                    t1 += ta
-                    if ok1:
-                        break
-                    if i + 1 < HEDGE_ATTEMPTS:
-                        t1 += hedge_b[i]
-                fin = hedge + t1
-                if ok1 and fin < best:
-                    best = fin
-                if fin > latest:
-                    latest = fin
-            if best < math.inf:
-                t += best
-            else:
-                ok = False
-                t += latest
-                break
-        b = bucket_index(t)
-        hist_all[b] += 1
-        if ok:
-            ok_count += 1
-            hist_ok[b] += 1
-    return ok_count
-
-
-def _backoffs(spec: tuple[int, float, object]) -> np.ndarray:
-    attempts, _, backoff = spec
-    return np.array([backoff.delay(a) for a in range(1, attempts)] + [0.0], dtype=np.float64)  # type: ignore[attr-defined]
-
-
-class StagedHandKernel:
-    """The hand-written kernel bound to a compiled staged journey of whole groups.
-
-    Parameters
-    ----------
-    compiled
-        ``compile_journey(staged_journey(6·g), declared)``: supplies a′ᵢ, the shock probability
-        and the sampler table (the kernel shares the engine's samplers and random stream).
-
-    Raises
-    ------
-    ValueError
-        When the journey is not made of whole groups or a role's sampler is not the one the
-        kernel hard-codes.
-    """
-
-    ROLES = ((S.LOGNORMAL, None), (S.TABLE, S.ZERO), (S.TABLE, S.ZERO), (S.TABLE, S.ZERO), (S.LOGNORMAL, S.EXPONENTIAL), (S.TABLE, S.EXPONENTIAL))
-
-    def __init__(self, compiled: CompiledJourney) -> None:
-        ids = compiled.component_ids
-        if len(ids) % 6 or len(compiled.shock_names) != 1 or J.stage_plan(len(ids)) != list(J.PATTERN) * (len(ids) // 6):
-            raise ValueError("the hand kernel covers staged journeys of whole groups (6 leaves each) with the db shock domain")
-        a = compiled.arrays
-        kind = a["smp_kind"]
-        for c in range(len(ids)):
-            want_lat, want_err = self.ROLES[c % 6]
-            if kind[a["lat_smp"][c]] != want_lat or (want_err is not None and kind[a["err_smp"][c]] != want_err):
-                raise ValueError(f"component {ids[c]} does not use the sampler the hand kernel hard-codes")
-            if want_err is None and a["err_smp"][c] != a["lat_smp"][c]:
-                raise ValueError(f"component {ids[c]} must fail with its success latency")
-        self.groups = len(ids) // 6
-        self.args = (
-            self.groups,
-            a["own_a"],
-            float(a["shock_q"][0]),
-            a["lat_smp"],
-            a["err_smp"],
-            a["smp_par"],
-            a["smp_tab"],
-            _backoffs(J.CALL_RETRY),
-            _backoffs(J.SHARD_RETRY),
-            _backoffs(J.HEDGE_RETRY),
-        )
-
-    def run(self, seed: int, block_index: int, size: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """Successes and (ok, all) histograms of ``size`` requests on the engine's block stream."""
-        hist_ok = np.zeros(N_BUCKETS, np.int64)
-        hist_all = np.zeros(N_BUCKETS, np.int64)
-        ok = staged_by_hand(int(size), block_state(seed, block_index), *self.args, hist_ok, hist_all)
-        return int(ok), hist_ok, hist_all
-
-
-def staged_hand_kernel(journey: Journey) -> tuple[StagedHandKernel, CompiledJourney]:
-    """Hand kernel and the engine's compiled journey (declared scenario, Birnbaum on) for it."""
-    compiled = compile_journey(journey, named_scenario(journey, "declared"))
-    return StagedHandKernel(compiled), compiled
-
-
 # --------------------------------------------------------------------------- agreement
 
 
@@ -718,68 +500,26 @@ def agreement(engine: dict, other: dict, sigmas: float = 5.0, bucket_error: floa
 # --------------------------------------------------------------------------- comparisons
 
 
-def compare_hand(samples: int, repeats: int, seed: int = 1) -> dict:
-    """Engine vs :func:`staged_by_hand` on the 30-leaf journey: one block of ``samples`` on one
-    thread, process CPU time, the three variants interleaved ``repeats`` times (medians).
-
-    The engine runs with its default bookkeeping (Birnbaum importance on a sub-sample of
-    requests, at the engine's default stride) and without Birnbaum; all three must produce identical success counts and histograms.
-    """
-    j = J.retry_hedge_30()
-    hand, engine = staged_hand_kernel(j)
-    lean = compile_journey(j, named_scenario(j, "declared"), birnbaum_stride=0)
-    hand.run(seed, 0, 64)  # compile or load every kernel before timing
-    run_block(engine, seed, 0, 64)
-    run_block(lean, seed, 0, 64)
-    variants = {
-        "hand": lambda: hand.run(seed, 0, samples),
-        "engine": lambda: run_block(engine, seed, 0, samples),
-        "engineNoBirnbaum": lambda: run_block(lean, seed, 0, samples),
-    }
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    outs: dict[str, object] = {}
-    for _ in range(repeats):  # interleaved, so that changes in machine load hit all alike
-        for name, fn in variants.items():
-            t, outs[name] = timed(fn, 1, "cpu")
-            times[name] += t
-    ok_hand, h_ok, h_all = outs["hand"]  # type: ignore[misc]
-    e, lean_res = outs["engine"], outs["engineNoBirnbaum"]
-    identical = all(
-        r.ok == ok_hand and np.array_equal(r.hist_ok, h_ok) and np.array_equal(r.hist_all, h_all)  # type: ignore[attr-defined]
-        for r in (e, lean_res)
-    )
-    med = {k: median(v) for k, v in times.items()}
-    ratio = med["engine"] / med["hand"]
-    return {
-        "journey": j.name,
-        "leaves": len(j.components),
-        "samples": samples,
-        "repeats": repeats,
-        "clock": "process CPU time, median of interleaved repeats",
-        "callsPerSample": float(e.calls.sum()) / samples,  # type: ignore[attr-defined]
-        "birnbaumStride": engine.birnbaum_stride,
-        "handMsps": samples / med["hand"] / 1e6,
-        "engineMsps": samples / med["engine"] / 1e6,
-        "engineNoBirnbaumMsps": samples / med["engineNoBirnbaum"] / 1e6,
-        "ratioEngineToHand": ratio,
-        "ratioEngineNoBirnbaumToHand": med["engineNoBirnbaum"] / med["hand"],
-        "identical": bool(identical),
-        "seconds": times,
-    }
-
-
 class EngineRunner:
-    """The engine as the comparisons time it: ``simulate(workers=1)`` with the journey compiled
-    once up front (as the baselines set up their models once), i.e. blocks of
+    """The engine as the comparisons time it: ``simulate(workers=1, details=False)`` with the
+    journey compiled once up front (as the baselines set up their models once), i.e. blocks of
     :data:`emac_sim.engine.BLOCK_SIZE` on the calling thread, merged in order, then the result
-    with its intervals and quantiles. ``compile_seconds`` is the one-off compile time."""
+    with its intervals and quantiles (what the baselines compute too: availability and latency,
+    no attribution). ``compile_seconds`` is the one-off generation and load time."""
 
     def __init__(self, journey: Journey, correlation: str = "declared") -> None:
         self.journey = journey
         t0 = time.perf_counter()
-        self.compiled = compile_journey(journey, named_scenario(journey, correlation))
+        self.compiled = compile_journey(journey, named_scenario(journey, correlation), details=False)
+        run_block(self.compiled, 0, 0, 16)  # load (or compile) the kernel
         self.compile_seconds = time.perf_counter() - t0
-        run_block(self.compiled, 0, 0, 16)  # load the kernel
+
+    def calls_per_request(self, samples: int = 100_000) -> float:
+        """Mean calls per request (a separate run with call counting on)."""
+        from emac_sim.engine import simulate
+
+        d = simulate(self.journey, samples=samples, seed=0, workers=1).to_dict()
+        return float(sum(d["callAmplification"].values()))
 
     def run(self, samples: int, seed: int, confidence: float = 0.95) -> dict:
         """Simulate ``samples`` requests with ``seed``; the result's ``to_dict()``."""
@@ -815,7 +555,7 @@ def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -
         "numpyMsps": samples / median(t_np) / 1e6,
         "speedup": median(t_np) / median(t_eng),
         "engineCompileSeconds": engine.compile_seconds,
-        "engineCallsPerRequest": float(sum(eng["callAmplification"].values())),
+        "engineCallsPerRequest": engine.calls_per_request(),
         "numpyLeafEvaluationsPerRequest": evaluated_calls(journey.root),
         "agreement": agreement(eng, other),
         "engine": _brief(eng),

@@ -56,6 +56,28 @@ def checkout() -> Journey:
     return load_spec(CHECKOUT)
 
 
+def checkout_lognormal() -> Journey:
+    """The paper's checkout as issue 15's hand kernel has it: ``configs/checkout.yaml`` with every
+    latency lognormal (pricing p50 20 ms, p99 85 ms), failed calls as slow as successful ones and
+    the payment network at rho 0.5 for failures and latency."""
+    base = load_spec(CHECKOUT)
+    comps = tuple(
+        Component(
+            id=c.id,
+            availability=c.availability,
+            latency=LogNormal.from_quantiles(0.020, 0.085) if c.id == "pricing" else c.latency,
+            error_latency="same",
+            domains=c.domains,
+            kind=c.kind,
+        )
+        for c in base.components
+    )
+    domains = tuple(
+        Domain(d.name, d.members, model="gaussian", rho=0.5, latency_rho=0.5) if d.name == "payment-network" else d for d in base.domains
+    )
+    return Journey(name="checkout-lognormal", root=base.root, components=comps, domains=domains)
+
+
 def _retry(cid: str, spec: tuple[int, float, Backoff]) -> Retry:
     attempts, per_try, backoff = spec
     return Retry(Ref(cid), attempts=attempts, per_try_timeout=per_try, backoff=backoff)

@@ -2,7 +2,7 @@
 
 Every process that runs the kernels (the ``emac`` command, the Python API, the test suite, Dask
 workers) uses one cache directory, so kernels compiled once are loaded from disk afterwards
-(compiling the journey interpreter takes 10–20 s; loading it well under a second). The
+(a journey's generated kernel compiles in seconds; loading it takes milliseconds). The
 directory is, in order of precedence:
 
 1. ``$EMAC_CACHE_DIR``;
@@ -25,10 +25,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-NOTICE = "compiling kernels (one time)"
+NOTICE = "compiling kernel (one time)"
 
 _lock = threading.Lock()
-_announced = False
+_announced: set[tuple[str, ...]] = set()
+_silenced = False
 
 
 def resolve_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -83,15 +84,13 @@ def is_cold(dispatcher: Any) -> bool:
 
 
 def announce_if_cold(*dispatchers: Any) -> bool:
-    """Print :data:`NOTICE` on stderr, once per process, when any of ``dispatchers`` must be
-    compiled. Returns True when it printed."""
-    global _announced
-    if _announced:
-        return False
+    """Print :data:`NOTICE` on stderr when any of ``dispatchers`` (the functions of one kernel)
+    must be compiled: once per kernel and process. Returns True when it printed."""
+    key = tuple(f"{getattr(d, '__module__', '')}.{getattr(d, '__qualname__', d)}" for d in dispatchers)
     with _lock:
-        if _announced:
+        if _silenced or key in _announced:
             return False
-        _announced = True
+        _announced.add(key)
         if not any(is_cold(d) for d in dispatchers):
             return False
         print(f"{NOTICE}; cached in {cache_dir()}", file=sys.stderr, flush=True)
@@ -99,9 +98,9 @@ def announce_if_cold(*dispatchers: Any) -> bool:
 
 
 def mark_announced() -> None:
-    """Treat the notice as given (in-process test runners that assert stderr byte for byte)."""
-    global _announced
-    _announced = True
+    """Stop announcing (in-process test runners that assert stderr byte for byte)."""
+    global _silenced
+    _silenced = True
 
 
 configure()

@@ -2,21 +2,21 @@
 
 It exists for tests and small jobs (synthetic traces): a recursive walk of the operator tree,
 one call at a time, written to be read rather than to be fast. Given the same random stream it
-makes the same draws in the same order as ``emac_sim.kernels.interpreter``, so the two must
-agree sample for sample:
+makes the same draws in the same order, with the same arithmetic, as the generated kernels
+(``emac_sim.engine.codegen``), so the two must agree sample for sample:
 
 * per request: failure-factor normals, latency-factor normals, one uniform per fate group, one
   per shock domain (in the orders of ``emac_sim.model.scenario``);
-* per call, in tree order: a failure uniform then a latency uniform; one uniform when a
-  ``choice`` or an ``optional`` node is entered.
+* per call, in tree order: the failure draw (none for a fate-group member, a standard normal for
+  a member of a failure factor, else a uniform), then the latency draw of the sampler the outcome
+  selects; one uniform when a ``choice`` or an ``optional`` node is entered.
 
-The stream is xoshiro256** (:class:`Xoshiro256`, a port of ``emac_sim.kernels.rng``) seeded per
-block exactly like the engine (``emac_sim.engine.blocks.block_state``). Normals are Φ⁻¹ of
-uniforms (scipy here, AS 241 in the kernel; they agree to ~1e-15). Latency draws use the
-distributions' own ``ppf`` (the upper half through the survival side, for precision), except
-gamma and mixtures, which the kernel samples from a quantile table: the reference reads the
-same table (``emac_sim.engine.compile.quantile_table``) so outcomes match exactly; the table
-itself is tested against ``ppf`` separately.
+The stream is a ``numpy.random.Generator`` (PCG64) seeded per block like the engine's
+(``SeedSequence(seed, spawn_key=(block,))``); its scalar methods are the same ziggurat and gamma
+algorithms the kernels call. Latent-driven latency (under latency correlation) uses the
+distributions' quantile functions through :mod:`emac_sim.model.quantiles` (the logit-grid table
+for gamma and mixtures), as the kernels do; the table itself is tested against ``ppf``
+separately. Nothing here imports the engine or the kernels it checks.
 
 Public: :func:`simulate_requests` (per-call records, used to write synthetic traces) and
 :func:`simulate_block` (block counts comparable with ``emac_sim.engine.run_block``).
@@ -45,45 +45,16 @@ from .model.journey import (
     Series,
     Timeout,
 )
+from .model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, piecewise_points, quantile_table
 from .model.scenario import Scenario, factor_model, fate_groups, named_scenario, shocks
 
-_MASK = (1 << 64) - 1
+_SQRT1_2 = 0.7071067811865476
 
 
-class Xoshiro256:
-    """xoshiro256** on Python integers; ``uniform()`` returns (k + 0.5)·2⁻⁵² like the kernel."""
-
-    def __init__(self, state: np.ndarray | list[int]) -> None:
-        self.s = [int(v) for v in state]
-
-    @staticmethod
-    def _rotl(x: int, k: int) -> int:
-        return ((x << k) | (x >> (64 - k))) & _MASK
-
-    def next_u64(self) -> int:
-        s0, s1, s2, s3 = self.s
-        result = (self._rotl((s1 * 5) & _MASK, 7) * 9) & _MASK
-        t = (s1 << 17) & _MASK
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = self._rotl(s3, 45)
-        self.s = [s0, s1, s2, s3]
-        return result
-
-    def uniform(self) -> float:
-        return ((self.next_u64() >> 12) + 0.5) * 2.0**-52
-
-    def normal(self) -> float:
-        return float(special.ndtri(self.uniform()))
-
-    def getstate(self) -> list[int]:
-        return list(self.s)
-
-    def setstate(self, state: list[int]) -> None:
-        self.s = list(state)
+def block_generator(seed: int, block_index: int, stream: int = 0) -> np.random.Generator:
+    """The engine's stream for ``(seed, block_index)`` (``stream=1``: the Birnbaum stream)."""
+    key = (int(block_index),) if stream == 0 else (int(block_index), int(stream))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
 
 
 @dataclass
@@ -113,67 +84,118 @@ class RequestRecord:
 # --------------------------------------------------------------------------- latency
 
 
-def _upper_ppf(dist: D.Distribution, s: float) -> float:
-    """Quantile at upper-tail probability s (u = 1 − s ≥ 0.5), written per kind."""
-    if isinstance(dist, D.LogNormal):
-        return math.exp(dist.mu - dist.sigma * float(special.ndtri(s)))
-    if isinstance(dist, D.Exponential):
-        return -dist.mean_s * math.log(s)
-    if isinstance(dist, D.Weibull):
-        return dist.scale * (-math.log(s)) ** (1.0 / dist.shape)
-    if isinstance(dist, D.Pareto):
-        return dist.scale * s ** (-1.0 / dist.alpha)
-    if isinstance(dist, D._Piecewise):
-        pn, xn, theta = dist._tail()
-        if 1.0 - s > pn and theta > 0:
-            return xn - theta * math.log(s / (1.0 - pn))
-    return float(dist.ppf(1.0 - s))
+def _ndtr(z: float) -> float:
+    return 0.5 * math.erfc(-z * _SQRT1_2)
+
+
+def _latent_u(z: float) -> tuple[float, float]:
+    u, s = _ndtr(z), _ndtr(-z)
+    return (u if u > 0.0 else 5e-324), (s if s > 0.0 else 5e-324)
+
+
+def _log_sf(z: float) -> float:
+    if z < 0.0:
+        return math.log1p(-_ndtr(z))
+    if z > 30.0:
+        r = 1.0 / (z * z)
+        return -0.5 * z * z - math.log(z) - 0.9189385332046728 + math.log1p(r * (-1.0 + r * (3.0 - 15.0 * r)))
+    return math.log(_ndtr(-z))
+
+
+def _piecewise(p: np.ndarray, x: np.ndarray, pn: float, xn: float, theta: float, u: float, s: float) -> float:
+    """Inverse of the piecewise-linear CDF through (p, x), exponential tail beyond ``pn``."""
+    if u > pn and theta > 0.0:
+        return xn - theta * math.log(s / (1.0 - pn))
+    n = len(p)
+    if u >= p[n - 1]:
+        return float(x[n - 1])
+    lo, hi = 0, n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if p[mid] <= u:
+            lo = mid
+        else:
+            hi = mid
+    return float(x[lo] + (u - p[lo]) / (p[hi] - p[lo]) * (x[hi] - x[lo]))
 
 
 class _Latency:
-    """Inverse CDFs of the journey's latency distributions, with the kernel's tables for
-    gamma and mixtures."""
+    """Latency draws with the kernels' samplers (tables and piecewise points cached)."""
 
     def __init__(self) -> None:
         self.tables: dict[object, tuple[np.ndarray, bool]] = {}
+        self.points: dict[object, tuple[np.ndarray, np.ndarray, float, float, float]] = {}
 
-    def ppf(self, dist: D.Distribution | None, u: float, s: float) -> float:
-        if dist is None:
-            return 0.0
-        if isinstance(dist, (D.Gamma, D.Mixture)):
-            return self._table(dist, u, s)
-        if u < 0.5:
-            return float(dist.ppf(u))
-        return _upper_ppf(dist, s)
-
-    def from_latent(self, dist: D.Distribution | None, z: float) -> float:
-        if dist is None:
-            return 0.0
-        if isinstance(dist, D.LogNormal):  # ppf(Φ(z)) = exp(mu + sigma·z)
-            return math.exp(dist.mu + dist.sigma * z)
-        u = float(special.ndtr(z)) or 5e-324
-        s = float(special.ndtr(-z)) or 5e-324
-        return self.ppf(dist, u, s)
+    def _pw(self, dist: D.Distribution) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+        if dist not in self.points:
+            p, x = piecewise_points(dist)
+            self.points[dist] = (p, x, *dist._tail())  # type: ignore[attr-defined]
+        return self.points[dist]
 
     def _table(self, dist: D.Distribution, u: float, s: float) -> float:
-        from .engine.compile import TABLE_POINTS, TABLE_W, quantile_table
-
         if dist not in self.tables:
             self.tables[dist] = quantile_table(dist)
         values, log_flag = self.tables[dist]
-        pos = (math.log(u / s) + TABLE_W) * ((TABLE_POINTS - 1) / (2 * TABLE_W))
-        if pos <= 0:
+        pos = (math.log(u / s) - (-TABLE_W)) * ((TABLE_POINTS - 1) / (2 * TABLE_W))
+        if pos <= 0.0:
             v = float(values[0])
         elif pos >= TABLE_POINTS - 1:
             v = float(values[-1])
         else:
             i = int(pos)
             f = pos - i
-            v = float(values[i]) + f * (float(values[i + 1]) - float(values[i]))
+            v = float(values[i] + f * (values[i + 1] - values[i]))
         return math.exp(v) if log_flag else v
+
+    def draw(self, dist: D.Distribution | None, rng: np.random.Generator, z: float | None) -> float:
+        """A duration (seconds) of ``dist``: from the stream, or from the latent ``z``."""
+        if dist is None:
+            return 0.0
+        if isinstance(dist, D.Constant):
+            return dist.value
+        if isinstance(dist, D.LogNormal):
+            return math.exp(dist.mu + dist.sigma * (z if z is not None else rng.standard_normal()))
+        if z is not None:
+            if isinstance(dist, D.Exponential):
+                return -dist.mean_s * _log_sf(z)
+            if isinstance(dist, D.Weibull):
+                return dist.scale * (-_log_sf(z)) ** (1.0 / dist.shape)
+            if isinstance(dist, D.Pareto):
+                return dist.scale * math.exp(-_log_sf(z) / dist.alpha)
+            u, s = _latent_u(z)
+            if isinstance(dist, D._Piecewise):
+                return _piecewise(*self._pw(dist), u, s)
+            return self._table(dist, u, s)
+        if isinstance(dist, D.Exponential):
+            return dist.mean_s * rng.standard_exponential()
+        if isinstance(dist, D.Gamma):
+            return dist.scale * rng.standard_gamma(dist.shape)
+        if isinstance(dist, D.Weibull):
+            return dist.scale * rng.standard_exponential() ** (1.0 / dist.shape)
+        if isinstance(dist, D.Pareto):
+            return dist.scale * math.exp(rng.standard_exponential() / dist.alpha)
+        if isinstance(dist, D._Piecewise):
+            u = rng.random()
+            return _piecewise(*self._pw(dist), u, 1.0 - u)
+        if isinstance(dist, D.Mixture):
+            if len(dist.components) == 1:
+                return self.draw(dist.components[0][1], rng, None)
+            u = rng.random()
+            cum = choice_cumulative(tuple(w for w, _ in dist.components))
+            j = next(i for i, c in enumerate(cum) if u < c or i == len(cum) - 1)
+            return self.draw(dist.components[j][1], rng, None)
+        raise TypeError(f"no sampler for {type(dist).__name__}")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- the simulator
+
+
+def _dot(loadings: list[tuple[float, int]], w: list[float]) -> float:
+    """Σ loading·w in the kernels' order (left to right)."""
+    acc = loadings[0][0] * w[loadings[0][1]]
+    for lk, k in loadings[1:]:
+        acc = acc + lk * w[k]
+    return acc
 
 
 class ReferenceSimulator:
@@ -190,22 +212,35 @@ class ReferenceSimulator:
         self.ids = list(journey.component_ids)
         self.groups = fate_groups(journey, scenario)
         self.group_of = {m: g for g, members in enumerate(self.groups) for m in members}
-        self.ff = factor_model(journey, scenario, latency=False)
-        self.fl = factor_model(journey, scenario, latency=True)
+        ff = factor_model(journey, scenario, latency=False)
+        fl = factor_model(journey, scenario, latency=True)
+        self.n_wf, self.n_wl = ff.n_factors, fl.n_factors
         self.sh = shocks(journey, scenario)
-        self.own_a = {c: float(self.sh.own_availability[i]) for i, c in enumerate(self.ids)}
+        own = np.asarray(self.sh.own_availability, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            zthr = special.ndtri(own)
+        self.own_a = {c: float(own[i]) for i, c in enumerate(self.ids)}
+        self.zthr = {c: float(zthr[i]) for i, c in enumerate(self.ids)}
+        self.f_load = {
+            c: [(float(ff.loadings[i, k]), k) for k in range(ff.n_factors) if ff.loadings[i, k] != 0] if c not in self.group_of else []
+            for i, c in enumerate(self.ids)
+        }
+        self.f_sd = {c: float(ff.own_sd[i]) for i, c in enumerate(self.ids)}
+        self.l_load = {c: [(float(fl.loadings[i, k]), k) for k in range(fl.n_factors) if fl.loadings[i, k] != 0] for i, c in enumerate(self.ids)}
+        self.l_sd = {c: float(fl.own_sd[i]) for i, c in enumerate(self.ids)}
+        self.shocks_of = {c: [d for d in range(len(self.sh.names)) if self.sh.members[d, i]] for i, c in enumerate(self.ids)}
         self.latency_on = journey.latency_modelled
         self.lat = _Latency()
         self.forced: tuple[str, bool] | None = None
 
     # ---- per request
-    def draw_domain_state(self, rng: Xoshiro256) -> None:
-        self.w_f = [rng.normal() for _ in range(self.ff.n_factors)]
-        self.w_l = [rng.normal() for _ in range(self.fl.n_factors)]
-        self.g_u = [rng.uniform() for _ in self.groups]
-        self.outage = [rng.uniform() < float(q) for q in self.sh.probability]
+    def draw_domain_state(self, rng: np.random.Generator) -> None:
+        self.w_f = [rng.standard_normal() for _ in range(self.n_wf)]
+        self.w_l = [rng.standard_normal() for _ in range(self.n_wl)]
+        self.g_u = [rng.random() for _ in self.groups]
+        self.outage = [rng.random() < float(q) for q in self.sh.probability]
 
-    def run_request(self, rng: Xoshiro256, record: bool = True) -> RequestRecord:
+    def run_request(self, rng: np.random.Generator, record: bool = True) -> RequestRecord:
         self.rng = rng
         self.record = record
         self.req = RequestRecord(ok=False, t=0.0)
@@ -216,30 +251,25 @@ class ReferenceSimulator:
 
     # ---- one call of component c
     def call(self, c: str, path: str, start: float, attempt: int) -> tuple[bool, float]:
-        i = self.ids.index(c)
-        u1 = self.rng.uniform()
-        u2 = self.rng.uniform()
+        rng = self.rng
+        if c in self.group_of:
+            ok = self.g_u[self.group_of[c]] < self.own_a[c]
+        elif self.f_load[c]:
+            ok = _dot(self.f_load[c], self.w_f) + self.f_sd[c] * rng.standard_normal() <= self.zthr[c]
+        else:
+            ok = rng.random() < self.own_a[c]
+        if self.shocks_of[c]:
+            ok = ok and not any(self.outage[d] for d in self.shocks_of[c])
         if self.forced is not None and self.forced[0] == c:
             ok = self.forced[1]
-        else:
-            if c in self.group_of:
-                ok = self.g_u[self.group_of[c]] <= self.own_a[c]
-            elif self.ff.n_factors and np.any(self.ff.loadings[i] != 0):
-                z = float(np.dot(self.ff.loadings[i], self.w_f)) + float(self.ff.own_sd[i]) * float(special.ndtri(u1))
-                ok = float(special.ndtr(z)) <= self.own_a[c]
-            else:
-                ok = u1 <= self.own_a[c]
-            if ok and any(self.outage[d] for d in range(len(self.sh.names)) if self.sh.members[d, i]):
-                ok = False
         t = 0.0
         if self.latency_on:
             comp = self.j.component(c)
-            dist = comp.latency if ok else comp.error_distribution()
-            if self.fl.n_factors and np.any(self.fl.loadings[i] != 0):
-                z = float(np.dot(self.fl.loadings[i], self.w_l)) + float(self.fl.own_sd[i]) * float(special.ndtri(u2))
-                t = self.lat.from_latent(dist, z)
-            else:
-                t = self.lat.ppf(dist, u2, 1.0 - u2)
+            z = None
+            if self.l_load[c]:
+                z = _dot(self.l_load[c], self.w_l) + self.l_sd[c] * rng.standard_normal()
+            dist = comp.latency if (ok or comp.error_latency == "same") else comp.error_distribution()
+            t = self.lat.draw(dist, rng, z)
         if self.record:
             self.req.calls.append(CallRecord(c, start, start + t, ok, attempt, path))
         return ok, t
@@ -296,13 +326,12 @@ class ReferenceSimulator:
             best = None  # (finish, dom, domt) of the first success
             latest = None  # (finish, dom, domt) of the latest finish
             for j, b in enumerate(node.branches):
-                s_j = j * h
-                if j > 0 and h != 0.0 and best is not None and best[0] <= s_j:
-                    break  # an earlier branch already succeeded: branch j is never issued
+                if j > 0 and not (h == 0.0 or (math.inf if best is None else best[0]) > j * h):
+                    break  # an earlier branch already succeeded by j·h: branch j is never issued
                 if j == 1:
                     self.hedged_paths.add(path)
-                ok, t, d, dt = self.run(b, f"{path}.branches[{j}]", start + s_j, attempt)
-                finish = s_j + t
+                ok, t, d, dt = self.run(b, f"{path}.branches[{j}]", start + j * h, attempt)
+                finish = j * h + t
                 if ok and (best is None or finish < best[0]):
                     best = (finish, d, dt)
                 if latest is None or finish > latest[0]:
@@ -320,7 +349,7 @@ class ReferenceSimulator:
                 if t > tau:  # a timed-out try is a failure that took exactly tau
                     ok, t = False, tau
                 total += t
-                dt = min(dt, t)
+                dt = dt if dt < t else t
                 if d is not None and dt > domt:
                     dom, domt = d, dt
                 if ok:
@@ -336,23 +365,21 @@ class ReferenceSimulator:
             return ok, t, d, dt
 
         if isinstance(node, Choice):
-            u = self.rng.uniform()
-            cum, acc = [], 0.0
-            for p in node.probabilities:
-                acc += p
-                cum.append(acc)
-            cum[-1] = 1.0
+            if len(node.branches) == 1:
+                return self.run(node.branches[0], f"{path}.branches[0]", start, attempt)
+            u = self.rng.random()
+            cum = choice_cumulative(node.probabilities)
             j = next(i for i, c in enumerate(cum) if u < c or i == len(cum) - 1)
             return self.run(node.branches[j], f"{path}.branches[{j}]", start, attempt)
 
         if isinstance(node, Optional):
-            if self.rng.uniform() < node.probability:
+            if self.rng.random() < node.probability:
                 return self.run(node.step, f"{path}.step", start, attempt)
             return True, 0.0, None, -1.0
 
         raise TypeError(f"unknown operator {node!r}")  # pragma: no cover
 
-    def sample(self, rng: Xoshiro256, record: bool = True) -> RequestRecord:
+    def sample(self, rng: np.random.Generator, record: bool = True) -> RequestRecord:
         """One request: domain state, then the tree."""
         self.draw_domain_state(rng)
         self.forced = None
@@ -361,11 +388,11 @@ class ReferenceSimulator:
         req.hedged = bool(self.hedged_paths)
         return req
 
-    def forced_ok(self, rng: Xoshiro256, state: list[int], component: str, up: bool) -> bool:
-        """Outcome of the current request re-run from ``state`` (just after the domain
-        state) with every call of ``component`` forced to succeed (``up``) or fail."""
-        saved_paths = self.hedged_paths
-        rng.setstate(state)
+    def forced_ok(self, rng: np.random.Generator, component: str, up: bool) -> bool:
+        """Outcome of a fresh request from ``rng`` with every call of ``component`` forced to
+        succeed (``up``) or fail."""
+        saved_paths = getattr(self, "hedged_paths", set())
+        self.draw_domain_state(rng)
         self.forced = (component, up)
         self.hedged_paths = set()
         try:
@@ -419,15 +446,13 @@ def simulate_requests(
     -------
     list[RequestRecord]
     """
-    from .engine.blocks import BLOCK_SIZE, block_state
-
-    bs = BLOCK_SIZE if block_size is None else block_size
+    bs = 65536 if block_size is None else block_size  # emac_sim.engine.BLOCK_SIZE
     sim = ReferenceSimulator(journey, _scenario(journey, correlation, pessimistic_shared))
     out: list[RequestRecord] = []
     rng = None
     for i in range(n):
         if i % bs == 0:
-            rng = Xoshiro256(block_state(seed, i // bs))
+            rng = block_generator(seed, i // bs)
         assert rng is not None
         out.append(sim.sample(rng))
     return out
@@ -448,25 +473,44 @@ def _bucket_index(t: float) -> int:
     return 2 + (e - E_MIN) * SUB + int((2.0 * m - 1.0) * SUB)
 
 
-def simulate_block(journey: Journey, scenario: Scenario, state: np.ndarray | list[int], n: int, birnbaum_stride: int = 0):
-    """Reference counterpart of ``emac_sim.engine.run_block``: ``n`` requests from the given
-    xoshiro256** state, aggregated into an ``emac_sim.engine.BlockResult``.
+@dataclass
+class ReferenceCounts:
+    """Block counts with the fields of ``emac_sim.engine.BlockResult`` (compared field by field)."""
 
-    Birnbaum importance is computed the obvious way: on every ``birnbaum_stride``-th request,
-    re-run the request from the post-domain-state stream position with each component forced
-    up and forced down (both, always) and add ``ok_up − ok_down``.
+    samples: int
+    ok: int
+    hedged: int
+    birnbaum_samples: int
+    hist_ok: np.ndarray
+    hist_all: np.ndarray
+    joint: np.ndarray
+    calls: np.ndarray
+    race_issued: np.ndarray
+    birnbaum_up: np.ndarray
+    birnbaum_down: np.ndarray
+
+
+def simulate_block(
+    journey: Journey, scenario: Scenario, seed: int, block_index: int, n: int, birnbaum_stride: int = 0
+) -> tuple[ReferenceCounts, list[RequestRecord]]:
+    """Reference counterpart of ``emac_sim.engine.run_block``: ``n`` requests from the stream of
+    ``(seed, block_index)``, aggregated like the kernel aggregates them.
+
+    Birnbaum importance: on every ``birnbaum_stride``-th request, for each component the journey
+    calls (in component order), one fresh request with the component forced up and one forced
+    down, both drawn from the block's second stream.
 
     Returns
     -------
-    (BlockResult, list[RequestRecord])
+    (ReferenceCounts, list[RequestRecord])
     """
-    from .engine.blocks import BlockResult
     from .kernels.histogram import N_BUCKETS
 
     sim = ReferenceSimulator(journey, scenario)
     ids = sim.ids
+    used = sorted({ids.index(c) for c in journey.root.refs()})
     races = [p for p, nd in _paths(journey.root) if isinstance(nd, Race)]
-    res = BlockResult(
+    res = ReferenceCounts(
         samples=0,
         ok=0,
         hedged=0,
@@ -476,17 +520,14 @@ def simulate_block(journey: Journey, scenario: Scenario, state: np.ndarray | lis
         joint=np.zeros((len(ids) + 1, N_BUCKETS), np.int64),
         calls=np.zeros(len(ids), np.int64),
         race_issued=np.zeros(len(races), np.int64),
-        birnbaum_sum=np.zeros(len(ids), np.int64),
+        birnbaum_up=np.zeros(len(ids), np.int64),
+        birnbaum_down=np.zeros(len(ids), np.int64),
     )
-    rng = Xoshiro256(state)
+    rng = block_generator(seed, block_index)
+    rng_b = block_generator(seed, block_index, stream=1)
     records = []
     for r in range(n):
-        sim.draw_domain_state(rng)
-        after_domains = rng.getstate()
-        sim.forced = None
-        sim.hedged_paths = set()
-        req = sim.run_request(rng)
-        req.hedged = bool(sim.hedged_paths)
+        req = sim.sample(rng)
         records.append(req)
         b = _bucket_index(req.t)
         res.samples += 1
@@ -502,13 +543,10 @@ def simulate_block(journey: Journey, scenario: Scenario, state: np.ndarray | lis
                 res.race_issued[k] += 1
         res.hedged += int(req.hedged)
         if birnbaum_stride and r % birnbaum_stride == 0:
-            after_request = rng.getstate()
             res.birnbaum_samples += 1
-            for i, c in enumerate(ids):
-                up = sim.forced_ok(rng, after_domains, c, True)
-                down = sim.forced_ok(rng, after_domains, c, False)
-                res.birnbaum_sum[i] += int(up) - int(down)
-            rng.setstate(after_request)
+            for i in used:
+                res.birnbaum_up[i] += int(sim.forced_ok(rng_b, ids[i], True))
+                res.birnbaum_down[i] += int(sim.forced_ok(rng_b, ids[i], False))
     return res, records
 
 

@@ -148,7 +148,7 @@ def _hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_compile_notice() -> None:
-    """The in-process CLI tests compare stderr byte for byte; the one-time "compiling kernels"
+    """The in-process CLI tests compare stderr byte for byte; the one-time "compiling kernel"
     notice is tested in subprocesses (``test_kernel_cache.py``)."""
     from emac_sim import kernelcache
 

@@ -12,7 +12,7 @@ import pytest
 from emac_sim import load_spec
 from emac_sim.engine import (
     BlockResult,
-    block_state,
+    block_generator,
     compile_journey,
     histogram_quantile,
     order_statistic_ranks,
@@ -45,13 +45,20 @@ def test_plan_blocks():
         plan_blocks(10, 0)
 
 
+def _first(g: np.random.Generator) -> np.ndarray:
+    return g.random(4)
+
+
 def test_block_streams_are_seedsequence_spawns():
     for n in (3, 10):
         kids = np.random.SeedSequence(42).spawn(n)
         for b in range(n):
-            assert np.array_equal(block_state(42, b), kids[b].generate_state(4, np.uint64))
-    assert not np.array_equal(block_state(42, 0), block_state(42, 1))
-    assert not np.array_equal(block_state(42, 0), block_state(43, 0))
+            assert np.array_equal(_first(block_generator(42, b)), _first(np.random.Generator(np.random.PCG64(kids[b]))))
+            # the block's second stream (Monte Carlo Birnbaum passes) is the block's child 1
+            second = np.random.Generator(np.random.PCG64(kids[b].spawn(2)[1]))
+            assert np.array_equal(_first(block_generator(42, b, stream=1)), _first(second))
+    assert not np.array_equal(_first(block_generator(42, 0)), _first(block_generator(42, 1)))
+    assert not np.array_equal(_first(block_generator(42, 0)), _first(block_generator(43, 0)))
 
 
 def test_same_seed_same_bytes_whatever_the_workers(checkout):
@@ -83,9 +90,6 @@ def test_run_block_is_a_pure_function_of_seed_and_index(checkout):
     b = run_block(compiled, 3, 7, 2000)
     c = run_block(compiled, 3, 8, 2000)
     assert a.equals(b) and not a.equals(c)
-    # an explicit state reproduces the (seed, block) stream
-    d = run_block(compiled, 0, 7, 2000, state=block_state(3, 7))
-    assert d.equals(a)
 
 
 def test_block_results_are_picklable_for_distributed_backends(checkout):

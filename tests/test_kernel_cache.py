@@ -90,7 +90,7 @@ def test_cold_cache_is_detected_and_warm_cache_is_not(tmp_path: Path) -> None:
     cold = _python(code, env)
     assert cold.returncode == 0, cold.stderr
     assert cold.stdout.split() == ["True", "True", "False", "False"]
-    assert cold.stderr == f"compiling kernels (one time); cached in {tmp_path / 'cache'}\n"
+    assert cold.stderr == f"compiling kernel (one time); cached in {tmp_path / 'cache'}\n"
     warm = _python(code, env)
     assert warm.returncode == 0, warm.stderr
     assert warm.stdout.split() == ["False", "False", "False", "False"]
@@ -104,7 +104,7 @@ def test_the_cli_announces_a_cold_cache_once(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "emac_sim.cli", "simulate", str(spec), "--samples", "2000", "--seed", "0", "--format", "json"]
     cold = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert cold.returncode == 0, cold.stderr
-    assert cold.stderr == f"compiling kernels (one time); cached in {tmp_path / 'cache'}\n"
+    assert cold.stderr == f"compiling kernel (one time); cached in {tmp_path / 'cache'}\n"
     warm = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert warm.returncode == 0 and warm.stderr == "", warm.stderr
     assert warm.stdout == cold.stdout

@@ -1,8 +1,8 @@
-"""The numba kernel against the pure-Python reference simulator, draw for draw.
+"""The generated numba kernels against the pure-Python reference simulator, draw for draw.
 
-Both consume the same xoshiro256** stream; every count (outcomes, histograms, dominant-component
-table, calls, hedges, Birnbaum sums) must be identical, and per-sample durations equal up to
-the ~1e-15 differences between scipy's and the kernel's Φ⁻¹.
+Both consume the same PCG64 streams; every count (outcomes, histograms, dominant-component
+table, calls, hedges, Birnbaum counts) must be identical, and per-sample durations equal to the
+last bit.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from emac_sim import load_spec
-from emac_sim.engine import block_state, compile_journey, run_block
+from emac_sim.engine import compile_journey, run_block
 from emac_sim.model import distributions as D
 from emac_sim.model.journey import (
     Backoff,
@@ -128,16 +128,13 @@ def _scenarios(j: Journey):
 
 def _compare(j: Journey, scenario: Scenario, n: int, seed: int, stride: int = 4) -> None:
     compiled = compile_journey(j, scenario, birnbaum_stride=stride)
-    state = block_state(seed, 0)
     kernel, trace = run_block(compiled, seed, 0, n, trace=True)
-    ref, records = simulate_block(j, scenario, state, n, birnbaum_stride=stride)
+    ref, records = simulate_block(j, scenario, seed, 0, n, birnbaum_stride=stride)
     assert np.array_equal(trace.ok, [r.ok for r in records])
-    t_ref = np.array([r.t for r in records])
-    assert np.allclose(trace.t, t_ref, rtol=1e-12, atol=0)
-    for field in ("hist_ok", "hist_all", "joint", "calls", "race_issued", "birnbaum_sum"):
+    assert np.array_equal(trace.t, np.array([r.t for r in records]))
+    for field in ("hist_ok", "hist_all", "joint", "calls", "race_issued", "birnbaum_up", "birnbaum_down"):
         assert np.array_equal(getattr(kernel, field), getattr(ref, field)), field
     assert (kernel.samples, kernel.ok, kernel.hedged, kernel.birnbaum_samples) == (ref.samples, ref.ok, ref.hedged, ref.birnbaum_samples)
-    assert kernel.equals(ref)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -185,7 +182,7 @@ def test_simulate_requests_are_the_engine_samples_across_blocks():
         ok.extend(tr.ok)
         t.extend(tr.t)
     assert [r.ok for r in reqs] == ok
-    assert np.allclose([r.t for r in reqs], t, rtol=1e-12)
+    assert [r.t for r in reqs] == t
 
 
 def _const(cid, seconds, a=1.0):

@@ -407,25 +407,46 @@ def declared_availability(j: Journey) -> tuple[float | None, str]:
 # --------------------------------------------------------------------------- importance, amplification
 
 
-def birnbaum_importance(j: Journey) -> dict[str, float]:
-    """Birnbaum importance ``A(cᵢ always up) − A(cᵢ always down)`` per component, independent
-    scenario, exact (every call of the component forced; latency model kept)."""
+BIRNBAUM_BUDGET = 50_000_000
+"""Exact Birnbaum importance is computed when (domain states) × (components) × (components called)
+stays below this; beyond it the engine estimates it by Monte Carlo."""
+
+
+def birnbaum_importance(j: Journey, scenario: Scenario | None = None) -> dict[str, float] | None:
+    """Birnbaum importance ``A(cᵢ always up) − A(cᵢ always down)`` per component, exact.
+
+    Every call of the component is forced (shock outages and fate groups included); the latency
+    model is kept. ``scenario`` defaults to ``independent``. Returns ``None`` when the scenario's
+    domain states cannot be enumerated (more gaussian factors than quadrature handles) or the
+    work would exceed :data:`BIRNBAUM_BUDGET`.
+    """
+    sc = scenario if scenario is not None else Scenario.independent()
+    lat = latency_matters(j)
+    space = state_space(j, sc, latency_matters=lat, grid=lat)
     ids = j.component_ids
     used = set(j.root.refs())
-    base = np.array([c.availability for c in j.components])
-    rows = []
-    for i in range(len(ids)):
-        up, down = base.copy(), base.copy()
-        up[i], down[i] = 1.0, 0.0
-        rows += [up, down]
-    avail = np.array(rows)
-    if latency_matters(j):
-        cuts = LatencyCuts(j)
-        chunk = StateChunk(np.ones(len(rows)), avail, None)
-        ok = ok_probability(j.root, avail, _index(j), lambda node: cuts.step_ok_by(node, chunk, None))
-    else:
-        ok = ok_probability(j.root, avail, _index(j))
-    return {c: (float(ok[2 * i] - ok[2 * i + 1]) if c in used else 0.0) for i, c in enumerate(ids)}
+    if space is None or space.size * len(ids) * max(len(used), 1) > BIRNBAUM_BUDGET:
+        return None
+    idx = _index(j)
+    cuts = LatencyCuts(j) if lat else None
+    chunk = max(1, 2_000_000 // max(len(ids), 1))
+    out: dict[str, float] = {}
+    for i, c in enumerate(ids):
+        if c not in used:
+            out[c] = 0.0
+            continue
+        value = {}
+        for forced in (1.0, 0.0):
+            total = 0.0
+            for ch in space.chunks(chunk):
+                avail = ch.avail.copy()
+                avail[:, i] = forced
+                fch = StateChunk(ch.weights, avail, ch.latent)
+                latency = (lambda node, fch=fch: cuts.step_ok_by(node, fch, space)) if cuts is not None else None
+                total += float(ch.weights @ ok_probability(j.root, avail, idx, latency))
+            value[forced] = total
+        out[c] = float(value[1.0] - value[0.0])
+    return out
 
 
 def call_amplification(j: Journey, grid: Grid | None = None) -> dict[str, float]:

@@ -27,7 +27,7 @@ Design decisions (each module's docstring has the details):
   so the stopping point does not depend on scheduling.
 """
 
-from .blocks import BLOCK_SIZE, BlockResult, SampleTrace, block_state, plan_blocks, run_block
+from .blocks import BLOCK_SIZE, BlockResult, SampleTrace, block_generator, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey
 from .intervals import histogram_quantile, order_statistic_ranks, wilson_interval
 from .result import SimulationResult, result_from_blocks
@@ -39,7 +39,7 @@ __all__ = [
     "CompiledJourney",
     "SampleTrace",
     "SimulationResult",
-    "block_state",
+    "block_generator",
     "compile_journey",
     "draw_seed",
     "histogram_quantile",

@@ -1,7 +1,7 @@
 """Blocks: fixed-size units of work with their own random stream, and their mergeable results.
 
 A run of ``samples`` draws is cut into blocks of :data:`BLOCK_SIZE` (the last one shorter).
-Block ``b`` of seed ``s`` is seeded from ``SeedSequence(s, spawn_key=(b,))`` — exactly
+Block ``b`` of seed ``s`` draws from PCG64 seeded with ``SeedSequence(s, spawn_key=(b,))`` — exactly
 ``SeedSequence(s).spawn(n)[b]`` for any ``n > b`` — so a block's samples depend only on
 ``(seed, b)``, never on how many workers, threads or machines ran the blocks. A
 :class:`BlockResult` holds integer counts only, so merging is exact and associative; the
@@ -15,13 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernelcache import announce_if_cold
 from ..kernels.histogram import N_BUCKETS
-from ..kernels.interpreter import N_TOTALS, T_BIRNBAUM, T_HEDGED, T_OK, T_SAMPLES, sample_journey_block
 from .compile import CompiledJourney
 
 BLOCK_SIZE = 65536
-
 
 def plan_blocks(samples: int, block_size: int = BLOCK_SIZE) -> list[int]:
     """Sizes of the blocks that make up ``samples`` draws: full blocks then the remainder.
@@ -35,12 +32,12 @@ def plan_blocks(samples: int, block_size: int = BLOCK_SIZE) -> list[int]:
     return [int(block_size)] * full + ([rest] if rest else [])
 
 
-def block_state(seed: int, block_index: int) -> np.ndarray:
-    """xoshiro256** state (``uint64[4]``) of block ``block_index`` of ``seed``."""
-    st = np.random.SeedSequence(int(seed), spawn_key=(int(block_index),)).generate_state(4, np.uint64)
-    if not st.any():  # the all-zero state is a fixed point of xoshiro
-        st[0] = np.uint64(0x9E3779B97F4A7C15)
-    return st
+def block_generator(seed: int, block_index: int, stream: int = 0) -> np.random.Generator:
+    """The random stream of block ``block_index`` of ``seed``: PCG64 seeded from
+    ``SeedSequence(seed, spawn_key=(block_index,))``; ``stream=1`` is the block's second stream
+    (``spawn_key=(block_index, 1)``, used only by Monte Carlo Birnbaum passes)."""
+    key = (int(block_index),) if stream == 0 else (int(block_index), int(stream))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
 
 
 @dataclass
@@ -61,8 +58,9 @@ class BlockResult:
         Calls per component.
     race_issued
         Journeys in which branch 1 of each race node was issued.
-    birnbaum_sum
-        Σ (ok with the component forced up − ok forced down) per component.
+    birnbaum_up, birnbaum_down
+        Successful journeys with the component forced up / forced down, per component, over the
+        ``birnbaum_samples`` Monte Carlo Birnbaum requests.
     first_block, n_blocks
         The contiguous block range merged into this result.
     """
@@ -76,7 +74,8 @@ class BlockResult:
     joint: np.ndarray
     calls: np.ndarray
     race_issued: np.ndarray
-    birnbaum_sum: np.ndarray
+    birnbaum_up: np.ndarray
+    birnbaum_down: np.ndarray
     first_block: int = 0
     n_blocks: int = 1
 
@@ -93,7 +92,8 @@ class BlockResult:
             joint=np.zeros((c + 1, N_BUCKETS), np.int64),
             calls=np.zeros(c, np.int64),
             race_issued=np.zeros(compiled.n_races, np.int64),
-            birnbaum_sum=np.zeros(c, np.int64),
+            birnbaum_up=np.zeros(c, np.int64),
+            birnbaum_down=np.zeros(c, np.int64),
             first_block=first_block,
             n_blocks=0,
         )
@@ -112,10 +112,16 @@ class BlockResult:
             joint=self.joint + other.joint,
             calls=self.calls + other.calls,
             race_issued=self.race_issued + other.race_issued,
-            birnbaum_sum=self.birnbaum_sum + other.birnbaum_sum,
+            birnbaum_up=self.birnbaum_up + other.birnbaum_up,
+            birnbaum_down=self.birnbaum_down + other.birnbaum_down,
             first_block=self.first_block if self.n_blocks else other.first_block,
             n_blocks=self.n_blocks + other.n_blocks,
         )
+
+    @property
+    def birnbaum_sum(self) -> np.ndarray:
+        """Σ (ok forced up) − Σ (ok forced down) per component."""
+        return self.birnbaum_up - self.birnbaum_down
 
     def equals(self, other: BlockResult) -> bool:
         """True when every count is identical."""
@@ -123,7 +129,7 @@ class BlockResult:
             (self.samples, self.ok, self.hedged, self.birnbaum_samples) == (other.samples, other.ok, other.hedged, other.birnbaum_samples)
             and all(
                 np.array_equal(getattr(self, f), getattr(other, f))
-                for f in ("hist_ok", "hist_all", "joint", "calls", "race_issued", "birnbaum_sum")
+                for f in ("hist_ok", "hist_all", "joint", "calls", "race_issued", "birnbaum_up", "birnbaum_down")
             )
         )
 
@@ -144,7 +150,6 @@ def run_block(
     size: int,
     *,
     trace: bool = False,
-    state: np.ndarray | None = None,
 ) -> BlockResult | tuple[BlockResult, SampleTrace]:
     """Evaluate one block of ``size`` samples with the stream of ``(seed, block_index)``.
 
@@ -153,45 +158,47 @@ def run_block(
     compiled
         :func:`emac_sim.engine.compile.compile_journey` output.
     seed, block_index
-        Select the block's random stream (:func:`block_state`).
+        Select the block's random stream (:func:`block_generator`).
     size
         Samples in the block.
     trace
         Also return per-sample outcomes (memory grows with ``size``: tests and small runs only).
-    state
-        Explicit xoshiro256** state instead of ``(seed, block_index)`` (tests).
 
     Returns
     -------
     BlockResult, or (BlockResult, SampleTrace) with ``trace=True``.
     """
-    announce_if_cold(sample_journey_block)
-    st = block_state(seed, block_index) if state is None else np.array(state, dtype=np.uint64).copy()
+    src, mod = compiled.load(trace)
     res = BlockResult.empty(compiled, first_block=block_index)
-    totals = np.zeros(N_TOTALS, np.int64)
+    totals = np.zeros(4, np.int64)
     m = size if trace else 0
     out_ok = np.zeros(m, np.bool_)
     out_t = np.zeros(m)
     out_dom = np.zeros(m, np.int64)
-    sample_journey_block(
+    mod.sample_block(
         int(size),
-        st,
-        *compiled.kernel_args(),
+        block_generator(seed, block_index),
+        block_generator(seed, block_index, stream=1),
+        src.fp,
+        src.ip,
+        src.tab,
         totals,
         res.hist_ok,
         res.hist_all,
         res.joint,
         res.calls,
         res.race_issued,
-        res.birnbaum_sum,
+        res.birnbaum_up,
+        res.birnbaum_down,
+        int(compiled.birnbaum_stride),
         out_ok,
         out_t,
         out_dom,
     )
-    res.samples = int(totals[T_SAMPLES])
-    res.ok = int(totals[T_OK])
-    res.hedged = int(totals[T_HEDGED])
-    res.birnbaum_samples = int(totals[T_BIRNBAUM])
+    res.samples = int(totals[0])
+    res.ok = int(totals[1])
+    res.hedged = int(totals[2])
+    res.birnbaum_samples = int(totals[3])
     res.n_blocks = 1
     if trace:
         return res, SampleTrace(out_ok, out_t, out_dom)

@@ -313,22 +313,20 @@ def compiled_token(compiled: CompiledJourney, seed: int, sizes: Iterable[int]) -
     share results); anything that changes a sample changes the key.
     """
     h = hashlib.sha256()
+    k = compiled.kernel
     for part in (
         compiled.journey_name,
         compiled.scenario.name,
         compiled.component_ids,
-        compiled.race_paths,
-        compiled.latency_on,
         compiled.birnbaum_stride,
-        compiled.n_groups,
-        compiled.n_scratch,
+        k.key,
         int(seed),
         tuple(int(s) for s in sizes),
     ):
         h.update(repr(part).encode())
         h.update(b"\0")
-    for name in sorted(compiled.arrays):
-        a = np.ascontiguousarray(compiled.arrays[name])
+    for name, a in (("fp", k.fp), ("ip", k.ip), ("tab", k.tab)):
+        a = np.ascontiguousarray(a)
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:20]

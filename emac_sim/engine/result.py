@@ -14,9 +14,10 @@ Definitions (all on the merged integer counts of :class:`emac_sim.engine.blocks.
   of a journey is the one whose single call on the critical path took longest (the path that
   determines t: the slowest branch of a parallel-all, the winner of a race, every step of a
   series, every attempt of a retry).
-* **birnbaum** — I_B(i) = P(ok | i up) − P(ok | i down) under the simulated scenario,
-  estimated on every ``birnbaumStride``-th journey with common random numbers (see
-  ``emac_sim.kernels.interpreter``).
+* **birnbaum** — I_B(i) = P(ok | i up) − P(ok | i down) under the simulated scenario: exact
+  from the analytic layer where it is computable (``birnbaumMethod: exact``), else estimated
+  by Monte Carlo on every ``birnbaumStride``-th journey with one forced-up and one forced-down
+  request per component drawn from the block's second stream (``monte-carlo``).
 * **hedgeRate** — share of journeys in which some race issued its branch 1 (per race node
   in ``hedgeRates``); ``None`` without races.
 * **callAmplification** — mean calls per journey per component.
@@ -66,6 +67,8 @@ class SimulationResult:
     fate_groups: tuple[tuple[str, ...], ...] = ()
     notes: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    details: bool = True
+    exact_birnbaum: dict[str, float] | None = None
 
     @property
     def samples(self) -> int:
@@ -117,8 +120,15 @@ class SimulationResult:
         return out, float(v["estimate"])
 
     def birnbaum(self) -> dict[str, float]:
+        if self.exact_birnbaum is not None:
+            return {cid: float(self.exact_birnbaum[cid]) for cid in self.referenced}
         n = self.counts.birnbaum_samples
         return {cid: (float(self.counts.birnbaum_sum[self.component_ids.index(cid)]) / n if n else float("nan")) for cid in self.referenced}
+
+    def birnbaum_method(self) -> str | None:
+        if self.exact_birnbaum is not None:
+            return "exact"
+        return "monte-carlo" if self.counts.birnbaum_samples else None
 
     def call_amplification(self) -> dict[str, float]:
         n = self.counts.samples
@@ -145,14 +155,15 @@ class SimulationResult:
             "latencyAll": self.quantiles(False),
             "latencyModelled": self.latency_on,
             "tailAmplification": self.tail_amplification(),
-            "tailAttribution": attribution,
-            "tailAttributionThreshold": threshold,
-            "birnbaum": self.birnbaum(),
+            "tailAttribution": attribution if self.details else None,
+            "tailAttributionThreshold": threshold if self.details else None,
+            "birnbaum": self.birnbaum() if self.details else None,
+            "birnbaumMethod": self.birnbaum_method() if self.details else None,
             "birnbaumSamples": c.birnbaum_samples,
             "birnbaumStride": self.birnbaum_stride,
-            "hedgeRate": (c.hedged / c.samples) if self.race_paths and c.samples else None,
-            "hedgeRates": self.hedge_rates(),
-            "callAmplification": self.call_amplification(),
+            "hedgeRate": (c.hedged / c.samples) if self.details and self.race_paths and c.samples else None,
+            "hedgeRates": self.hedge_rates() if self.details else None,
+            "callAmplification": self.call_amplification() if self.details else None,
             "requestedSamples": self.requested_samples,
             "targetCi": self.target_ci,
             "blockSize": self.block_size,
@@ -189,8 +200,17 @@ def result_from_blocks(
     target_ci: float | None = None,
     pessimistic_shared: frozenset[str] | None = None,
     notes: list[str] | None = None,
+    exact_birnbaum: dict[str, float] | None = None,
 ) -> SimulationResult:
-    """Wrap merged block counts (from any backend) into a :class:`SimulationResult`."""
+    """Wrap merged block counts (from any backend) into a :class:`SimulationResult`.
+
+    With ``details`` and no Monte Carlo Birnbaum passes, Birnbaum importance comes from the
+    analytic layer (``exact_birnbaum``, computed here when not given).
+    """
+    if exact_birnbaum is None and compiled.details and compiled.birnbaum_stride == 0:
+        from ..analytic import birnbaum_importance
+
+        exact_birnbaum = birnbaum_importance(journey, compiled.scenario)
     return SimulationResult(
         journey_name=journey.name,
         expression=journey.expression,
@@ -211,4 +231,6 @@ def result_from_blocks(
         pessimistic_shared=tuple(sorted(pessimistic_shared)) if pessimistic_shared is not None else None,
         fate_groups=compiled.fate_groups,
         notes=list(notes or []),
+        details=compiled.details,
+        exact_birnbaum=exact_birnbaum,
     )

@@ -21,7 +21,7 @@ from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES, named_scenario
 from . import dask_backend
 from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
-from .compile import CompiledJourney, compile_journey
+from .compile import CompiledJourney, compile_journey, default_birnbaum_stride
 from .intervals import wilson_half_width
 from .result import SimulationResult, result_from_blocks
 
@@ -127,6 +127,7 @@ def simulate(
     block_size: int = BLOCK_SIZE,
     birnbaum_stride: int | None = None,
     client: Any = None,
+    details: bool = True,
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
 
@@ -152,14 +153,21 @@ def simulate(
         ``emac_sim.analytic.pessimistic_shared``.
     confidence
         Coverage of every interval.
-    block_size, birnbaum_stride
-        Samples per block (part of the random-stream contract: changing it changes the
-        samples) and the Birnbaum sub-sampling stride (0 disables it; ``None``: 64, scaled up
-        for journeys of more than 8 components, see ``default_birnbaum_stride``).
+    block_size
+        Samples per block (part of the random-stream contract: changing it changes the samples).
+    birnbaum_stride
+        Birnbaum importance: ``None`` takes it exactly from the analytic layer under the
+        simulated scenario, or, where that is not computable, estimates it by Monte Carlo on
+        every ``default_birnbaum_stride``-th request; a positive stride always estimates it by
+        Monte Carlo with that stride; 0 leaves it out.
     client
         A ``distributed.Client``: run the blocks as tasks on that Dask cluster
         (:mod:`emac_sim.engine.dask_backend`; default: the client made active with
         ``dask_backend.use_client``, else local threads). Results do not depend on it.
+    details
+        Also record calls per component, hedge rates, tail attribution and Birnbaum importance
+        (the ``emac simulate`` output). Off, the kernel counts only successes and latency:
+        what validation and sweeps need, and faster.
 
     Returns
     -------
@@ -176,7 +184,17 @@ def simulate(
     scenario, shared = resolve_scenario(journey, correlation, pessimistic_shared)
     drawn = seed is None
     seed = draw_seed() if seed is None else int(seed)
-    compiled = compile_journey(journey, scenario, birnbaum_stride=birnbaum_stride)
+    exact_birnbaum = None
+    stride = 0
+    if details and birnbaum_stride is None:
+        from ..analytic import birnbaum_importance
+
+        exact_birnbaum = birnbaum_importance(journey, scenario)
+        if exact_birnbaum is None:
+            stride = default_birnbaum_stride(len(journey.components))
+    elif details:
+        stride = int(birnbaum_stride)
+    compiled = compile_journey(journey, scenario, birnbaum_stride=stride, details=details)
     sizes = plan_blocks(int(samples), block_size)
     n_workers = min(workers or default_workers(), len(sizes))
     notes = scenario_notes(journey, correlation)
@@ -220,6 +238,7 @@ def simulate(
         target_ci=target_ci,
         pessimistic_shared=shared,
         notes=notes,
+        exact_birnbaum=exact_birnbaum,
     )
     result.wall_seconds = time.perf_counter() - t0
     return result

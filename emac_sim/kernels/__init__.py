@@ -1,5 +1,6 @@
-"""numba kernels (DESIGN §6): arrays in, arrays out; no objects, no I/O, no RNG construction.
+"""numba kernels (DESIGN §6): scalars and arrays in, arrays out; no I/O, no RNG construction.
 
-``rng`` (xoshiro256**), ``special`` (Φ, Φ⁻¹), ``samplers`` (latency inverse CDFs),
-``histogram`` (log buckets), ``interpreter`` (the journey program evaluator).
+``special`` (Φ), ``histogram`` (log buckets), ``draws`` (latency draws the generated journey
+kernels call). The journey kernels themselves are generated per structure by
+``emac_sim.engine.codegen``.
 """

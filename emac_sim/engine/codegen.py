@@ -1,0 +1,904 @@
+"""The journey compiler: numba source generated per journey structure (DESIGN §6, issue 15).
+
+:func:`generate` turns a journey under a scenario into
+
+* ``source`` — a Python module with one ``@njit`` kernel, ``sample_block``, in which the
+  operator tree is unrolled into straight-line code (loops only for retry attempts and
+  repeats), every component's failure rule and latency sampler inlined at each call site;
+* ``fp`` / ``tab`` — the parameters it reads (availabilities, thresholds, factor loadings,
+  distribution parameters, hedge delays, deadlines, backoff waits, branch probabilities) and the
+  sampler tables.
+
+The source depends only on the journey's *structure* (operators, sampler kinds, which domain
+each call site belongs to) and on the requested bookkeeping, never on parameter values: every
+number is read from ``fp`` at an offset fixed by the structure. Two journeys of the same shape —
+the points of a what-if sweep — therefore produce identical source and share one compiled
+kernel (``emac_sim.engine.kernelstore`` keeps it on disk keyed by the source's hash).
+
+Large journeys are compiled in pieces: subtrees are *outlined* into their own ``@njit``
+functions that address parameters relative to a base offset, and identical pieces (same text)
+are emitted once, so compile time grows with the number of distinct shapes, not of leaves.
+
+Random stream (the contract ``emac_sim.reference`` reproduces call for call): per request, the
+failure-factor normals, the latency-factor normals (``standard_normal``), one uniform per fate
+group and one per shock domain (``random``); then, walking the tree in execution order, per
+call: the failure draw (none for a fate-group member, a ``standard_normal`` for a member of a
+failure factor, else a ``random``), then the latency draw of the sampler chosen by the outcome
+(lognormal: a ``standard_normal``; exponential: ``standard_exponential``; gamma: NumPy's
+``standard_gamma`` draws; Weibull and Pareto: ``standard_exponential``; empirical and histogram:
+``random``; mixtures: a ``random`` to pick the component, then its draw; constant and fast
+failures: none; a latency-factor member: one ``standard_normal`` for its latent whatever the
+sampler); one ``random`` per ``choice`` and per ``optional``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from ..model import distributions as D
+from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
+from ..model.scenario import Scenario, factor_model, fate_groups, shocks
+
+INLINE_LIMIT = 160
+"""Journeys of at most this many tree nodes are emitted as one straight-line function; larger ones
+are split into outlined subtree functions (:data:`PIECE_NODES` nodes at most each)."""
+PIECE_NODES = 24
+
+KERNEL_ABI = 1
+"""Bumped whenever the kernel calling convention or the stream contract changes."""
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """What the kernel records besides the availability counts and latency histograms.
+
+    ``details``: calls per component, hedges per race node and the dominant component of every
+    successful journey (tail attribution); ``trace``: per-sample ok / seconds / dominant
+    component; ``birnbaum``: forced-outcome passes on a second stream for Monte Carlo Birnbaum
+    importance.
+    """
+
+    details: bool = False
+    trace: bool = False
+    birnbaum: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class KernelSource:
+    """Generated kernel source plus the parameters and metadata needed to run it."""
+
+    source: str
+    key: str
+    fp: np.ndarray
+    ip: np.ndarray
+    tab: np.ndarray
+    n_components: int
+    n_races: int
+    quorum_slots: int
+    options: KernelOptions
+    race_paths: tuple[str, ...]
+    race_delays: tuple[float, ...]
+    node_paths: tuple[str, ...]
+    used: tuple[int, ...]
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def children_with_names(node: Node) -> list[tuple[str, Node]]:
+    """(field name, child) pairs of an operator node, e.g. ``("steps[2]", node)``."""
+    if isinstance(node, Series):
+        return [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
+    if isinstance(node, (Parallel, Race, Fallback, Choice)):
+        return [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
+    if isinstance(node, (Retry, Timeout, Optional, Repeat)):
+        return [("step", node.step)]
+    return []
+
+
+def node_paths(root: Node) -> list[tuple[str, Node]]:
+    """Pre-order (path, node) pairs; the root is ``root``, children ``root.steps[1]`` etc."""
+    out: list[tuple[str, Node]] = []
+
+    def visit(path: str, node: Node) -> None:
+        out.append((path, node))
+        for name, child in children_with_names(node):
+            visit(f"{path}.{name}", child)
+
+    visit("root", root)
+    return out
+
+
+# --------------------------------------------------------------------------- the emitter
+
+
+@dataclass
+class _Res:
+    """Names of the variables holding a node's outcome: ok, seconds, dominant component and
+    the seconds of its call (the last two only when tail attribution is recorded)."""
+
+    ok: str
+    t: str
+    d: str = "-1"
+    dt: str = "-1.0"
+
+
+@dataclass
+class _Site:
+    """What the scenario makes of one component (structure and values)."""
+
+    index: int
+    group: int  # fate group, -1 none
+    f_factors: list[tuple[int, float]]  # (factor, loading) of the failure latent
+    f_sd: float
+    l_factors: list[tuple[int, float]]
+    l_sd: float
+    shocks: list[int]
+    own_a: float
+    zthr: float
+    latency: D.Distribution | None
+    error: D.Distribution | None
+    error_same: bool
+
+
+@dataclass
+class _Piece:
+    """An outlined subtree: its function name and text."""
+
+    name: str
+    text: str
+
+
+@dataclass
+class _Gen:
+    """State of one generation run."""
+
+    journey: Journey
+    sites: dict[str, _Site]
+    opts: KernelOptions
+    latency_on: bool
+    n_wf: int
+    n_wl: int
+    n_groups: int
+    n_shocks: int
+    fp: list[float] = field(default_factory=list)
+    tab: list[np.ndarray] = field(default_factory=list)
+    tab_len: int = 0
+    lines: list[str] = field(default_factory=list)
+    depth: int = 0
+    counter: int = 0
+    races: list[tuple[str, float]] = field(default_factory=list)
+    quorum_slots: int = 0
+    pieces: dict[str, _Piece] = field(default_factory=dict)
+    base: str | None = None  # inside an outlined piece: the fp base variable
+    base_off: int = 0
+    tab_base: str | None = None
+    tab_base_off: int = 0
+    race_base: str | None = None
+    race_base_off: int = 0
+    q_base: str | None = None
+    q_base_off: int = 0
+    ip: list[int] = field(default_factory=list)
+    ip_base: str | None = None
+    ip_base_off: int = 0
+    outline: bool = False
+    remaining: int = 1 << 30
+
+    # ---- text
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    @contextmanager
+    def block(self, head: str) -> Iterator[None]:
+        self.line(head)
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def name(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    # ---- parameters
+    def param(self, value: float) -> str:
+        """Append ``value`` to ``fp`` and return the expression reading it."""
+        self.fp.append(float(value))
+        k = len(self.fp) - 1
+        if self.base is None:
+            return f"fp[{k}]"
+        return f"fp[{self.base} + {k - self.base_off}]"
+
+    def params(self, values: list[float]) -> str:
+        """Append consecutive ``values`` to ``fp``; returns the offset expression of the first."""
+        first = len(self.fp)
+        self.fp.extend(float(v) for v in values)
+        return str(first) if self.base is None else f"{self.base} + {first - self.base_off}"
+
+    def table(self, values: np.ndarray) -> str:
+        """Append ``values`` to ``tab``; returns the offset expression."""
+        off = self.tab_len
+        self.tab.append(np.asarray(values, dtype=np.float64))
+        self.tab_len += len(values)
+        if self.tab_base is None:
+            return str(off)
+        return f"{self.tab_base} + {off - self.tab_base_off}"
+
+    def race_slot(self, path: str, delay: float) -> str:
+        self.races.append((path, delay))
+        k = len(self.races) - 1
+        return str(k) if self.race_base is None else f"{self.race_base} + {k - self.race_base_off}"
+
+    def quorum(self, width: int) -> str:
+        off = self.quorum_slots
+        self.quorum_slots += width
+        return str(off) if self.q_base is None else f"{self.q_base} + {off - self.q_base_off}"
+
+    def ip_ref(self, k: int) -> str:
+        """Expression of the position of ``ip[k]`` (relative inside pieces)."""
+        return str(k) if self.ip_base is None else f"{self.ip_base} + {k - self.ip_base_off}"
+
+    def comp(self, index: int) -> str:
+        """Expression of a component index: a literal, or read from ``ip`` inside outlined pieces
+        (so that pieces of the same shape over different components share one function)."""
+        if self.ip_base is None:
+            return str(index)
+        self.ip.append(int(index))
+        return f"ip[{self.ip_base} + {len(self.ip) - 1 - self.ip_base_off}]"
+
+
+def _sites(j: Journey, scenario: Scenario) -> tuple[dict[str, _Site], int, int, int, int]:
+    ids = list(j.component_ids)
+    groups = fate_groups(j, scenario)
+    group_of = {m: g for g, members in enumerate(groups) for m in members}
+    ff = factor_model(j, scenario, latency=False)
+    fl = factor_model(j, scenario, latency=True)
+    sh = shocks(j, scenario)
+    own = np.asarray(sh.own_availability, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        zthr = special.ndtri(own)
+    out: dict[str, _Site] = {}
+    for i, c in enumerate(ids):
+        comp = j.components[i]
+        g = group_of.get(c, -1)
+        f_fac = [(k, float(ff.loadings[i, k])) for k in range(ff.n_factors) if ff.loadings[i, k] != 0] if g < 0 else []
+        l_fac = [(k, float(fl.loadings[i, k])) for k in range(fl.n_factors) if fl.loadings[i, k] != 0]
+        out[c] = _Site(
+            index=i,
+            group=g,
+            f_factors=f_fac,
+            f_sd=float(ff.own_sd[i]),
+            l_factors=l_fac,
+            l_sd=float(fl.own_sd[i]),
+            shocks=[d for d in range(len(sh.names)) if sh.members[d, i]],
+            own_a=float(own[i]),
+            zthr=float(zthr[i]),
+            latency=comp.latency,
+            error=comp.error_distribution(),
+            error_same=comp.error_latency == "same",
+        )
+    return out, ff.n_factors, fl.n_factors, len(groups), len(sh.names)
+
+
+# --------------------------------------------------------------------------- samplers
+
+
+def _sample(g: _Gen, dist: D.Distribution | None, target: str, z: str | None) -> None:
+    """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation."""
+    if dist is None:
+        g.line(f"{target} = 0.0")
+        return
+    if isinstance(dist, D.Constant):
+        g.line(f"{target} = {g.param(dist.value)}")
+        return
+    if isinstance(dist, D.LogNormal):
+        mu, sg = g.param(dist.mu), g.param(dist.sigma)
+        g.line(f"{target} = math.exp({mu} + {sg} * {z if z is not None else 'rng.standard_normal()'})")
+        return
+    if z is not None:
+        _sample_latent(g, dist, target, z)
+        return
+    if isinstance(dist, D.Exponential):
+        g.line(f"{target} = {g.param(dist.mean_s)} * rng.standard_exponential()")
+    elif isinstance(dist, D.Gamma):
+        b, c = gamma_constants(dist.shape)
+        sh, bb, cc, sc = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
+        g.line(f"{target} = {sc} * _draws.std_gamma(rng, {sh}, {bb}, {cc})")
+    elif isinstance(dist, D.Weibull):
+        g.line(f"{target} = {g.param(dist.scale)} * rng.standard_exponential() ** {g.param(1.0 / dist.shape)}")
+    elif isinstance(dist, D.Pareto):
+        g.line(f"{target} = {g.param(dist.scale)} * math.exp(rng.standard_exponential() / {g.param(dist.alpha)})")
+    elif isinstance(dist, D._Piecewise):
+        u = g.name("u")
+        g.line(f"{u} = rng.random()")
+        g.line(f"{target} = {_piecewise_call(g, dist, u, f'1.0 - {u}')}")
+    elif isinstance(dist, D.Mixture):
+        u = g.name("u")
+        g.line(f"{u} = rng.random()")
+        cum = choice_cumulative(tuple(w for w, _ in dist.components))
+        if len(dist.components) == 1:
+            _sample(g, dist.components[0][1], target, None)
+            return
+        for k, (_, comp) in enumerate(dist.components):
+            head = "else:" if k == len(dist.components) - 1 else (f"if {u} < {g.param(cum[k])}:" if k == 0 else f"elif {u} < {g.param(cum[k])}:")
+            with g.block(head):
+                _sample(g, comp, target, None)
+    else:  # pragma: no cover - every distribution kind is handled above
+        raise TypeError(f"no sampler for {type(dist).__name__}")
+
+
+def _piecewise_call(g: _Gen, dist: D.Distribution, u: str, s: str) -> str:
+    p, x = piecewise_points(dist)
+    pn, xn, theta = dist._tail()  # type: ignore[attr-defined]
+    off = g.table(np.concatenate([p, x]))
+    return f"_draws.piecewise(tab, {off}, {len(p)}, {g.param(pn)}, {g.param(xn)}, {g.param(theta)}, {u}, {s})"
+
+
+def _sample_latent(g: _Gen, dist: D.Distribution, target: str, z: str) -> None:
+    """Inverse CDF at ``u = Φ(z)`` for the non-lognormal kinds."""
+    if isinstance(dist, D.Exponential):
+        g.line(f"{target} = -{g.param(dist.mean_s)} * _draws.log_sf({z})")
+    elif isinstance(dist, D.Weibull):
+        g.line(f"{target} = {g.param(dist.scale)} * (-_draws.log_sf({z})) ** {g.param(1.0 / dist.shape)}")
+    elif isinstance(dist, D.Pareto):
+        g.line(f"{target} = {g.param(dist.scale)} * math.exp(-_draws.log_sf({z}) / {g.param(dist.alpha)})")
+    elif isinstance(dist, D._Piecewise):
+        us = g.name("us")
+        g.line(f"{us} = _draws.latent_u({z})")
+        g.line(f"{target} = {_piecewise_call(g, dist, f'{us}[0]', f'{us}[1]')}")
+    else:  # gamma, mixtures: the quantile table
+        values, log_flag = quantile_table(dist)
+        off = g.table(values)
+        us = g.name("us")
+        g.line(f"{us} = _draws.latent_u({z})")
+        w0, inv = g.param(-TABLE_W), g.param((TABLE_POINTS - 1) / (2 * TABLE_W))
+        g.line(f"{target} = _draws.table(tab, {off}, {TABLE_POINTS}, {w0}, {inv}, {log_flag}, {us}[0], {us}[1])")
+
+
+def _sampler_kind(dist: D.Distribution | None) -> str:
+    return "none" if dist is None else type(dist).__name__
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def _emit_ref(g: _Gen, node: Ref, path: str) -> _Res:
+    s = g.sites[node.component]
+    ok, t = g.name("ok"), g.name("t")
+    c = g.comp(s.index)
+    # failure
+    if s.group >= 0:
+        g.line(f"{ok} = g{s.group} < {g.param(s.own_a)}")
+    elif s.f_factors:
+        terms = " + ".join(f"{g.param(w)} * wf{k}" for k, w in s.f_factors)
+        g.line(f"{ok} = {terms} + {g.param(s.f_sd)} * rng.standard_normal() <= {g.param(s.zthr)}")
+    else:
+        g.line(f"{ok} = rng.random() < {g.param(s.own_a)}")
+    if s.shocks:
+        g.line(f"{ok} = {ok} and not ({' or '.join(f'sh{d}' for d in s.shocks)})")
+    if g.opts.birnbaum:
+        with g.block(f"if force_c == {c}:"):
+            g.line(f"{ok} = force_ok")
+    # latency
+    if not g.latency_on:
+        g.line(f"{t} = 0.0")
+    else:
+        z = None
+        if s.l_factors:
+            z = g.name("z")
+            terms = " + ".join(f"{g.param(w)} * wl{k}" for k, w in s.l_factors)
+            g.line(f"{z} = {terms} + {g.param(s.l_sd)} * rng.standard_normal()")
+        if s.error_same:
+            _sample(g, s.latency, t, z)
+        else:
+            with g.block(f"if {ok}:"):
+                _sample(g, s.latency, t, z)
+            with g.block("else:"):
+                _sample(g, s.error, t, z)
+    if g.opts.details:
+        g.line(f"calls[{c}] += 1")
+        return _Res(ok, t, c, t)
+    return _Res(ok, t)
+
+
+def _dom_vars(g: _Gen) -> tuple[str, str]:
+    if not g.opts.details:
+        return "-1", "-1.0"
+    d, dt = g.name("d"), g.name("dt")
+    g.line(f"{d} = -1")
+    g.line(f"{dt} = -1.0")
+    return d, dt
+
+
+def _take_dom_if_longer(g: _Gen, d: str, dt: str, r: _Res) -> None:
+    if g.opts.details:
+        with g.block(f"if {r.dt} > {dt}:"):
+            g.line(f"{d} = {r.d}")
+            g.line(f"{dt} = {r.dt}")
+
+
+def _emit_series(g: _Gen, node: Series, path: str) -> _Res:
+    ok, t = g.name("ok"), g.name("t")
+    g.line(f"{ok} = True")
+    g.line(f"{t} = 0.0")
+    d, dt = _dom_vars(g)
+    for i, step in enumerate(node.steps):
+        if i:
+            g.line(f"if {ok}:")
+            g.depth += 1
+        r = _emit(g, step, f"{path}.steps[{i}]")
+        g.line(f"{t} += {r.t}")
+        _take_dom_if_longer(g, d, dt, r)
+        g.line(f"{ok} = {r.ok}")
+        if i:
+            g.depth -= 1
+    return _Res(ok, t, d, dt)
+
+
+def _emit_fallback(g: _Gen, node: Fallback, path: str) -> _Res:
+    ok, t = g.name("ok"), g.name("t")
+    g.line(f"{ok} = False")
+    g.line(f"{t} = 0.0")
+    d, dt = _dom_vars(g)
+    for i, branch in enumerate(node.branches):
+        if i:
+            g.line(f"if not {ok}:")
+            g.depth += 1
+        r = _emit(g, branch, f"{path}.branches[{i}]")
+        g.line(f"{t} += {r.t}")
+        _take_dom_if_longer(g, d, dt, r)
+        g.line(f"{ok} = {r.ok}")
+        if i:
+            g.depth -= 1
+    return _Res(ok, t, d, dt)
+
+
+def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
+    nb, k = len(node.branches), node.needed
+    ok, t = g.name("ok"), g.name("t")
+    sx, sn = g.name("sx"), g.name("sn")
+    det = g.opts.details
+    g.line(f"{sx} = -1.0")
+    g.line(f"{sn} = 0")
+    xd, xdt = _dom_vars(g)
+    st = sd = sdt = q = ""
+    if k == 1:
+        st = g.name("st")
+        g.line(f"{st} = math.inf")
+        sd, sdt = _dom_vars(g)
+    elif k < nb:
+        q = g.name("q")
+        g.line(f"{q} = {g.quorum(nb)}")
+    for i, branch in enumerate(node.branches):
+        r = _emit(g, branch, f"{path}.branches[{i}]")
+        with g.block(f"if {r.t} > {sx}:"):
+            g.line(f"{sx} = {r.t}")
+            if det:
+                g.line(f"{xd} = {r.d}")
+                g.line(f"{xdt} = {r.dt}")
+        with g.block(f"if {r.ok}:"):
+            if k == 1:
+                with g.block(f"if {r.t} < {st}:"):
+                    g.line(f"{st} = {r.t}")
+                    if det:
+                        g.line(f"{sd} = {r.d}")
+                        g.line(f"{sdt} = {r.dt}")
+            elif k < nb:
+                # keep success times sorted (stable: after equal times)
+                p = g.name("p")
+                g.line(f"{p} = {q} + {sn}")
+                with g.block(f"while {p} > {q} and qt[{p} - 1] > {r.t}:"):
+                    g.line(f"qt[{p}] = qt[{p} - 1]")
+                    if det:
+                        g.line(f"qd[{p}] = qd[{p} - 1]")
+                        g.line(f"qdt[{p}] = qdt[{p} - 1]")
+                    g.line(f"{p} -= 1")
+                g.line(f"qt[{p}] = {r.t}")
+                if det:
+                    g.line(f"qd[{p}] = {r.d}")
+                    g.line(f"qdt[{p}] = {r.dt}")
+            g.line(f"{sn} += 1")
+    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
+    with g.block(f"if {sn} < {k}:"):
+        g.line(f"{ok} = False")
+        g.line(f"{t} = {sx}")
+        if det:
+            g.line(f"{d} = {xd}")
+            g.line(f"{dt} = {xdt}")
+    with g.block("else:"):
+        g.line(f"{ok} = True")
+        if k == 1:
+            src = (st, sd, sdt)
+        elif k == nb:
+            src = (sx, xd, xdt)
+        else:
+            src = (f"qt[{q} + {k - 1}]", f"qd[{q} + {k - 1}]", f"qdt[{q} + {k - 1}]")
+        g.line(f"{t} = {src[0]}")
+        if det:
+            g.line(f"{d} = {src[1]}")
+            g.line(f"{dt} = {src[2]}")
+    return _Res(ok, t, d, dt)
+
+
+def _emit_race(g: _Gen, node: Race, path: str) -> _Res:
+    det = g.opts.details
+    ok, t = g.name("ok"), g.name("t")
+    h, st, sx, f = g.name("h"), g.name("st"), g.name("sx"), g.name("f")
+    slot = g.race_slot(path, float(node.hedge_delay))
+    g.line(f"{h} = {g.param(node.hedge_delay)}")
+    g.line(f"{st} = math.inf")
+    g.line(f"{sx} = -1.0")
+    sd, sdt = _dom_vars(g)
+    xd, xdt = _dom_vars(g)
+    opened = 0
+    for j, branch in enumerate(node.branches):
+        if j:
+            g.line(f"if {h} == 0.0 or {st} > {j} * {h}:")
+            g.depth += 1
+            opened += 1
+            if j == 1 and det:
+                g.line(f"hz[{slot}] = True")
+        r = _emit(g, branch, f"{path}.branches[{j}]")
+        g.line(f"{f} = {j} * {h} + {r.t}")
+        with g.block(f"if {r.ok} and {f} < {st}:"):
+            g.line(f"{st} = {f}")
+            if det:
+                g.line(f"{sd} = {r.d}")
+                g.line(f"{sdt} = {r.dt}")
+        with g.block(f"if {f} > {sx}:"):
+            g.line(f"{sx} = {f}")
+            if det:
+                g.line(f"{xd} = {r.d}")
+                g.line(f"{xdt} = {r.dt}")
+    g.depth -= opened
+    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
+    g.line(f"{ok} = {st} < math.inf")
+    with g.block(f"if {ok}:"):
+        g.line(f"{t} = {st}")
+        if det:
+            g.line(f"{d} = {sd}")
+            g.line(f"{dt} = {sdt}")
+    with g.block("else:"):
+        g.line(f"{t} = {sx}")
+        if det:
+            g.line(f"{d} = {xd}")
+            g.line(f"{dt} = {xdt}")
+    return _Res(ok, t, d, dt)
+
+
+def _emit_retry(g: _Gen, node: Retry, path: str) -> _Res:
+    det = g.opts.details
+    ok, t = g.name("ok"), g.name("t")
+    a, oka, ta = g.name("a"), g.name("oka"), g.name("ta")
+    g.line(f"{ok} = False")
+    g.line(f"{t} = 0.0")
+    d, dt = _dom_vars(g)
+    tau = g.param(node.per_try_timeout) if node.per_try_timeout is not None else None
+    waits = g.params([node.backoff.delay(i) for i in range(1, node.attempts)]) if node.attempts > 1 else None
+    with g.block(f"for {a} in range(1, {node.attempts + 1}):"):
+        r = _emit(g, node.step, f"{path}.step")
+        g.line(f"{oka} = {r.ok}")
+        g.line(f"{ta} = {r.t}")
+        if tau is not None:
+            with g.block(f"if {ta} > {tau}:"):
+                g.line(f"{oka} = False")
+                g.line(f"{ta} = {tau}")
+        g.line(f"{t} += {ta}")
+        if det:
+            x = g.name("x")
+            g.line(f"{x} = {r.dt} if {r.dt} < {ta} else {ta}")
+            with g.block(f"if {r.d} >= 0 and {x} > {dt}:"):
+                g.line(f"{d} = {r.d}")
+                g.line(f"{dt} = {x}")
+        with g.block(f"if {oka}:"):
+            g.line(f"{ok} = True")
+            g.line("break")
+        if waits is not None:
+            with g.block(f"if {a} < {node.attempts}:"):
+                g.line(f"{t} += fp[{waits} + {a} - 1]")
+    return _Res(ok, t, d, dt)
+
+
+def _emit_timeout(g: _Gen, node: Timeout, path: str) -> _Res:
+    det = g.opts.details
+    r = _emit(g, node.step, f"{path}.step")
+    ok, t, dl = g.name("ok"), g.name("t"), g.name("dl")
+    g.line(f"{ok} = {r.ok}")
+    g.line(f"{t} = {r.t}")
+    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
+    if det:
+        g.line(f"{d} = {r.d}")
+        g.line(f"{dt} = {r.dt}")
+    g.line(f"{dl} = {g.param(node.deadline)}")
+    with g.block(f"if {t} > {dl}:"):
+        g.line(f"{ok} = False")
+        g.line(f"{t} = {dl}")
+        if det:
+            with g.block(f"if {dt} > {dl}:"):
+                g.line(f"{dt} = {dl}")
+    return _Res(ok, t, d, dt)
+
+
+def _assign(g: _Gen, dst: _Res, r: _Res) -> None:
+    g.line(f"{dst.ok} = {r.ok}")
+    g.line(f"{dst.t} = {r.t}")
+    if g.opts.details:
+        g.line(f"{dst.d} = {r.d}")
+        g.line(f"{dst.dt} = {r.dt}")
+
+
+def _emit_choice(g: _Gen, node: Choice, path: str) -> _Res:
+    det = g.opts.details
+    out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
+    u = g.name("u")
+    g.line(f"{u} = rng.random()")
+    cum = choice_cumulative(node.probabilities)
+    last = len(node.branches) - 1
+    if last == 0:
+        _assign(g, out, _emit(g, node.branches[0], f"{path}.branches[0]"))
+        return out
+    for j, branch in enumerate(node.branches):
+        head = "else:" if j == last else (f"if {u} < {g.param(cum[j])}:" if j == 0 else f"elif {u} < {g.param(cum[j])}:")
+        with g.block(head):
+            r = _emit(g, branch, f"{path}.branches[{j}]")
+            _assign(g, out, r)
+    return out
+
+
+def _emit_optional(g: _Gen, node: Optional, path: str) -> _Res:
+    det = g.opts.details
+    out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
+    with g.block(f"if rng.random() < {g.param(node.probability)}:"):
+        r = _emit(g, node.step, f"{path}.step")
+        _assign(g, out, r)
+    with g.block("else:"):
+        _assign(g, out, _Res("True", "0.0", "-1", "-1.0"))
+    return out
+
+
+def _emit_repeat(g: _Gen, node: Repeat, path: str) -> _Res:
+    ok, t, i = g.name("ok"), g.name("t"), g.name("i")
+    g.line(f"{ok} = True")
+    g.line(f"{t} = 0.0")
+    d, dt = _dom_vars(g)
+    with g.block(f"for {i} in range({node.count}):"):
+        r = _emit(g, node.step, f"{path}.step")
+        g.line(f"{t} += {r.t}")
+        _take_dom_if_longer(g, d, dt, r)
+        g.line(f"{ok} = {r.ok}")
+        with g.block(f"if not {ok}:"):
+            g.line("break")
+    return _Res(ok, t, d, dt)
+
+
+EMITTERS = {
+    Ref: _emit_ref,
+    Series: _emit_series,
+    Parallel: _emit_parallel,
+    Race: _emit_race,
+    Fallback: _emit_fallback,
+    Retry: _emit_retry,
+    Timeout: _emit_timeout,
+    Choice: _emit_choice,
+    Optional: _emit_optional,
+    Repeat: _emit_repeat,
+}
+
+
+def _size(node: Node) -> int:
+    return 1 + sum(_size(c) for _, c in children_with_names(node))
+
+
+def _emit(g: _Gen, node: Node, path: str) -> _Res:
+    """Emit ``node`` inline when it fits the current function's node budget, else as a call of
+    an outlined piece (which gets a budget of its own)."""
+    size = _size(node)
+    if g.outline and not isinstance(node, Ref) and size > g.remaining:
+        return _emit_piece(g, node, path)
+    g.remaining -= 1
+    return EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- outlined pieces
+
+
+_STATE_ARGS = "rng, fp, ip, tab, qt, qd, qdt, calls, hz, force_c, force_ok"
+
+
+def _state_names(g: _Gen) -> list[str]:
+    return [
+        *(f"wf{k}" for k in range(g.n_wf)),
+        *(f"wl{k}" for k in range(g.n_wl)),
+        *(f"g{k}" for k in range(g.n_groups)),
+        *(f"sh{k}" for k in range(g.n_shocks)),
+    ]
+
+
+def _emit_piece(g: _Gen, node: Node, path: str) -> _Res:
+    """Emit ``node`` as a call of an outlined function that addresses its parameters relative to
+    base offsets; identical function text is emitted once. The bases are read from ``ip`` at the
+    call site, so numba compiles one version of the function, not one per literal."""
+    saved = (g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
+             g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off)
+    slot = len(g.ip)
+    g.ip.extend([0, 0, 0, 0, 0])  # pb, tb, rb, qb, ib of this call site
+    bases = (len(g.fp), g.tab_len, len(g.races), g.quorum_slots, len(g.ip))
+    g.ip[slot : slot + 5] = list(bases)
+    g.lines, g.depth, g.counter, g.remaining = [], 1, 0, PIECE_NODES
+    g.base, g.base_off = "pb", bases[0]
+    g.tab_base, g.tab_base_off = "tb", bases[1]
+    g.race_base, g.race_base_off = "rb", bases[2]
+    g.q_base, g.q_base_off = "qb", bases[3]
+    g.ip_base, g.ip_base_off = "ib", bases[4]
+    try:
+        g.remaining -= 1
+        r = EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
+        ret = f"return {r.ok}, {r.t}, {r.d}, {r.dt}" if g.opts.details else f"return {r.ok}, {r.t}"
+        body = "\n".join(g.lines) + "\n    " + ret + "\n"
+    finally:
+        (g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
+         g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off) = saved
+    head = "    pb = ip[pi]\n    tb = ip[pi + 1]\n    rb = ip[pi + 2]\n    qb = ip[pi + 3]\n    ib = ip[pi + 4]\n"
+    used = [a for a in (*_STATE_ARGS.split(", "), *_state_names(g)) if a == "ip" or re.search(rf"\b{a}\b", body)]
+    head = "".join(h + "\n" for h in head.splitlines() if re.search(rf"\b{h.split()[0]}\b", body))
+    params = ", ".join([*used, "pi"])
+    digest = hashlib.sha256((params + body).encode()).hexdigest()[:12]
+    name = f"piece_{digest}"
+    if name not in g.pieces:
+        g.pieces[name] = _Piece(name, f"@njit(cache=True, nogil=True, error_model='numpy')\ndef {name}({params}):\n{head}{body}")
+    pi = g.ip_ref(slot)
+    args = ", ".join([*used, pi])
+    if g.opts.details:
+        out = _Res(g.name("ok"), g.name("t"), g.name("d"), g.name("dt"))
+        g.line(f"{out.ok}, {out.t}, {out.d}, {out.dt} = {name}({args})")
+    else:
+        out = _Res(g.name("ok"), g.name("t"))
+        g.line(f"{out.ok}, {out.t} = {name}({args})")
+    return out
+
+
+# --------------------------------------------------------------------------- the module
+
+
+_HEADER = '''"""emac-sim journey kernel (generated by emac_sim.engine.codegen; do not edit)."""
+import math
+
+import numpy as np
+from numba import njit
+
+from emac_sim.kernels import draws as _draws
+from emac_sim.kernels.histogram import bucket_index
+'''
+
+
+def generate(journey: Journey, scenario: Scenario, options: KernelOptions = KernelOptions()) -> KernelSource:
+    """Generate the kernel of ``journey`` under ``scenario``.
+
+    Parameters
+    ----------
+    journey
+        The validated journey IR.
+    scenario
+        What each failure domain does (``emac_sim.model.scenario.named_scenario``).
+    options
+        Bookkeeping to generate (:class:`KernelOptions`).
+
+    Returns
+    -------
+    KernelSource
+        ``source`` (a module defining ``sample_block``), its cache key, and the parameter arrays.
+    """
+    sites, n_wf, n_wl, n_groups, n_shocks = _sites(journey, scenario)
+    g = _Gen(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
+    g.outline = _size(journey.root) > INLINE_LIMIT
+    if g.outline:
+        g.remaining = PIECE_NODES
+    sh = shocks(journey, scenario)
+    g.depth = 1
+    # the request's domain state
+    for k in range(n_wf):
+        g.line(f"wf{k} = rng.standard_normal()")
+    for k in range(n_wl):
+        g.line(f"wl{k} = rng.standard_normal()")
+    for k in range(n_groups):
+        g.line(f"g{k} = rng.random()")
+    for k in range(n_shocks):
+        g.line(f"sh{k} = rng.random() < {g.param(float(sh.probability[k]))}")
+    r = _emit(g, journey.root, "root")
+    g.line(f"return {r.ok}, {r.t}, {r.d}")
+    body = "\n".join(g.lines)
+    n_comp = len(journey.components)
+    n_races = len(g.races)
+    used = tuple(sorted({sites[c].index for c in journey.root.refs()}))
+    det, trace, birn = options.details, options.trace, options.birnbaum
+    parts = [_HEADER]
+    parts += [p.text for p in g.pieces.values()]
+    parts.append(
+        "@njit(cache=True, nogil=True, error_model='numpy')\n"
+        f"def journey({_STATE_ARGS}):\n"
+        f"{body}\n"
+    )
+    loop = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def sample_block(n, rng, rng_b, fp, ip, tab, totals, hist_ok, hist_all, joint, calls, race_issued, birn_up, birn_down, birn_stride,"
+        " out_ok, out_t, out_dom):",
+        f"    qt = np.zeros({max(g.quorum_slots, 1)})",
+        f"    qd = np.zeros({max(g.quorum_slots, 1)}, np.int64)",
+        f"    qdt = np.zeros({max(g.quorum_slots, 1)})",
+        f"    hz = np.zeros({max(n_races, 1)}, np.bool_)",
+        f"    calls_b = np.zeros({max(n_comp, 1)}, np.int64)",
+        f"    hz_b = np.zeros({max(n_races, 1)}, np.bool_)",
+        "    n_ok = 0",
+        "    n_hedged = 0",
+        "    n_birn = 0",
+        "    for r in range(n):",
+    ]
+    if det and n_races:
+        loop.append("        hz[:] = False")
+    loop.append("        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False)")
+    loop += [
+        "        b = bucket_index(t)",
+        "        hist_all[b] += 1",
+        "        if ok:",
+        "            n_ok += 1",
+        "            hist_ok[b] += 1",
+    ]
+    if det:
+        loop.append("            joint[d + 1, b] += 1")
+        if n_races:
+            loop += [
+                "        hedged = False",
+                f"        for k in range({n_races}):",
+                "            if hz[k]:",
+                "                race_issued[k] += 1",
+                "                hedged = True",
+                "        if hedged:",
+                "            n_hedged += 1",
+            ]
+    if trace:
+        loop += ["        out_ok[r] = ok", "        out_t[r] = t", "        out_dom[r] = d"]
+    if birn:
+        loop += [
+            "        if birn_stride > 0 and r % birn_stride == 0:",
+            "            n_birn += 1",
+            f"            for c in {used if used else (0,)}:",
+            "                up = journey(rng_b, fp, ip, tab, qt, qd, qdt, calls_b, hz_b, c, True)[0]",
+            "                down = journey(rng_b, fp, ip, tab, qt, qd, qdt, calls_b, hz_b, c, False)[0]",
+            "                birn_up[c] += up",
+            "                birn_down[c] += down",
+        ]
+    loop += [
+        "    totals[0] += n",
+        "    totals[1] += n_ok",
+        "    totals[2] += n_hedged",
+        "    totals[3] += n_birn",
+        "",
+    ]
+    parts.append("\n".join(loop))
+    source = "\n\n".join(parts)
+    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
+    tab = np.concatenate(g.tab) if g.tab else np.zeros(1)
+    return KernelSource(
+        source=source,
+        key=key,
+        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
+        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
+        tab=tab,
+        n_components=n_comp,
+        n_races=n_races,
+        quorum_slots=g.quorum_slots,
+        options=options,
+        race_paths=tuple(p for p, _ in g.races),
+        race_delays=tuple(d for _, d in g.races),
+        node_paths=tuple(p for p, _ in node_paths(journey.root)),
+        used=used,
+    )
