@@ -100,8 +100,8 @@ def samples_scaling(sizes: list[int], repeats: int, workers: int | None = None, 
 def gamma_table_seconds(repeats: int = 3) -> float:
     """Seconds the engine's compiler spends on one distinct gamma distribution's quantile table
     (median of ``repeats`` tables of different shapes)."""
-    from emac_sim.model.quantiles import quantile_table
     from emac_sim.model.distributions import Gamma
+    from emac_sim.model.quantiles import quantile_table
 
     times = []
     for k in range(max(1, repeats)):
