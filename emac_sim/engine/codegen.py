@@ -47,7 +47,7 @@ from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel,
 from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
 from ..model.scenario import Scenario, factor_model, fate_groups, shocks
 
-INLINE_LIMIT = 160
+INLINE_LIMIT = 100
 """Journeys of at most this many tree nodes are emitted as one straight-line function; larger ones
 are split into outlined subtree functions (:data:`PIECE_NODES` nodes at most each)."""
 PIECE_NODES = 24
@@ -209,6 +209,23 @@ class _Gen:
         self.counter += 1
         return f"{stem}{self.counter}"
 
+    # ---- random draws (the CPU dialect: NumPy's Generator inside numba)
+    def uniform(self) -> str:
+        """Expression of a uniform draw in [0, 1)."""
+        return "rng.random()"
+
+    def normal(self) -> str:
+        """Expression of a standard normal draw."""
+        return "rng.standard_normal()"
+
+    def exponential(self) -> str:
+        """Expression of a standard exponential draw."""
+        return "rng.standard_exponential()"
+
+    def gamma(self, shape: str, b: str, c: str) -> str:
+        """Expression of a standard gamma draw (``b``, ``c``: :func:`gamma_constants`)."""
+        return f"_draws.std_gamma(rng, {shape}, {b}, {c})"
+
     # ---- parameters
     def param(self, value: float) -> str:
         """Append ``value`` to ``fp`` and return the expression reading it."""
@@ -302,28 +319,28 @@ def _sample(g: _Gen, dist: D.Distribution | None, target: str, z: str | None) ->
         return
     if isinstance(dist, D.LogNormal):
         mu, sg = g.param(dist.mu), g.param(dist.sigma)
-        g.line(f"{target} = math.exp({mu} + {sg} * {z if z is not None else 'rng.standard_normal()'})")
+        g.line(f"{target} = math.exp({mu} + {sg} * {z if z is not None else g.normal()})")
         return
     if z is not None:
         _sample_latent(g, dist, target, z)
         return
     if isinstance(dist, D.Exponential):
-        g.line(f"{target} = {g.param(dist.mean_s)} * rng.standard_exponential()")
+        g.line(f"{target} = {g.param(dist.mean_s)} * {g.exponential()}")
     elif isinstance(dist, D.Gamma):
         b, c = gamma_constants(dist.shape)
         sh, bb, cc, sc = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
-        g.line(f"{target} = {sc} * _draws.std_gamma(rng, {sh}, {bb}, {cc})")
+        g.line(f"{target} = {sc} * {g.gamma(sh, bb, cc)}")
     elif isinstance(dist, D.Weibull):
-        g.line(f"{target} = {g.param(dist.scale)} * rng.standard_exponential() ** {g.param(1.0 / dist.shape)}")
+        g.line(f"{target} = {g.param(dist.scale)} * {g.exponential()} ** {g.param(1.0 / dist.shape)}")
     elif isinstance(dist, D.Pareto):
-        g.line(f"{target} = {g.param(dist.scale)} * math.exp(rng.standard_exponential() / {g.param(dist.alpha)})")
+        g.line(f"{target} = {g.param(dist.scale)} * math.exp({g.exponential()} / {g.param(dist.alpha)})")
     elif isinstance(dist, D._Piecewise):
         u = g.name("u")
-        g.line(f"{u} = rng.random()")
+        g.line(f"{u} = {g.uniform()}")
         g.line(f"{target} = {_piecewise_call(g, dist, u, f'1.0 - {u}')}")
     elif isinstance(dist, D.Mixture):
         u = g.name("u")
-        g.line(f"{u} = rng.random()")
+        g.line(f"{u} = {g.uniform()}")
         cum = choice_cumulative(tuple(w for w, _ in dist.components))
         if len(dist.components) == 1:
             _sample(g, dist.components[0][1], target, None)
@@ -380,9 +397,9 @@ def _emit_ref(g: _Gen, node: Ref, path: str) -> _Res:
         g.line(f"{ok} = g{s.group} < {g.param(s.own_a)}")
     elif s.f_factors:
         terms = " + ".join(f"{g.param(w)} * wf{k}" for k, w in s.f_factors)
-        g.line(f"{ok} = {terms} + {g.param(s.f_sd)} * rng.standard_normal() <= {g.param(s.zthr)}")
+        g.line(f"{ok} = {terms} + {g.param(s.f_sd)} * {g.normal()} <= {g.param(s.zthr)}")
     else:
-        g.line(f"{ok} = rng.random() < {g.param(s.own_a)}")
+        g.line(f"{ok} = {g.uniform()} < {g.param(s.own_a)}")
     if s.shocks:
         g.line(f"{ok} = {ok} and not ({' or '.join(f'sh{d}' for d in s.shocks)})")
     if g.opts.birnbaum:
@@ -396,7 +413,7 @@ def _emit_ref(g: _Gen, node: Ref, path: str) -> _Res:
         if s.l_factors:
             z = g.name("z")
             terms = " + ".join(f"{g.param(w)} * wl{k}" for k, w in s.l_factors)
-            g.line(f"{z} = {terms} + {g.param(s.l_sd)} * rng.standard_normal()")
+            g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
         if s.error_same:
             _sample(g, s.latency, t, z)
         else:
@@ -640,7 +657,7 @@ def _emit_choice(g: _Gen, node: Choice, path: str) -> _Res:
     det = g.opts.details
     out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
     u = g.name("u")
-    g.line(f"{u} = rng.random()")
+    g.line(f"{u} = {g.uniform()}")
     cum = choice_cumulative(node.probabilities)
     last = len(node.branches) - 1
     if last == 0:
@@ -657,7 +674,7 @@ def _emit_choice(g: _Gen, node: Choice, path: str) -> _Res:
 def _emit_optional(g: _Gen, node: Optional, path: str) -> _Res:
     det = g.opts.details
     out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
-    with g.block(f"if rng.random() < {g.param(node.probability)}:"):
+    with g.block(f"if {g.uniform()} < {g.param(node.probability)}:"):
         r = _emit(g, node.step, f"{path}.step")
         _assign(g, out, r)
     with g.block("else:"):
@@ -806,13 +823,13 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     g.depth = 1
     # the request's domain state
     for k in range(n_wf):
-        g.line(f"wf{k} = rng.standard_normal()")
+        g.line(f"wf{k} = {g.normal()}")
     for k in range(n_wl):
-        g.line(f"wl{k} = rng.standard_normal()")
+        g.line(f"wl{k} = {g.normal()}")
     for k in range(n_groups):
-        g.line(f"g{k} = rng.random()")
+        g.line(f"g{k} = {g.uniform()}")
     for k in range(n_shocks):
-        g.line(f"sh{k} = rng.random() < {g.param(float(sh.probability[k]))}")
+        g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
     r = _emit(g, journey.root, "root")
     g.line(f"return {r.ok}, {r.t}, {r.d}")
     body = "\n".join(g.lines)
