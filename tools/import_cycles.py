@@ -1,0 +1,151 @@
+"""List import cycles among emac_sim's modules (``make lint`` runs it; exit 1 when there are any).
+
+Every ``import`` and ``from … import`` counts, at module level or inside a function (a deferred
+import still ties two modules together). An edge goes to the module the statement names:
+``from pkg import name`` depends on ``pkg.name`` when that is a module, else on ``pkg``'s
+``__init__`` (a re-exported name); ``import a.b`` on ``a.b``. Cycles are the strongly connected
+components of the graph with more than one module (or a module importing itself).
+
+``--rules`` also checks the layering contracts of docs/architecture.md: the reference simulator
+imports nothing from ``emac_sim.engine`` or ``emac_sim.kernels``.
+
+Usage: ``python tools/import_cycles.py [--rules] [PACKAGE_DIR]`` (default: ``emac_sim``).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+FORBIDDEN = {
+    # module (or package prefix) -> prefixes it must not import
+    "emac_sim.reference": ("emac_sim.engine", "emac_sim.kernels"),
+}
+
+
+def module_names(root: Path) -> dict[str, Path]:
+    """``{"emac_sim.engine.compile": path, "emac_sim.engine": path/__init__.py, ...}``."""
+    out: dict[str, Path] = {}
+    base = root.parent
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(base).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _resolve(current: str, is_package: bool, level: int, module: str | None) -> str:
+    if level == 0:
+        return module or ""
+    pkg = current.split(".") if is_package else current.split(".")[:-1]
+    if level > 1:
+        pkg = pkg[: len(pkg) - (level - 1)]
+    return ".".join(pkg + ([module] if module else []))
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Modules of the package that ``name`` imports (directly, anywhere in the file)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+
+    def add(target: str) -> None:
+        if target in modules and target != name:
+            found.add(target)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(name, is_package, node.level, node.module)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                add(sub if sub in modules else base)
+    return found
+
+
+def graph(root: Path) -> dict[str, set[str]]:
+    modules = module_names(root)
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with a cycle (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for start in sorted(g):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(g[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(g.get(w, ())))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in g.get(v, ()):
+                    out.append(sorted(comp))
+    return sorted(out)
+
+
+def rule_violations(g: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for mod, deps in sorted(g.items()):
+        for owner, banned in FORBIDDEN.items():
+            if mod == owner or mod.startswith(owner + "."):
+                for d in sorted(deps):
+                    if d.startswith(banned):
+                        bad.append(f"{mod} imports {d} (forbidden: {', '.join(banned)})")
+    return bad
+
+
+def main(argv: list[str]) -> int:
+    rules = "--rules" in argv
+    args = [a for a in argv if a != "--rules"]
+    root = Path(args[0] if args else "emac_sim").resolve()
+    g = graph(root)
+    found = cycles(g)
+    for comp in found:
+        print("import cycle among: " + ", ".join(comp))
+    bad = rule_violations(g) if rules else []
+    for line in bad:
+        print("layering: " + line)
+    if not found and not bad:
+        print(f"no import cycles among {len(g)} modules" + (" and no layering violations" if rules else ""))
+    return 1 if found or bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
