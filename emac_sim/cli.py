@@ -588,7 +588,7 @@ def whatif_cmd(
     seed: int = typer.Option(None, "--seed", help="One seed for every point (common random numbers); drawn and printed when omitted."),
     correlation: str = typer.Option(None, "--correlation", help="Scenario simulated: declared (default), independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
-    out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG); default out/whatif/<name>."),
+    out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG); default whatif-out/<name>."),
     find_max: str = typer.Option(None, "--find-max", help="Find the largest value of this path (e.g. load.rate) meeting --subject-to."),
     subject_to: list[str] = typer.Option(None, "--subject-to", help="Constraint such as p99<=0.4 or availability>=0.995; repeatable."),
     using: str = typer.Option(

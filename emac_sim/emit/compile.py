@@ -36,6 +36,7 @@ from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
 from ..errors import SpecError
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
+from ..outdir import check_output_dir
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def compile_spec(
 
     if correlation not in SCENARIO_NAMES:
         raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
+    check_output_dir(out, "compile")  # an unusable --out is refused before the work, not after it
     accepted = load_spec(spec, slo_paths=slo_paths)
     cand_journey = load_candidate(candidate, accepted, slo_paths=slo_paths) if candidate is not None else None
 

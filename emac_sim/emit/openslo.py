@@ -30,6 +30,22 @@ from .yamltext import dump
 DATASOURCE_NAME = "prometheus-datasource"
 
 
+def component_keys(ids: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Component id → the lower-case key used in OpenSLO names and file names, unique.
+
+    Ids that differ only in case or in characters a name cannot hold (``cart`` / ``Cart``), or
+    that would take the journey SLO's own key (``journey``), get the first 8 hex digits of the
+    id's sha256 appended, so no two SLOs share a name or a file.
+    """
+    import hashlib
+
+    base = {cid: _k8s_name(cid) for cid in ids}
+    taken: dict[str, int] = {"journey": 1}
+    for k in base.values():
+        taken[k] = taken.get(k, 0) + 1
+    return {cid: k if taken[k] == 1 else f"{k}-{hashlib.sha256(cid.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}" for cid, k in base.items()}
+
+
 def _name(*parts: str) -> str:
     """An RFC 1123 name from parts (OpenSLO metadata.name)."""
     s = re.sub(r"[^a-z0-9.-]+", "-", ".".join(parts).lower()).strip("-.")
@@ -126,6 +142,7 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
     atomic = _atomic(d)
     metric, lat = _latency_budgets(d)
     method = ((d.budgets or {}).get("atomicTargets") or {}).get("method")
+    keys = component_keys(j.component_ids)
     out = []
     for c in j.components:
         if c.id not in used:
@@ -156,12 +173,16 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
             {
                 "apiVersion": "openslo/v1",
                 "kind": "SLO",
-                "metadata": {"name": _name(j.name, c.id, "availability"), "displayName": f"{c.id} availability (for {j.name})", "annotations": ann},
+                "metadata": {
+                    "name": _name(j.name, keys[c.id], "availability"),
+                    "displayName": f"{c.id} availability (for {j.name})",
+                    "annotations": ann,
+                },
                 "spec": {
                     "description": why,
                     "service": c.id,
                     "indicator": {
-                        "metadata": {"name": _name(j.name, c.id, "success")},
+                        "metadata": {"name": _name(j.name, keys[c.id], "success")},
                         "spec": {"ratioMetric": {"counter": True, "good": _source(good), "total": _source(total)}},
                     },
                     "timeWindow": [{"duration": wtext, "isRolling": True}],
@@ -173,14 +194,24 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
     return out
 
 
+def _short(key: str, limit: int = 80) -> str:
+    """A name part short enough for a file name (two parts + suffix stay under 255 bytes)."""
+    if len(key) <= limit:
+        return key
+    import hashlib
+
+    return f"{key[: limit - 9]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
 def files(d: Derivation) -> dict[str, str]:
     """Relative path (under ``openslo/``) → YAML text (without header)."""
     j = d.journey
     out = {"openslo/datasource.prometheus.yaml": dump(datasource(d))}
     js = journey_slo(d)
     if js is not None:
-        out[f"openslo/slo.{_k8s_name(j.name)}.journey.availability.yaml"] = dump(js)
+        out[f"openslo/slo.{_short(_k8s_name(j.name))}.journey.availability.yaml"] = dump(js)
+    keys = component_keys(j.component_ids)
     for doc in component_slos(d):
         cid = doc["spec"]["service"]
-        out[f"openslo/slo.{_k8s_name(j.name)}.{_k8s_name(cid)}.availability.yaml"] = dump(doc)
+        out[f"openslo/slo.{_short(_k8s_name(j.name))}.{_short(keys[cid])}.availability.yaml"] = dump(doc)
     return out

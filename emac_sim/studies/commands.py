@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..outdir import check_output_dir, safe_name
 from .constraints import parse_constraint
 from .fanout import FanOutResult, fanout_study
 from .grid import Vary, parse_vary
@@ -19,7 +20,7 @@ from .studyfile import FanOutStudy, WhatIfStudy, load_study
 from .whatif import USING, WhatIfResult, _json_safe, find_max, whatif
 
 DEFAULT_SAMPLES = 20_000
-DEFAULT_OUT = Path("out") / "whatif"  # tables and plots go here when --out is not given
+DEFAULT_OUT = Path("whatif-out")  # tables and plots go to whatif-out/<name> without --out (never inside compile's out/)
 SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
@@ -145,6 +146,8 @@ def whatif_command(
     if isinstance(st, FanOutStudy):
         if spec is not None or varies or find_max_path:
             raise SpecError(str(study), "", "a FanOutStudy takes no SPEC, --vary or --find-max")
+        fan_out = out if out is not None else DEFAULT_OUT / safe_name(st.name)
+        check_output_dir(fan_out, "whatif")
         fr = fanout_study(
             st.widths,
             slow_probability=st.slow_probability,
@@ -155,7 +158,7 @@ def whatif_command(
             seed=seed if seed is not None else st.seed,
             confidence=st.confidence or confidence,
         )
-        files = fr.write(out if out is not None else DEFAULT_OUT / st.name)
+        files = fr.write(fan_out)
         if as_json:
             print_json({**fr.to_dict(), "files": files})
         else:
@@ -185,6 +188,9 @@ def whatif_command(
     if corr not in SCENARIOS:
         raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIOS)}, got {corr!r}")
     n = samples if samples is not None else DEFAULT_SAMPLES
+    out_dir = out if out is not None else DEFAULT_OUT / safe_name(st.name if st is not None else Path(spec).stem)
+    if varies:
+        check_output_dir(out_dir, "whatif")  # before the sweep, not after it
     result: WhatIfResult | None = None
     files: dict[str, list[str]] = {}
     if varies:
@@ -199,7 +205,7 @@ def whatif_command(
         if result is not None:
             result.find_max = fm.to_dict()
     if result is not None:
-        files = result.write(out if out is not None else DEFAULT_OUT / (st.name if st is not None else Path(spec).stem))
+        files = result.write(out_dir)
     if as_json:
         obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": str(spec)}
         if fm is not None:

@@ -346,11 +346,37 @@ def report(
     Returns
     -------
     ReportResult
+
+    Raises
+    ------
+    SpecError
+        Bad input, or an unusable ``out`` (checked before the work; the directory is written as
+        a whole, :mod:`emac_sim.outdir`).
     """
+    from ..outdir import check_output_dir, staged_output
+
+    od = check_output_dir(out, "report")
+    with staged_output(od, "report") as stage:
+        res = _write_report(stage.path, spec, out, samples, sweep_samples, seed, correlation, confidence, slo_paths, command)
+        return ReportResult(Path(out), stage.final(res.markdown), stage.final(res.html), [stage.final(f) for f in res.figures], res.summary)
+
+
+def _write_report(
+    out_dir: Path,
+    spec: str | os.PathLike,
+    out: str | os.PathLike,
+    samples: int,
+    sweep_samples: int,
+    seed: int | None,
+    correlation: str,
+    confidence: float,
+    slo_paths: Iterable[str | os.PathLike],
+    command: str | None,
+) -> ReportResult:
+    """Compute everything and write it into ``out_dir`` (the staged directory)."""
     from .. import __version__, analytic
     from . import reportfigs as figs
 
-    out_dir = Path(out)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     use_seed = draw_seed() if seed is None else int(seed)
