@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import typer
 
-from .errors import SpecError
+from .errors import SpecError, SpecWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emergence-as-Code: journey reliability you can compute.")
 
@@ -41,10 +42,21 @@ def fail_input(err: SpecError) -> None:
     raise typer.Exit(2)
 
 
+def _warn_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
 def run_guarded(fn: Callable[[], int | None]) -> None:
-    """Run a command body; SpecError → exit 2; return value → exit code."""
+    """Run a command body; SpecError → exit 2; return value → exit code.
+
+    Input warnings (:class:`~emac_sim.errors.SpecWarning`) print as one line each; library
+    warnings (numpy's RuntimeWarning and the like) are not the user's to act on and stay quiet."""
     try:
-        code = fn()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", SpecWarning)
+            warnings.showwarning = _warn_line
+            code = fn()
     except SpecError as err:
         fail_input(err)
         return
@@ -189,10 +201,11 @@ def bounds_cmd(
             return 0
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        con = Console()
+        con = Console(markup=False)  # ids and names are user text, never console markup
         a = b["availability"]
-        con.print(f"[bold]{b['journey']}[/bold]: {b['expression']}")
+        con.print(Text.assemble((b["journey"], "bold"), f": {b['expression']}"))
 
         def num(v: float | None) -> str:
             return "not computable" if v is None else f"{v:.8f}"
@@ -318,7 +331,7 @@ def simulate_cmd(
 
         from .engine.present import print_result
 
-        con = Console()
+        con = Console(markup=False)  # ids and names are user text, never console markup
         print_result(res, con)
         if writer is not None:
             con.print(f"traces: wrote {n:,} simulated requests to {traces}")
@@ -538,8 +551,9 @@ def discover_cmd(
             return code
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        con = Console()
+        con = Console(markup=False)  # journey names come from traces: user text, never console markup
         con.print(f"read {summary['spans']:,} spans in {summary['traces']:,} usable traces from {len(summary['inputs'])} file(s)")
         for line in res.ledger.lines():
             con.print(f"  data quality: {line}")
@@ -550,7 +564,7 @@ def discover_cmd(
             t.add_row(jd["name"], f"{jd['traces']:,}", f"{jd['confidence']:.3f}", str(len(jd["evidenceFlags"])), jd["model"] or "")
         con.print(t)
         for jd in summary["journeys"]:
-            con.print(f"[bold]{jd['name']}[/bold]: {jd['expression']}")
+            con.print(Text.assemble((jd["name"], "bold"), f": {jd['expression']}"))
             for fl in jd["evidenceFlags"]:
                 con.print(f"  flag: {fl}")
             if "delta" in jd:

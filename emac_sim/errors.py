@@ -6,6 +6,15 @@ Every error a user can cause is a :class:`SpecError`: it renders as one line
 
 from __future__ import annotations
 
+import decimal
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TOO_EXTREME = "numbers too extreme to compute with"
+
 
 class SpecError(ValueError):
     """Bad input: names the file, the path inside it and what is wrong.
@@ -39,5 +48,34 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+class SpecWarning(UserWarning):
+    """Something in the inputs was skipped or looks wrong, but the command can go on.
+
+    The CLI prints each as one line ``warning: ...`` on stderr."""
+
+
 class CheckRefused(RuntimeError):
     """Monte Carlo estimates and analytic bounds disagree: budgets and artifacts are refused."""
+
+
+def numeric_layer(what: str) -> Callable[[F], F]:
+    """Decorate a numeric entry point taking a journey first: an overflow inside it (numbers the
+    load-time ranges let through but the arithmetic cannot hold) becomes a one-line
+    :class:`SpecError` naming the journey's file, never a traceback.
+
+    Only overflow is caught (``OverflowError``, ``FloatingPointError``, decimal overflow); other
+    exceptions are bugs and stay visible.
+    """
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(journey: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(journey, *args, **kwargs)
+            except (OverflowError, FloatingPointError, decimal.Overflow) as exc:
+                source = getattr(journey, "source", "<spec>")
+                raise SpecError(source, "", f"{what}: {TOO_EXTREME} ({type(exc).__name__}: {exc})") from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SpecError, SpecWarning
 from ..model import distributions as D
 from ..model.journey import (
     OPERATOR_TYPES,
@@ -606,6 +607,10 @@ def _load_docs(shown: str, docs: list[Any], here: Path | None, slo_paths: Iterab
         journey = parse_document(ctx, docs[0], index)
     except RecursionError:
         raise ctx.fail("", "document nested too deeply") from None
+    skipped = index.skipped()
+    if skipped:
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        warnings.warn(f"{shown}: skipped unreadable SLO files beside it: {'; '.join(skipped[:3])}{more}", SpecWarning, stacklevel=3)
     inputs = tuple((display_path(f), _sha256(f)) for f in index.used_files())
     return _replace(journey, source=shown, inputs=inputs)
 
