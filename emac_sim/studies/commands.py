@@ -28,8 +28,8 @@ def _console() -> Any:
     """A console at least 160 columns wide: the study tables stay one line per row."""
     from rich.console import Console
 
-    con = Console()
-    return Console(width=160) if con.width < 160 else con
+    con = Console(markup=False)  # paths, names and values are user text, never console markup
+    return Console(width=160, markup=False) if con.width < 160 else con
 
 
 def _fmt_p(v: Any) -> str:
