@@ -182,14 +182,16 @@ def bounds_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML)."),
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
-    grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 8192)."),
+    grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 4096, at most 65536)."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence of the DKW band around histogram leaves."),
 ) -> None:
     """Exact availability and latency bounds: independent, declared, shared-fate range, dependence-free."""
 
     def body() -> int:
-        if grid_points is not None and grid_points < 16:
-            raise SpecError("<command line>", "--grid-points", f"must be at least 16, got {grid_points}")
+        from .analytic.grid import MAX_GRID_POINTS
+
+        if grid_points is not None and not 16 <= grid_points <= MAX_GRID_POINTS:
+            raise SpecError("<command line>", "--grid-points", f"must be between 16 and {MAX_GRID_POINTS}, got {grid_points}")
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds

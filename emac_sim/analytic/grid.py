@@ -48,6 +48,8 @@ from ..model.journey import (
 from .states import StateChunk, StateSpace, conditional_cdf
 
 DEFAULT_GRID_POINTS = 4096
+MAX_GRID_POINTS = 65_536
+"""Most points a latency grid may have (``--grid-points``): 16× the default; memory and time grow with it."""
 TAIL_MASS = 1e-7
 """A fitted grid is redone over the whole support when more than 10× this mass lies beyond it."""
 SUPPORT_EPS = 1e-6
@@ -143,8 +145,8 @@ def sum_depth(node: Node) -> int:
 def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
     """A grid over the journey's whole :func:`support` (the comonotone range), ``grid_points`` points."""
     n = int(grid_points or DEFAULT_GRID_POINTS)
-    if n < 16:
-        raise ValueError("grid_points must be at least 16")
+    if not 16 <= n <= MAX_GRID_POINTS:
+        raise ValueError(f"grid_points must be between 16 and {MAX_GRID_POINTS}, got {n}")
     top = support(j.root, j)
     if not math.isfinite(top) or top <= 0:
         top = 1.0
