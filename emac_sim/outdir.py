@@ -178,10 +178,10 @@ def _foreign_entry(directory: Path) -> str | None:
     files that marker lists, unchanged (and the directories holding them).
     """
     try:
-        first = next(iter(os.scandir(directory)), None)
+        names = sorted(os.listdir(directory))
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
-    if first is None:
+    if not names:
         return None
     marker = read_marker(directory)
     if marker is None:
@@ -189,7 +189,7 @@ def _foreign_entry(directory: Path) -> str | None:
         if nested is not None:
             return nested
         hint = " (a MANIFEST.sha256 alone does not mark an emac-sim output)" if (directory / "MANIFEST.sha256").exists() else ""
-        return f"is not empty and was not written by emac-sim (holds {first.name!r}){hint}; choose a new or empty directory"
+        return f"is not empty and was not written by emac-sim (holds {names[0]!r}){hint}; choose a new or empty directory"
     listed = set(marker.files)
     needed_dirs = {str(PurePosixPath(rel).parent) for rel in listed} | {"."}
     needed_dirs |= {str(parent) for rel in listed for parent in PurePosixPath(rel).parents}

@@ -163,6 +163,7 @@ def level_integral(lo: np.ndarray, top: np.ndarray, c: np.ndarray, t: np.ndarray
     m = np.zeros((R, n + 1), dtype=np.int64)
     m[:, :n] = np.cumsum(ts[:, ::-1], axis=1)[:, ::-1]  # ok-singles among ranks ≥ j
     need = k - m  # oks still needed from the full prefix, per interval
+    constant = not ts.any()  # no ok-singles: the prefix always needs k (no per-row threshold to look up)
     total = np.zeros(R)
     rows = np.arange(R)
     if k <= n - k + 1:
@@ -175,8 +176,11 @@ def level_integral(lo: np.ndarray, top: np.ndarray, c: np.ndarray, t: np.ndarray
                 dp[1:k] = dp[1:k] * (1.0 - pj) + dp[: k - 1] * pj
                 dp[0] = dp[0] * (1.0 - pj)
                 dp[k] = top_state
-            at_least = np.cumsum(dp[::-1], axis=0)[::-1]  # at_least[c] = P(≥ c oks)
-            tail = at_least[np.clip(need[:, j], 0, k), rows]
+            if constant:
+                tail = dp[k]
+            else:
+                at_least = np.cumsum(dp[::-1], axis=0)[::-1]  # at_least[c] = P(≥ c oks)
+                tail = at_least[np.clip(need[:, j], 0, k), rows]
             total += weight[:, j] * tail
         return total
     big = n - k  # failures 0..n-k: enough, since the prefix never needs more than n - k to fail
@@ -187,9 +191,12 @@ def level_integral(lo: np.ndarray, top: np.ndarray, c: np.ndarray, t: np.ndarray
             pj = ps[:, j - 1]
             dp[1:] = dp[1:] * pj + dp[:-1] * (1.0 - pj)
             dp[0] = dp[0] * pj
-        allowed = j - need[:, j]  # failures the prefix may have
-        at_most = np.cumsum(dp, axis=0)
-        tail = np.where(allowed < 0, 0.0, at_most[np.clip(allowed, 0, big), rows])
+        if constant:
+            tail = dp[: j - k + 1].sum(axis=0) if j >= k else 0.0
+        else:
+            allowed = j - need[:, j]  # failures the prefix may have
+            at_most = np.cumsum(dp, axis=0)
+            tail = np.where(allowed < 0, 0.0, at_most[np.clip(allowed, 0, big), rows])
         total += weight[:, j] * tail
     return total
 

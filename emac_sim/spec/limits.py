@@ -37,6 +37,10 @@ MAX_LOAD_RATE = 1e9
 MAX_REPLICAS = 1_000_000
 MAX_MIXTURE_DEPTH = 8
 """Mixtures nested inside mixtures, at most this deep."""
+MAX_QUORUM_WORK = 25_000
+"""Largest n·min(k, n − k + 1) of a k-of-n quorum: the Poisson-binomial steps per grid point of
+its exact latency law, which compile re-evaluates while it solves latency budgets (100-of-200 is
+20,000; all/any forks cost n and are limited by the calls per journey only)."""
 MAX_CALLS_DEFAULT = 1_000_000
 """Default limit on the worst-case calls of one journey (override: ``EMAC_MAX_CALLS``)."""
 

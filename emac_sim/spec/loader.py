@@ -409,6 +409,13 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
             k = int(ctx.number(d["k"], _join(path, "k"), lo=1, integer=True))
             if k > len(branches):
                 raise ctx.fail(_join(path, "k"), f"quorum k = {k} is larger than the {len(branches)} branches")
+            n = len(branches)
+            work = n * min(k, n - k + 1)
+            if work > L.MAX_QUORUM_WORK:
+                raise ctx.fail(
+                    _join(path, "k"),
+                    f"a quorum of {k} out of {n} costs n*min(k, n-k+1) = {work:,} steps per latency grid point, more than {L.MAX_QUORUM_WORK:,}",
+                )
         elif "k" in d:
             raise ctx.fail(_join(path, "k"), f"'k' only applies to join: quorum (join is {join!r})")
         return Parallel(branches=branches, join=join, k=k)

@@ -140,6 +140,8 @@ def whatif_command(
     """Run ``emac whatif``; return the exit code (1 when a find-max finds no feasible value)."""
     from ..cli import print_json
 
+    if not 0.0 < confidence < 1.0:
+        raise SpecError("--confidence", "", f"must be in (0, 1), got {confidence}")
     varies: list[Vary] = [parse_vary(v) for v in vary]
     fm_path, fm_cons, fm_using, fm_tol = find_max_path, [parse_constraint(c) for c in subject_to], using, tolerance
     st: WhatIfStudy | FanOutStudy | None = load_study(study) if study is not None else None
