@@ -454,6 +454,10 @@ def validate(
 
         n = parse_samples(samples)
         check_run_options(seed, workers)
+        if junit is not None:
+            from .outdir import check_output_file
+
+            check_output_file(junit, "--junit")  # before the work, not after it
         scenarios = tuple(dict.fromkeys(c.value for c in correlation))
         from .engine.dask_backend import scheduler_session
 

@@ -338,6 +338,36 @@ def _check(od: OutputDir, raw: Path) -> OutputDir:
     return od
 
 
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """Check, before the work, that a single output file (``--junit``) can be written.
+
+    The file may exist (it is replaced atomically) but must be a regular file; its directory
+    must exist or be creatable, and be writable.
+
+    Raises
+    ------
+    SpecError
+        One line naming the option and the path.
+    """
+    p = Path(os.path.abspath(path))
+    shown = f"{option} {path}"
+    try:
+        if os.path.lexists(p) and not p.is_file():
+            raise SpecError(shown, "", "is a directory or a special file; give a file name")
+        parent = p.parent
+        while not os.path.lexists(parent):
+            parent = parent.parent
+        if any(len(os.fsencode(part)) > _name_max(parent) for part in p.parts):
+            raise SpecError(shown, "", f"a name in this path is longer than the file system allows ({_name_max(parent)})")
+        if not parent.is_dir():
+            raise SpecError(shown, "", f"{str(parent)!r} is a file, so no file can be created under it")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise SpecError(shown, "", f"cannot write in {str(parent)!r} (permission denied)")
+    except OSError as exc:
+        raise SpecError(shown, "", f"cannot use this output file: {exc.strerror or exc}") from None
+    return p
+
+
 # --------------------------------------------------------------------------- writing
 
 

@@ -519,6 +519,8 @@ OPTION_PROBES: list[list[str]] = [
     ["report", str(CHECKOUT), "--out", "out", "--samples", "0"],
     ["report", str(CHECKOUT), "--out", "out", "--samples", "1000", "--sweep-samples", "-1"],
     ["report", str(CHECKOUT), "--out", "out", "--samples", "1000", "--confidence", "inf"],
+    ["validate", str(CHECKOUT), "--samples", "1000", "--junit", "."],
+    ["validate", str(CHECKOUT), "--samples", "1000", "--junit", "/dev/null/x.xml"],
     ["validate", "{fifo}"],
     ["validate", "/dev/null"],
     ["discover", "/dev/zero", "--out", "out"],

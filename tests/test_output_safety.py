@@ -320,3 +320,14 @@ def test_check_output_dir_returns_the_resolved_target(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("real")
     od = check_output_dir(tmp_path / "link", "compile")
     assert od.target == (tmp_path / "real").resolve() and od.shown == str(tmp_path / "link")
+
+
+def test_an_unusable_junit_file_is_one_line_before_the_work(cli, tmp_path: Path) -> None:
+    """--junit pointing at a directory raised IsADirectoryError after the whole validation."""
+    for target, message in ((tmp_path, "is a directory or a special file; give a file name"),
+                            (tmp_path / "f" / "x.xml", f"{str(tmp_path / 'f')!r} is a file, so no file can be created under it")):
+        (tmp_path / "f").write_text("x")
+        assert _one_line(cli("validate", CHECKOUT, "--samples", "1000", "--junit", target)) == f"--junit {target}: {message}"
+    ok = tmp_path / "reports" / "junit.xml"
+    assert cli("validate", CHECKOUT, "--samples", "1000", "--junit", ok).exit_code == 0
+    assert ok.read_text().startswith("<?xml") and sorted(p.name for p in ok.parent.iterdir()) == ["junit.xml"]
