@@ -14,7 +14,10 @@ it the same way:
    complete set or the new complete set, never a mixture (also under ``kill -9``).
 
 Ownership is decided by the marker alone, never by a file name a user could have written for
-another purpose (a release folder's ``MANIFEST.sha256``): an existing directory is replaced only
+another purpose (a release folder's ``MANIFEST.sha256``). The seal's key is part of emac-sim, so
+it tells emac-sim's markers from look-alikes written by hand or by other tools, not from a
+deliberate forgery (anyone who can write the folder can delete it anyway); a marker that lists a
+path outside its folder is never valid. An existing directory is replaced only
 when it is empty, or when its marker's seal verifies and every entry in it is a file the marker
 lists with unchanged content (or a directory holding only such files). Anything else (a user
 file, an edited artifact, an empty user subfolder, a symbolic link, another emac-sim output
@@ -150,7 +153,7 @@ def read_marker(directory: str | os.PathLike) -> Marker | None:
     command, files, seal = doc.get("command"), doc.get("files"), doc.get("seal")
     if not isinstance(command, str) or not isinstance(files, dict) or not isinstance(seal, str):
         return None
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+    if not all(isinstance(k, str) and isinstance(v, str) and _is_relpath(k) for k, v in files.items()):
         return None
     if not hmac.compare_digest(seal, _seal(command, files)):
         return None
@@ -191,8 +194,7 @@ def _foreign_entry(directory: Path) -> str | None:
         hint = " (a MANIFEST.sha256 alone does not mark an emac-sim output)" if (directory / "MANIFEST.sha256").exists() else ""
         return f"is not empty and was not written by emac-sim (holds {names[0]!r}){hint}; choose a new or empty directory"
     listed = set(marker.files)
-    needed_dirs = {str(PurePosixPath(rel).parent) for rel in listed} | {"."}
-    needed_dirs |= {str(parent) for rel in listed for parent in PurePosixPath(rel).parents}
+    needed_dirs = {str(parent) for rel in listed for parent in PurePosixPath(rel).parents}
     for root, dirs, files in os.walk(directory, followlinks=False):
         rel_root = Path(root).relative_to(directory).as_posix()
         for name in sorted(dirs + files):
@@ -216,13 +218,19 @@ def _foreign_entry(directory: Path) -> str | None:
 
 
 def _nested_output(directory: Path) -> str | None:
-    """A message when ``directory`` (no marker of its own) holds emac-sim outputs only in subfolders."""
+    """A message when ``directory`` (no marker of its own) holds an emac-sim output in a subfolder
+    (looked for three levels and 200 folders deep at most: this only words the refusal)."""
+    seen = 0
     for root, dirs, _files in os.walk(directory, followlinks=False):
-        for name in sorted(dirs):
+        dirs.sort()
+        for name in dirs:
             full = Path(root) / name
             if not full.is_symlink() and read_marker(full) is not None:
                 return _nested_message(full.relative_to(directory).as_posix(), full)
-        if len(Path(root).relative_to(directory).parts) >= 3:
+        seen += len(dirs)
+        if seen > 200:
+            break
+        if len(Path(root).relative_to(directory).parts) >= 2:
             dirs.clear()
     return None
 
@@ -537,6 +545,14 @@ def write_output(out: str | os.PathLike | OutputDir, files: Mapping[str, str | b
         if stage.path.exists():
             stage.discard()
     return [Path(od.shown).joinpath(*r.parts) for r in rels] + [Path(od.shown) / MARKER]
+
+
+def _is_relpath(rel: str) -> bool:
+    try:
+        check_relpath(rel)
+    except ValueError:
+        return False
+    return True
 
 
 def check_relpath(rel: str) -> PurePosixPath:

@@ -70,7 +70,7 @@ MU = "lognormal mu (ln of the median in seconds: 1ns to 1d) must be between -20.
          "latency.buckets[0]: must be 0 or between 1ns and 1d (a physically meaningful latency), got 1e-300"),
         ({"dist": "lognormal", "p50": "1ms", "p99": "1d"}, "latency.p99: p99 / p50 = 8.64e+07 implies sigma 7.86 > 5 (at most about 1e5)"),
         ({"dist": "pareto", "scale": "1ms", "alpha": 0.01}, "latency.alpha: pareto alpha must be between 0.5 and 100, got 0.01"),
-        ({"dist": "gamma", "shape": 10000, "scale": "1h"}, "latency: gamma mean shape * scale = 3.6e+07s is longer than 1d"),
+        ({"dist": "gamma", "shape": 10000, "scale": "1h"}, "latency: gamma mean shape * scale = 3.6e+07s is not between 1ns and 1d"),
     ],
 )
 def test_numeric_extremes_are_refused_at_load_time(cli, tmp_path: Path, latency: dict, message: str) -> None:
@@ -415,3 +415,17 @@ def test_numeric_layers_turn_overflow_into_one_line() -> None:
     with pytest.raises(SpecError) as err:
         overflowing(J())
     assert err.value.line() == "j.yaml: bounds: numbers too extreme to compute with (OverflowError: math range error)"
+
+
+def test_discovery_never_chooses_a_latency_the_loader_refuses() -> None:
+    """A fit outside the loader's ranges (from traces with near-constant or wildly spread
+    durations, or spans longer than a day) would make the discovered model unloadable."""
+    import numpy as np
+
+    from emac_sim.discover.stats import fit_latency
+    from emac_sim.spec.limits import within_limits
+
+    rng = np.random.default_rng(3)
+    for x in (1.0 + 1e-9 * rng.random(500), np.exp(rng.normal(-3, 9, 500)), np.full(10, 3 * 86400.0), np.full(10, 1e-12)):
+        fit = fit_latency(x)
+        assert fit.chosen is not None and within_limits(fit.chosen), (fit.best, fit.chosen)

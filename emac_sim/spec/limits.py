@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from ..model import distributions as D
 from ..model.journey import Choice, Fallback, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
 
 MIN_LATENCY = 1e-9
@@ -23,6 +24,8 @@ MAX_LATENCY = 86_400.0
 """Longest latency, timeout, deadline, hedge delay or backoff accepted: 1 day."""
 MAX_WINDOW = 366 * 86_400.0
 """Longest SLO, evidence or burn-rate window: 366 days."""
+MU_RANGE = (math.log(MIN_LATENCY) - 1e-9, math.log(MAX_LATENCY) + 1e-9)
+"""Lognormal ``mu``: the log of a median between 1 ns and 1 day (a hair wider, so a dumped spec loads again)."""
 MAX_SIGMA = 5.0
 """Largest lognormal sigma (p99/p50 up to e^(5·2.326) ≈ 1.1·10⁵)."""
 CV_RANGE = (0.01, 10.0)
@@ -135,3 +138,39 @@ def _count(node: Node, a: dict[str, float]) -> tuple[CallCount, float]:
         e = c.expected * (float(n) if p >= 1.0 else (1.0 - p**n) / (1.0 - p))
         return CallCount(min(e, cap), min(c.worst * n, cap)), p**n
     raise TypeError(f"unknown operator {type(node).__name__}")
+
+
+def clamp_latency(seconds: float) -> float:
+    """A measured duration brought into the accepted range: below 1 ns is 0 (beneath any clock's
+    resolution), above 1 day is 1 day. For durations read from data (discovery), never from specs."""
+    if not seconds >= MIN_LATENCY:
+        return 0.0
+    return min(float(seconds), MAX_LATENCY)
+
+
+def _latency_ok(x: float, zero_ok: bool = False) -> bool:
+    return (zero_ok and x == 0.0) or MIN_LATENCY <= x <= MAX_LATENCY
+
+
+def within_limits(dist: D.Distribution) -> bool:
+    """Whether a distribution built in code (a fit to trace data) has parameters the loader
+    accepts, so a spec written with it loads again."""
+    if isinstance(dist, D.LogNormal):
+        return MU_RANGE[0] <= dist.mu <= MU_RANGE[1] and 0.0 <= dist.sigma <= MAX_SIGMA
+    if isinstance(dist, D.Gamma):
+        return GAMMA_SHAPE_RANGE[0] <= dist.shape <= GAMMA_SHAPE_RANGE[1] and _latency_ok(dist.mean())
+    if isinstance(dist, D.Weibull):
+        return WEIBULL_SHAPE_RANGE[0] <= dist.shape <= WEIBULL_SHAPE_RANGE[1] and _latency_ok(dist.scale)
+    if isinstance(dist, D.Exponential):
+        return _latency_ok(dist.mean_s)
+    if isinstance(dist, D.Pareto):
+        return PARETO_ALPHA_RANGE[0] <= dist.alpha <= PARETO_ALPHA_RANGE[1] and _latency_ok(dist.scale)
+    if isinstance(dist, D.Constant):
+        return _latency_ok(dist.value, zero_ok=True)
+    if isinstance(dist, D.Empirical):
+        return all(_latency_ok(x, zero_ok=True) for _, x in dist.quantiles)
+    if isinstance(dist, D.Histogram):
+        return all(_latency_ok(le, zero_ok=True) for le, _ in dist.buckets if math.isfinite(le))
+    if isinstance(dist, D.Mixture):
+        return all(within_limits(d) for _, d in dist.components)
+    return False

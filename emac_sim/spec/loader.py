@@ -256,15 +256,18 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Dist
             raise ctx.fail(path, "lognormal needs 'mu'")
         if "sigma" not in d:
             raise ctx.fail(path, "lognormal needs 'sigma'")
-        mu_lo, mu_hi = math.log(L.MIN_LATENCY), math.log(L.MAX_LATENCY)
-        mu = ctx.in_range(d["mu"], _join(path, "mu"), round(mu_lo, 4), round(mu_hi, 4), "lognormal mu (ln of the median in seconds: 1ns to 1d)")
+        mu = ctx.in_range(d["mu"], _join(path, "mu"), *L.MU_RANGE, "lognormal mu (ln of the median in seconds: 1ns to 1d)")
         return D.LogNormal(mu=mu, sigma=ctx.in_range(d["sigma"], _join(path, "sigma"), 0.0, L.MAX_SIGMA, "lognormal sigma"))
     if kind == "gamma":
         if one_of(("mean", "cv"), ("shape", "scale")) == ("mean", "cv"):
             return D.Gamma.from_mean_cv(dur("mean"), pos("cv", L.CV_RANGE))
-        g = D.Gamma(shape=pos("shape", L.GAMMA_SHAPE_RANGE), scale=dur("scale"))
-        if g.mean() > L.MAX_LATENCY:
-            raise ctx.fail(path, f"gamma mean shape * scale = {g.mean():.3g}s is longer than 1d")
+        # the physical quantity is the mean shape * scale (what mean + cv is dumped as must load again)
+        shape = pos("shape", L.GAMMA_SHAPE_RANGE)
+        if "scale" not in d:
+            raise ctx.fail(path, "gamma needs 'scale'")
+        g = D.Gamma(shape=shape, scale=ctx.duration(d["scale"], _join(path, "scale"), positive=True))
+        if not L.MIN_LATENCY * (1 - 1e-9) <= g.mean() <= L.MAX_LATENCY * (1 + 1e-9):
+            raise ctx.fail(path, f"gamma mean shape * scale = {g.mean():.3g}s is not between 1ns and 1d")
         return g
     if kind == "weibull":
         return D.Weibull(shape=pos("shape", L.WEIBULL_SHAPE_RANGE), scale=dur("scale"))
