@@ -137,8 +137,15 @@ def _component_ids(doc: Any) -> list[Any]:
 
 
 def mutate(rng: random.Random, doc: Any) -> Any:
-    """One structural mutation of a parsed spec (returns the new document)."""
-    doc = copy.deepcopy(doc)
+    """One structural mutation of a parsed spec (returns the new document). A mutation that does
+    not apply to what earlier mutations left (a section that is now a string) changes nothing."""
+    try:
+        return _mutate(rng, copy.deepcopy(doc))
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        return doc
+
+
+def _mutate(rng: random.Random, doc: Any) -> Any:
     paths = _paths(doc)
     kind = rng.choice(["value", "value", "number", "number", "delete", "rename", "nest", "widen", "twin", "name", "guard", "load",
                        "boundary", "boundary", "boundary", "edge-op", "edge-op", "correlation"])
@@ -222,13 +229,14 @@ def mutate(rng: random.Random, doc: Any) -> Any:
     if kind == "correlation" and ids and isinstance(doc.get("spec"), dict):
         name = "fuzz-domain"
         for cid in rng.sample(ids, min(len(ids), rng.choice([2, 3, 6]))):
-            if isinstance(comps, dict) and isinstance(comps.get(cid), dict):
-                comps[cid].setdefault("failureDomains", []).append(name)
+            c = comps.get(cid) if isinstance(comps, dict) else None
+            if isinstance(c, dict) and isinstance(c.setdefault("failureDomains", []), list):
+                c["failureDomains"].append(name)
         corr = rng.choice([{"model": "gaussian", "rho": 1.0, "latencyRho": 1.0}, {"model": "gaussian", "rho": 1e-300},
                            {"model": "shock", "beta": 1.0}, {"model": "shock", "probability": 1e-300}, {"model": "gaussian", "latencyRho": 0.999999}])
         fd = doc["spec"].setdefault("failureDomains", {})
-        if isinstance(fd, dict):
-            fd.setdefault("rules", []).append({"name": name, "correlation": corr})
+        if isinstance(fd, dict) and isinstance(fd.setdefault("rules", []), list):
+            fd["rules"].append({"name": name, "correlation": corr})
         return doc
     if kind == "load" and isinstance(doc.get("spec"), dict):
         doc["spec"]["load"] = {"rate": rng.choice([1e-300, 0.001, 400, 1e9, 1e300])}
