@@ -374,21 +374,13 @@ def _writers(out: str) -> dict[str, list[str]]:
     }
 
 
-def _seed_traces(case_dir: Path, runner: Runner) -> None:
-    shutil.copy(_traces_file(runner), case_dir / "traces.json")
-
-
-_TRACES: dict[str, Path] = {}
-
-
-def _traces_file(runner: Runner) -> Path:
-    if "f" not in _TRACES:
-        import tempfile
-
-        d = Path(tempfile.mkdtemp(prefix="emac-fuzz-traces-"))
-        runner.run(["simulate", str(CHECKOUT), "--samples", "200", "--seed", "1", "--traces", "t.json"], d, 120)
-        _TRACES["f"] = d / "t.json"
-    return _TRACES["f"]
+@pytest.fixture(scope="module")
+def traces(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Simulated OTLP traces of the checkout journey, for the discover writer."""
+    d = tmp_path_factory.mktemp("traces")
+    o = runner.run(["simulate", str(CHECKOUT), "--samples", "200", "--seed", "1", "--traces", "t.json"], d, 180)
+    assert o.exit_code == 0, o.short()
+    return d / "t.json"
 
 
 Setup = Callable[[Path], None]
@@ -444,13 +436,13 @@ OUTPUT_PROBES: dict[str, tuple[Setup | None, str, list[str]]] = {
 
 
 @pytest.mark.parametrize("probe", sorted(OUTPUT_PROBES))
-def test_output_directory_probes(runner: Runner, tmp_path: Path, probe: str) -> None:
+def test_output_directory_probes(runner: Runner, traces: Path, tmp_path: Path, probe: str) -> None:
     setup, out, allowed = OUTPUT_PROBES[probe]
     tally = Tally()
     for writer, args in _writers(out).items():
         case_dir = tmp_path / writer
         case_dir.mkdir()
-        _seed_traces(case_dir, runner)
+        shutil.copy(traces, case_dir / "traces.json")
         (case_dir / "notes.txt").write_text("user file beside --out\n")
         if setup is not None:
             setup(case_dir)
@@ -463,11 +455,11 @@ def test_output_directory_probes(runner: Runner, tmp_path: Path, probe: str) -> 
         assert tally.exits.get(2, 0) == 4, tally.summary()  # every writer refuses, in one line
 
 
-def test_rewriting_an_output_of_another_command_is_recognised(runner: Runner, tmp_path: Path) -> None:
+def test_rewriting_an_output_of_another_command_is_recognised(runner: Runner, traces: Path, tmp_path: Path) -> None:
     """A folder any emac-sim command wrote is emac-sim's: another writer may replace it; a user
     file added to it makes every writer refuse and survives."""
     tally = Tally()
-    _seed_traces(tmp_path, runner)
+    shutil.copy(traces, tmp_path / "traces.json")
     for writer in ("whatif", "compile", "report", "discover", "compile"):
         o = run_case(runner, tally, tmp_path, _writers("out")[writer], ["out"])
         assert o.exit_code in (0, 1), o.short()
