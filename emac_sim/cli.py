@@ -153,18 +153,22 @@ def fail_input(err: SpecError) -> None:
 
 
 def run_guarded(fn: Callable[[], int | None]) -> None:
-    """Run a command body; SpecError → exit 2; return value → exit code. Spec warnings are
-    printed as they come, one line each on stderr (each line once)."""
+    """Run a command body; SpecError → exit 2; return value → exit code.
+
+    Input warnings (:class:`~emac_sim.errors.SpecWarning`) print as they come, one line each on
+    stderr (each line once); library warnings (numpy's RuntimeWarning and the like) are not the
+    user's to act on and stay quiet."""
     shown: set[str] = set()
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        text = message.line() if isinstance(message, SpecWarning) else warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+        text = message.line() if isinstance(message, SpecWarning) else f"warning: {message}"
         if text not in shown:
             shown.add(text)
             typer.echo(text, err=True)
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("always", SpecWarning)
             warnings.showwarning = show
             code = fn()
@@ -301,7 +305,7 @@ def bounds_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
     slo_path: list[Path] = SloPath,
     fmt: Format = FormatOpt,
-    grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 8192)."),
+    grid_points: int | None = typer.Option(None, "--grid-points", help="Points of the latency grid (default 4096, at most 65536)."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence of the DKW band around histogram leaves."),
     prometheus: str | None = PrometheusOpt,
     evidence: EvidenceMode = EvidenceOpt,
@@ -311,8 +315,10 @@ def bounds_cmd(
     """Exact availability and latency bounds: independent, declared, shared-fate range, dependence-free."""
 
     def body() -> int:
-        if grid_points is not None and grid_points < 16:
-            raise SpecError("<command line>", "--grid-points", f"must be at least 16, got {grid_points}")
+        from .analytic.grid import MAX_GRID_POINTS
+
+        if grid_points is not None and not 16 <= grid_points <= MAX_GRID_POINTS:
+            raise SpecError("<command line>", "--grid-points", f"must be between 16 and {MAX_GRID_POINTS}, got {grid_points}")
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds
@@ -327,10 +333,11 @@ def bounds_cmd(
             return 0
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        con = Console()
+        con = Console(markup=False)  # ids and names are user text, never console markup
         a = b["availability"]
-        con.print(f"[bold]{b['journey']}[/bold]: {b['expression']}")
+        con.print(Text.assemble((b["journey"], "bold"), f": {b['expression']}"))
 
         def num(v: float | None) -> str:
             return "not computable" if v is None else f"{v:.8f}"
@@ -471,7 +478,7 @@ def simulate_cmd(
 
         from .engine.present import print_result
 
-        con = Console()
+        con = Console(markup=False)  # ids and names are user text, never console markup
         print_result(res, con)
         if writer is not None:
             con.print(f"traces: wrote {n:,} simulated requests to {traces}")
@@ -611,6 +618,10 @@ def validate(
 
         n = parse_samples(samples)
         check_run_options(seed, workers)
+        if junit is not None:
+            from .outdir import check_output_file
+
+            check_output_file(junit, "--junit")  # before the work, not after it
         scenarios = tuple(dict.fromkeys(c.value for c in correlation))
         request = evidence_request(prometheus, "declared", window, at)
         from .engine.dask_backend import scheduler_session
@@ -728,8 +739,9 @@ def discover_cmd(
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
+        from rich.text import Text
 
-        con = Console()
+        con = Console(markup=False)  # journey names come from traces: user text, never console markup
         con.print(f"read {summary['spans']:,} spans in {summary['traces']:,} usable traces from {len(summary['inputs'])} file(s)")
         for line in res.ledger.lines():
             con.print(f"  data quality: {line}")
@@ -740,7 +752,7 @@ def discover_cmd(
             t.add_row(escape(jd["name"]), f"{jd['traces']:,}", f"{jd['confidence']:.3f}", str(len(jd["evidenceFlags"])), escape(jd["model"] or ""))
         con.print(t)
         for jd in summary["journeys"]:
-            con.print(f"[bold]{escape(jd['name'])}[/bold]: {escape(jd['expression'])}")
+            con.print(Text.assemble((jd["name"], "bold"), f": {jd['expression']}"))
             for fl in jd["evidenceFlags"]:
                 con.print(f"  flag: {escape(fl)}")
             if "delta" in jd:
@@ -781,7 +793,7 @@ def whatif_cmd(
     ),
     correlation: str = typer.Option(None, "--correlation", help="Scenario simulated: declared (default), independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
-    out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG); default out/whatif/<name>."),
+    out: Path = typer.Option(None, "--out", help="Directory for the table (Parquet, CSV, JSON) and plots (PNG, SVG); default whatif-out/<name>."),
     find_max: str = typer.Option(None, "--find-max", help="Find the largest value of this path (e.g. load.rate) meeting --subject-to."),
     subject_to: list[str] = typer.Option(None, "--subject-to", help="Constraint such as p99<=0.4 or availability>=0.995; repeatable."),
     using: str = typer.Option(

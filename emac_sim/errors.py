@@ -6,6 +6,15 @@ Every error a user can cause is a :class:`SpecError`: it renders as one line
 
 from __future__ import annotations
 
+import decimal
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TOO_EXTREME = "numbers too extreme to compute with"
+
 
 class SpecError(ValueError):
     """Bad input: names the file, the path inside it and what is wrong.
@@ -44,7 +53,8 @@ class CheckRefused(RuntimeError):
 
 
 class SpecWarning(UserWarning):
-    """A spec that loads but is probably not what its author meant (``70`` seconds beside ``18ms``).
+    """Something in the inputs looks wrong or was skipped, but the command can go on (a bare
+    ``70`` seconds beside ``18ms``; an unreadable SLO file beside the spec).
 
     Issued with :func:`warnings.warn` by the loader; the CLI prints each as one line on stderr,
     ``FILE: PATH: warning: message``, and goes on.
@@ -59,3 +69,26 @@ class SpecWarning(UserWarning):
     def line(self) -> str:
         where = f"{self.path}: " if self.path else ""
         return f"{self.file}: {where}warning: {self.message}"
+
+
+def numeric_layer(what: str) -> Callable[[F], F]:
+    """Decorate a numeric entry point taking a journey first: an overflow inside it (numbers the
+    load-time ranges let through but the arithmetic cannot hold) becomes a one-line
+    :class:`SpecError` naming the journey's file, never a traceback.
+
+    Only overflow is caught (``OverflowError``, ``FloatingPointError``, decimal overflow); other
+    exceptions are bugs and stay visible.
+    """
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(journey: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(journey, *args, **kwargs)
+            except (OverflowError, FloatingPointError, decimal.Overflow) as exc:
+                source = getattr(journey, "source", "<spec>")
+                raise SpecError(source, "", f"{what}: {TOO_EXTREME} ({type(exc).__name__}: {exc})") from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco

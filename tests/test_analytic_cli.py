@@ -69,7 +69,10 @@ def test_text_table(cli) -> None:
 def test_bad_options_are_one_line_errors(cli) -> None:
     r = cli("bounds", CONFIG, "--grid-points", "3")
     assert r.exit_code == 2
-    assert r.stderr.strip() == "emac bounds: --grid-points: must be at least 16, got 3"
+    assert r.stderr.strip() == "emac bounds: --grid-points: must be between 16 and 65536, got 3"
+    r = cli("bounds", CONFIG, "--grid-points", "20000000")  # issue 13: 2e7 points ran unbounded
+    assert r.exit_code == 2
+    assert r.stderr.strip() == "emac bounds: --grid-points: must be between 16 and 65536, got 20000000"
     r = cli("bounds", CONFIG, "--confidence", "1.5")
     assert r.exit_code == 2
     assert r.stderr.strip() == "emac bounds: --confidence: must be in (0, 1), got 1.5"

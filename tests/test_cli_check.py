@@ -164,11 +164,11 @@ BAD_INPUTS = [
         _edit("mean: 20ms}, failureDomains", "mean: -0.02}, failureDomains"),
         "spec.components.b.latency.mean: duration must be non-negative, got -0.02",
     ),
-    ("negative-cv", _edit("cv: 0.5", "cv: -0.5"), "spec.components.c.latency.cv: must be > 0, got -0.5"),
+    ("negative-cv", _edit("cv: 0.5", "cv: -0.5"), "spec.components.c.latency.cv: gamma cv must be between 0.01 and 10, got -0.5"),
     (
         "negative-sigma",
         _edit("{dist: lognormal, p50: 10ms, p99: 50ms}", "{dist: lognormal, mu: -4, sigma: -1}"),
-        "spec.components.a.latency.sigma: must be >= 0, got -1",
+        "spec.components.a.latency.sigma: lognormal sigma must be between 0 and 5, got -1",
     ),
     ("infinite-p99", _edit("p99: 50ms", "p99: .inf"), "spec.components.a.latency.p99: duration must be finite, got inf"),
     (

@@ -23,6 +23,7 @@ from emac_sim.budgets import AtomicTarget, AtomicTargets, Budgets, bounded_slo, 
 from emac_sim.emit import Derivation, EmitOptions, Provenance, argo, emit_all, prometheus, promtest, render_all, sloth, write_tree
 from emac_sim.emit.writer import MANIFEST
 from emac_sim.errors import SpecError
+from emac_sim.outdir import MARKER
 from emac_sim.spec import load_spec
 from emac_sim.spec.atomic import AtomicSLOIndex
 
@@ -173,8 +174,8 @@ def test_writer_replaces_a_previous_output_as_a_whole(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_tree(out, {"a.yaml": "one\n", "sub/b.yaml": "two\n"})
     write_tree(out, {"c.yaml": "three\n"})
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(["c.yaml", MANIFEST])
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(["c.yaml", MANIFEST, MARKER])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary or old directory left behind
 
 
 def test_writer_refuses_directories_it_did_not_write(tmp_path: Path) -> None:

@@ -173,9 +173,9 @@ def test_whatif_study_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(tmp_path)
     code, stdout, stderr = _invoke("whatif", "--study", str(study), "--format", "json")
     assert code == 0, stderr
-    # without --out the table and plots go to out/whatif/<study name>
-    assert (tmp_path / "out" / "whatif" / "hedge" / "whatif.csv").is_file()
-    assert (tmp_path / "out" / "whatif" / "hedge" / "whatif.png").is_file()
+    # without --out the table and plots go to whatif-out/<study name> (never into compile's out/)
+    assert (tmp_path / "whatif-out" / "hedge" / "whatif.csv").is_file()
+    assert (tmp_path / "whatif-out" / "hedge" / "whatif.png").is_file()
     d = json.loads(stdout)
     assert d["seed"] == 3 and d["samples"] == 2000
     pts = d["points"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import numeric_layer
 from ..model.journey import Journey
 from ..model.scenario import Scenario
 from .availability import availability_from_states, declared_availability, shared_fate_range
@@ -34,6 +35,7 @@ def _fastest(j: Journey) -> float:
     return 0.5 * min(lows) if lows else 0.0
 
 
+@numeric_layer("bounds")
 def bounds(journey: Journey, *, grid_points: int | None = None, confidence: float = 0.95) -> dict:
     """Availability and latency bounds of a journey, exactly (no sampling).
 

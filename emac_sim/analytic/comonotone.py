@@ -9,8 +9,9 @@ latency is perfectly correlated, failures are not. Then:
   ``Σ Qᵢ(u)``, a mixture over the step at which the path ends;
 - a fork-join needing all branches: ``P(ok, t ≤ x) = ∏pᵢ · minᵢ Sᵢ(x)`` (S the branch success
   CDF); every other fork-join and race quantity is an integral over u of a product of step
-  functions ``Σ_c coef·[u ≤ threshold]``, computed exactly by sorting the thresholds
-  (:func:`product_integral`), or for a quorum with a Poisson-binomial recursion per interval;
+  functions, computed exactly by sorting the branches' levels once per grid point and running
+  one Poisson-binomial recursion over them (:func:`level_integral`: O(n log n + n·min(k, n−k+1))
+  per point, in blocks of grid points so that memory stays bounded however wide the fork);
 - timeouts, choice and optional act on one child or mix children, exactly as under independence.
 
 Quantile functions live on a probability grid (dense near 0 and 1, down to 1e-10) joined with
@@ -36,7 +37,7 @@ from ..model.journey import (
     Series,
     Timeout,
 )
-from .grid import Grid, Law, LeafTable, _all_within_at_least, cut, leaf_law, op_mix, op_optional, pb_at_least, shift_cdf
+from .grid import Grid, Law, LeafTable, cut, leaf_law, op_mix, op_optional, pb_at_least, shift_cdf
 
 
 def probability_grid() -> np.ndarray:
@@ -120,68 +121,130 @@ def _from_cdf(cdf: np.ndarray, weight: float) -> tuple[np.ndarray, float]:
     return m, weight * max(1.0 - float(cdf[-1]), 0.0)
 
 
-def product_integral(thr: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """``∫₀¹ ∏ᵢ Σ_c coef[i, c]·[u ≤ thr[g, i, c]] du`` for every row g, exactly.
+_ROWS_BUDGET = 2_000_000  # elements per (rows × branches) block: a 10⁴-wide fork is done in slices of the grid
 
-    ``thr`` (G, n, C) thresholds in [0, 1] (use 1 for a constant term), ``coef`` (n, C) with
-    every partial sum of a row's coefficients ≥ 0 (each factor is a probability). The integrand
-    is constant between consecutive sorted thresholds; walking them upwards, each threshold
-    passed drops its coefficient from its factor, and the product is kept as a sum of logs plus
-    a count of zero factors. O(G·nC·log(nC)).
+
+def level_integral(lo: np.ndarray, top: np.ndarray, c: np.ndarray, t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """``∫₀^top ∏_{single} cᵢ · P(#ok among the full branches ≥ k − #ok-singles) du`` per row.
+
+    The comonotone fork-join quantities reduce to this form. At level u branch i is *full*
+    (u ≤ loᵢ: it may be ok, with probability pᵢ, or not), *single* (loᵢ < u ≤ top: it contributes
+    the factor cᵢ and tᵢ ∈ {0, 1} oks), and the integrand vanishes above ``top``. Walking the
+    branches by decreasing lo, the full ones are a prefix: one Poisson-binomial recursion over
+    that prefix (:func:`~emac_sim.analytic.grid.pb_at_least`'s states) gives every interval's
+    value, so the cost is O(n log n + n · min(k, n − k + 1)) per row instead of a recursion per
+    interval.
+
+    Parameters
+    ----------
+    lo, c, t
+        (R, n) levels, single factors and single ok counts (0 or 1) per row and branch.
+    top
+        (R,) level above which the integrand is 0.
+    p
+        (n,) P(branch ok).
+    k
+        Oks needed (0: no condition).
     """
-    G, n, C = thr.shape
-    flat = np.clip(thr, 0.0, 1.0).reshape(G, n * C)
-    order = np.argsort(flat, axis=1, kind="stable")
-    b = np.take_along_axis(flat, order, axis=1)
-    branch = order // C
-    drop = coef.reshape(-1)[order]  # (G, nC) coefficient removed when passing each threshold
-    factor = np.broadcast_to(coef.sum(axis=1), (G, n)).copy()
-    tiny = 1e-300
-    zero = factor <= tiny
-    logs = np.where(zero, 0.0, np.log(np.where(zero, 1.0, factor)))
-    log_sum = logs.sum(axis=1)
-    zeros = zero.sum(axis=1)
-    rows = np.arange(G)
-    prev = np.zeros(G)
-    total = np.zeros(G)
-    for jx in range(n * C):
-        bj = b[:, jx]
-        total += (bj - prev) * np.where(zeros == 0, np.exp(log_sum), 0.0)
-        prev = bj
-        i = branch[:, jx]
-        old = factor[rows, i]
-        new = old - drop[:, jx]
-        new = np.where(new <= tiny, 0.0, new)
-        was_zero = old <= tiny
-        is_zero = new <= tiny
-        log_sum = (
-            log_sum - np.where(was_zero, 0.0, np.log(np.where(was_zero, 1.0, old))) + np.where(is_zero, 0.0, np.log(np.where(is_zero, 1.0, new)))
-        )
-        zeros = zeros - was_zero + is_zero
-        factor[rows, i] = new
-    total += (1.0 - prev) * np.where(zeros == 0, np.exp(log_sum), 0.0)
+    R, n = lo.shape
+    order = np.argsort(-lo, axis=1, kind="stable")
+    los = np.take_along_axis(lo, order, axis=1)
+    ps = p[order]
+    upper = np.concatenate([np.full((R, 1), np.inf), los], axis=1)  # interval j: (lower_j, upper_j], full = first j ranks
+    lower = np.concatenate([los, np.zeros((R, 1))], axis=1)
+    width = np.clip(np.minimum(upper, top[:, None]) - lower, 0.0, None)
+    cs = np.take_along_axis(c, order, axis=1)
+    suffix = np.ones((R, n + 1))
+    suffix[:, :n] = np.cumprod(cs[:, ::-1], axis=1)[:, ::-1]  # product of the single factors of ranks ≥ j
+    weight = width * suffix
+    if k <= 0:
+        return weight.sum(axis=1)
+    ts = np.take_along_axis(t, order, axis=1)
+    m = np.zeros((R, n + 1), dtype=np.int64)
+    m[:, :n] = np.cumsum(ts[:, ::-1], axis=1)[:, ::-1]  # ok-singles among ranks ≥ j
+    need = k - m  # oks still needed from the full prefix, per interval
+    constant = not ts.any()  # no ok-singles: the prefix always needs k (no per-row threshold to look up)
+    total = np.zeros(R)
+    rows = np.arange(R)
+    if k <= n - k + 1:
+        dp = np.zeros((k + 1, R))  # successes 0..k-1 and an absorbing ">= k"
+        dp[0] = 1.0
+        for j in range(n + 1):
+            if j:
+                pj = ps[:, j - 1]
+                top_state = dp[k] + dp[k - 1] * pj
+                dp[1:k] = dp[1:k] * (1.0 - pj) + dp[: k - 1] * pj
+                dp[0] = dp[0] * (1.0 - pj)
+                dp[k] = top_state
+            if constant:
+                tail = dp[k]
+            else:
+                at_least = np.cumsum(dp[::-1], axis=0)[::-1]  # at_least[c] = P(≥ c oks)
+                tail = at_least[np.clip(need[:, j], 0, k), rows]
+            total += weight[:, j] * tail
+        return total
+    big = n - k  # failures 0..n-k: enough, since the prefix never needs more than n - k to fail
+    dp = np.zeros((big + 1, R))
+    dp[0] = 1.0
+    for j in range(n + 1):
+        if j:
+            pj = ps[:, j - 1]
+            dp[1:] = dp[1:] * pj + dp[:-1] * (1.0 - pj)
+            dp[0] = dp[0] * pj
+        if constant:
+            tail = dp[: j - k + 1].sum(axis=0) if j >= k else 0.0
+        else:
+            allowed = j - need[:, j]  # failures the prefix may have
+            at_most = np.cumsum(dp, axis=0)
+            tail = np.where(allowed < 0, 0.0, at_most[np.clip(allowed, 0, big), rows])
+        total += weight[:, j] * tail
     return total
 
 
-def _count_integrals(S: np.ndarray, F: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Comonotone quorum: ``∫ P(#{ok, fast} ≥ k) du`` and ``∫ P(all fast, #ok ≥ k) du``.
+def _any_ok_integral(S: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``∫₀¹ P(some branch ok with Sᵢ ≥ u) du`` per row, vectorised (the k = 1 case of
+    :func:`level_integral` without singles)."""
+    R, n = S.shape
+    order = np.argsort(-S, axis=1, kind="stable")
+    Ss = np.take_along_axis(S, order, axis=1)
+    none = np.cumprod(1.0 - p[order], axis=1)  # P(none of the first j+1 ok)
+    width = Ss - np.concatenate([Ss[:, 1:], np.zeros((R, 1))], axis=1)
+    return (width * (1.0 - none)).sum(axis=1)
 
-    S, F (G, n) normalised success / failure CDFs of the branches at x; p (n,) P(ok)."""
-    G, n = S.shape
-    b = np.sort(np.concatenate([S, F], axis=1), axis=1)
-    b = np.concatenate([b, np.ones((G, 1))], axis=1)
-    prev = np.zeros(G)
-    at_least = np.zeros(G)
-    all_fast = np.zeros(G)
-    for jx in range(b.shape[1]):
-        bj = b[:, jx][:, None]
-        a = [p[i] * (S[:, i : i + 1] >= bj)[:, 0] for i in range(n)]
-        c = [(1.0 - p[i]) * (F[:, i : i + 1] >= bj)[:, 0] for i in range(n)]
-        width = b[:, jx] - prev
-        at_least += width * pb_at_least(a, k)
-        all_fast += width * _all_within_at_least(a, c, k)
-        prev = b[:, jx]
-    return at_least, all_fast
+
+def _fork_rows(S: np.ndarray, F: np.ndarray, p: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """Success and failure CDFs of a comonotone fork-join on a block of grid rows.
+
+    S, F (R, n): normalised success / failure CDFs of the branches at the rows' times."""
+    R, n = S.shape
+    if need == 1:
+        return _any_ok_integral(S, p), np.prod(1.0 - p) * F.min(axis=1)
+    # every branch done by x: below min(S, F) it may be ok or not, then only the slower kind is
+    # still done (factor p or 1 - p, one ok for the success kind), above max(S, F) it is not done
+    lo, hi = np.minimum(S, F), np.maximum(S, F)
+    top = hi.min(axis=1)
+    c = np.where(S > F, p[None, :], 1.0 - p[None, :])
+    t = (S > F).astype(np.int64)
+    all_done = level_integral(lo, top, c, t, p, 0)
+    if need == n:
+        s_cdf = np.prod(p) * S.min(axis=1)
+        return s_cdf, all_done - s_cdf
+    ok_done = level_integral(lo, top, c, t, p, need)
+    at_least = level_integral(S, np.ones(R), np.ones_like(S), np.zeros_like(t), p, need)
+    return at_least, all_done - ok_done
+
+
+def _fork(S_cols: list[np.ndarray], F_cols: list[np.ndarray], p: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fork_rows` over the whole grid in blocks of rows (memory O(block · n))."""
+    G, n = len(S_cols[0]), len(S_cols)
+    block = max(1, _ROWS_BUDGET // max(n, 1))
+    s_cdf, f_cdf = np.empty(G), np.empty(G)
+    for r0 in range(0, G, block):
+        r1 = min(G, r0 + block)
+        S = np.stack([col[r0:r1] for col in S_cols], axis=1)
+        F = np.stack([col[r0:r1] for col in F_cols], axis=1)
+        s_cdf[r0:r1], f_cdf[r0:r1] = _fork_rows(S, F, p, need)
+    return s_cdf, f_cdf
 
 
 def _law(s: np.ndarray, f: np.ndarray, so: float, fo: float) -> Law:
@@ -268,25 +331,9 @@ def co_repeat(law: Law, count: int, grid: Grid) -> Law:
 
 
 def co_parallel(laws: list[Law], need: int, grid: Grid) -> Law:
-    n = len(laws)
     parts = [_parts(law, grid) for law in laws]
     p = np.array([pp for _, _, pp in parts])
-    S = np.stack([sp.cdf for sp, _, _ in parts], axis=1)  # (G, n)
-    F = np.stack([fp.cdf for _, fp, _ in parts], axis=1)
-    G = grid.n
-    if need == n:
-        s_cdf = np.prod(p) * S.min(axis=1)
-        thr = np.stack([S, F], axis=2)
-        all_fast = product_integral(thr, np.stack([p, 1.0 - p], axis=1))
-        f_cdf = all_fast - s_cdf
-    elif need == 1:
-        thr = np.stack([np.ones((G, n)), S], axis=2)
-        s_cdf = 1.0 - product_integral(thr, np.stack([np.ones(n), -p], axis=1))
-        f_cdf = np.prod(1.0 - p) * F.min(axis=1)
-    else:
-        s_cdf, ok_fast = _count_integrals(S, F, p, need)
-        thr = np.stack([S, F], axis=2)
-        f_cdf = product_integral(thr, np.stack([p, 1.0 - p], axis=1)) - ok_fast
+    s_cdf, f_cdf = _fork([sp.cdf for sp, _, _ in parts], [fp.cdf for _, fp, _ in parts], p, need)
     s_tot = float(pb_at_least([np.array([x]) for x in p], need)[0])
     s_cdf = np.minimum(np.maximum.accumulate(np.clip(s_cdf, 0.0, None)), s_tot)
     f_cdf = np.minimum(np.maximum.accumulate(np.clip(f_cdf, 0.0, None)), 1.0 - s_tot)
@@ -294,14 +341,11 @@ def co_parallel(laws: list[Law], need: int, grid: Grid) -> Law:
 
 
 def co_race(laws: list[Law], offsets: list[int], grid: Grid) -> Law:
-    n = len(laws)
     parts = [_parts(law, grid) for law in laws]
     p = np.array([pp for _, _, pp in parts])
-    S = np.stack([shift_cdf(sp.cdf, o) for (sp, _, _), o in zip(parts, offsets)], axis=1)
-    F = np.stack([shift_cdf(fp.cdf, o) for (_, fp, _), o in zip(parts, offsets)], axis=1)
-    thr = np.stack([np.ones_like(S), S], axis=2)
-    s_cdf = 1.0 - product_integral(thr, np.stack([np.ones(n), -p], axis=1))
-    f_cdf = np.prod(1.0 - p) * F.min(axis=1)
+    S = [shift_cdf(sp.cdf, o) for (sp, _, _), o in zip(parts, offsets)]
+    F = [shift_cdf(fp.cdf, o) for (_, fp, _), o in zip(parts, offsets)]
+    s_cdf, f_cdf = _fork(S, F, p, 1)
     s_tot = 1.0 - float(np.prod(1.0 - p))
     s_cdf = np.minimum(np.maximum.accumulate(np.clip(s_cdf, 0.0, None)), s_tot)
     return _law(np.diff(s_cdf, prepend=0.0), np.diff(f_cdf, prepend=0.0), s_tot - s_cdf[-1], 1.0 - s_tot - f_cdf[-1])

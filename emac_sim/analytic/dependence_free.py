@@ -133,6 +133,8 @@ class BandGrid:
 
     @classmethod
     def geometric(cls, top: float, bottom: float, n: int) -> BandGrid:
+        if not 0.0 < top < float("inf"):  # every duration is 0 (constant 0 latencies): any range will do
+            top = 1.0
         bottom = min(max(bottom, top * 1e-6), top / 2)
         return cls(np.concatenate([[0.0], np.geomspace(bottom, top, n - 1)]))
 

@@ -48,6 +48,8 @@ from ..model.journey import (
 from .states import StateChunk, StateSpace, conditional_cdf
 
 DEFAULT_GRID_POINTS = 4096
+MAX_GRID_POINTS = 65_536
+"""Most points a latency grid may have (``--grid-points``): 16× the default; memory and time grow with it."""
 TAIL_MASS = 1e-7
 """A fitted grid is redone over the whole support when more than 10× this mass lies beyond it."""
 SUPPORT_EPS = 1e-6
@@ -75,8 +77,10 @@ class Grid:
 
     def index(self, t: float) -> int:
         """Nearest grid index of a duration (``n`` when beyond the grid)."""
-        k = int(math.floor(t / self.step + 0.5))
-        return min(max(k, 0), self.n)
+        x = t / self.step + 0.5
+        if not x < self.n:  # beyond the grid (inf and NaN included)
+            return self.n
+        return min(max(int(math.floor(x)), 0), self.n)
 
     def threshold(self, t: float) -> tuple[int, float]:
         """Cell of a deadline and the share of that cell below it: ``(k, keep)``."""
@@ -141,8 +145,8 @@ def sum_depth(node: Node) -> int:
 def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
     """A grid over the journey's whole :func:`support` (the comonotone range), ``grid_points`` points."""
     n = int(grid_points or DEFAULT_GRID_POINTS)
-    if n < 16:
-        raise ValueError("grid_points must be at least 16")
+    if not 16 <= n <= MAX_GRID_POINTS:
+        raise ValueError(f"grid_points must be between 16 and {MAX_GRID_POINTS}, got {n}")
     top = support(j.root, j)
     if not math.isfinite(top) or top <= 0:
         top = 1.0
@@ -340,31 +344,52 @@ def cut(law: Law, k: int, keep: float = 1.0) -> Law:
 
 
 def pb_at_least(p: list[np.ndarray], k: int) -> np.ndarray:
-    """P(at least k of independent events), p: list of arrays of the same shape (Poisson-binomial)."""
+    """P(at least k of n independent events), p: list of arrays of one shape (Poisson-binomial).
+
+    The dynamic program keeps the counts that can still matter: successes 0..k−1 plus an
+    absorbing "≥ k" state when k is small, failures 0..n−k when k is close to n (the answer is
+    then the sum of the surviving states). Either way no probability is formed by subtraction,
+    and the cost is O(n · min(k, n − k + 1)) array operations of the input's shape
+    (docs/semantics.md, "Cost of the analytic layer").
+    """
+    return _all_within_at_least(p, None, k)
+
+
+def _all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray] | None, k: int) -> np.ndarray:
+    """P(every branch finished by x and at least k of them ok), independent branches.
+
+    ``cs[i]``, ``cf[i]``: P(branch i ok and done by x), P(branch i failed and done by x); with
+    ``cf`` None every branch counts as done (plain Poisson-binomial tail, :func:`pb_at_least`).
+    O(n · min(k, n − k + 1)) vectorised steps.
+    """
+    n = len(cs)
+    shape = np.broadcast_shapes(*(np.shape(c) for c in cs)) if n else ()
+    pairs = ((np.asarray(c, dtype=np.float64), 1.0 - np.asarray(c, dtype=np.float64) if cf is None else np.asarray(cf[i], dtype=np.float64))
+             for i, c in enumerate(cs))  # one branch at a time: a 10⁴-wide fork is never stacked
     if k <= 0:
-        return np.ones_like(p[0])
-    dp = [np.ones_like(p[0])] + [np.zeros_like(p[0]) for _ in range(k)]
-    for pi in p:
-        for c in range(k, 0, -1):
-            if c == k:
-                dp[k] = dp[k] + dp[k - 1] * pi
-            else:
-                dp[c] = dp[c] * (1.0 - pi) + dp[c - 1] * pi
-        dp[0] = dp[0] * (1.0 - pi)
-    return dp[k]
-
-
-def _all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray], k: int) -> np.ndarray:
-    """P(every branch finished by x and at least k of them ok), independent branches."""
-    dp = [np.ones_like(cs[0])] + [np.zeros_like(cs[0]) for _ in range(k)]
-    for s_, f_ in zip(cs, cf):
-        for c in range(k, 0, -1):
-            if c == k:
-                dp[k] = dp[k] * (s_ + f_) + dp[k - 1] * s_
-            else:
-                dp[c] = dp[c] * f_ + dp[c - 1] * s_
-        dp[0] = dp[0] * f_
-    return dp[k]
+        out = np.ones(shape)
+        for si, fi in pairs:
+            out = out * (si + fi)
+        return out
+    if k > n:
+        return np.zeros(shape)
+    if k <= n - k + 1:
+        # successes 0..k-1 and an absorbing ">= k"
+        dp = np.zeros((k + 1, *shape))
+        dp[0] = 1.0
+        for si, fi in pairs:
+            top = dp[k] * (si + fi) + dp[k - 1] * si
+            dp[1:k] = dp[1:k] * fi + dp[: k - 1] * si
+            dp[0] = dp[0] * fi
+            dp[k] = top
+        return dp[k]
+    # failures 0..n-k: at least k ok <=> at most n-k failed (more failures drop out)
+    dp = np.zeros((n - k + 1, *shape))
+    dp[0] = 1.0
+    for si, fi in pairs:
+        dp[1:] = dp[1:] * si + dp[:-1] * fi
+        dp[0] = dp[0] * si
+    return dp.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- operators (independent)
@@ -396,22 +421,32 @@ def op_fallback(laws: list[Law], waits: list[int] | None = None) -> Law:
 def op_parallel(laws: list[Law], need: int) -> Law:
     """Fork-join needing ``need`` successes: ok time = need-th success, else max of all."""
     n = len(laws)
-    cs = [np.cumsum(law.s, axis=1) for law in laws]
-    cf = [np.cumsum(law.f, axis=1) for law in laws]
     tot = [law.ok for law in laws]
-    if need == n:
-        s_cdf = np.prod(cs, axis=0)
-        ok_all_fast = s_cdf
-        s_tot = np.prod(tot, axis=0)
-    elif need == 1:
-        s_cdf = 1.0 - np.prod([1.0 - c for c in cs], axis=0)
-        s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
-        ok_all_fast = np.prod([a + b for a, b in zip(cs, cf)], axis=0) - np.prod(cf, axis=0)
+    if need in (1, n):
+        # running products, one branch at a time: memory stays O(grid) however wide the fork
+        all_fast = np.ones_like(laws[0].s)
+        ok_fast = np.ones_like(all_fast)  # all: every branch ok and done; any: every branch failed and done
+        none_ok = np.ones_like(all_fast)
+        for law in laws:
+            cs, cf = np.cumsum(law.s, axis=1), np.cumsum(law.f, axis=1)
+            all_fast *= cs + cf
+            if need == n:
+                ok_fast *= cs
+            else:
+                ok_fast *= cf
+                none_ok *= 1.0 - cs
+        if need == n:
+            s_cdf, ok_all_fast, s_tot = ok_fast, ok_fast, np.prod(tot, axis=0)
+        else:
+            s_cdf, ok_all_fast = 1.0 - none_ok, all_fast - ok_fast
+            s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
     else:
+        cs = [np.cumsum(law.s, axis=1) for law in laws]
+        cf = [np.cumsum(law.f, axis=1) for law in laws]
         s_cdf = pb_at_least(cs, need)
         s_tot = pb_at_least(tot, need)
         ok_all_fast = _all_within_at_least(cs, cf, need)
-    all_fast = np.prod([a + b for a, b in zip(cs, cf)], axis=0)
+        all_fast = _all_within_at_least(cs, cf, 0)
     f_cdf = np.clip(all_fast - ok_all_fast, 0.0, None)
     s_cdf = np.minimum(np.maximum.accumulate(s_cdf, axis=1), s_tot[:, None])
     f_cdf = np.minimum(np.maximum.accumulate(f_cdf, axis=1), (1.0 - s_tot)[:, None])
@@ -477,21 +512,21 @@ class LeafTable:
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
-        self._cdf: dict[int, np.ndarray] = {}
-        self._mass: dict[int, tuple[np.ndarray, float]] = {}
-        self._keep: list[Distribution] = []
+        # keyed by value (distributions are frozen dataclasses): a fork over 10⁴ components
+        # with the same latency model discretises it once
+        self._cdf: dict[Distribution, np.ndarray] = {}
+        self._mass: dict[Distribution | None, tuple[np.ndarray, float]] = {}
 
     def cdf(self, dist: Distribution) -> np.ndarray:
-        key = id(dist)
+        key = dist
         if key not in self._cdf:
             c = np.clip(np.asarray(dist.cdf(self.grid.boundaries), dtype=np.float64), 0.0, 1.0)
             self._cdf[key] = np.maximum.accumulate(c)
-            self._keep.append(dist)
         return self._cdf[key]
 
     def mass(self, dist: Distribution | None) -> tuple[np.ndarray, float]:
         """Cell masses (G,) and the mass beyond the grid; ``None`` is a fast failure (t = 0)."""
-        key = id(dist)
+        key = dist
         if key not in self._mass:
             if dist is None:
                 m = np.zeros(self.grid.n)

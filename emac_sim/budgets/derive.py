@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import numeric_layer
 from ..model.journey import Journey
 from .atomic import AtomicTargets, required_atomic_targets
 from .latency import LatencyBudgets, latency_budgets
@@ -36,6 +37,7 @@ class Budgets:
         }
 
 
+@numeric_layer("budgets")
 def derive_budgets(journey: Journey, bounds: Mapping[str, Any], *, atomic: bool = True, latency: bool = True) -> Budgets:
     """Derive every budget of ``journey`` from its analytic ``bounds``.
 

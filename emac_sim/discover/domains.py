@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError
+from ..spec.yamlio import MAX_FILE_BYTES, load_yaml_text, read_input_bytes
 from .calls import Call
 from .stats import Evidence
 
@@ -201,13 +200,14 @@ def _docs(path: Path) -> list[tuple[str, Any]]:
         raise SpecError(str(path), "", "no YAML or JSON manifests found")
     out = []
     for f in files:
+        data = read_input_bytes(f, str(f), MAX_FILE_BYTES)  # no FIFOs or devices, bounded size
         try:
-            text = f.read_text(encoding="utf-8")
-            docs = list(yaml.safe_load_all(text)) if f.suffix.lower() != ".json" else [json.loads(text)]
-        except (yaml.YAMLError, ValueError, UnicodeDecodeError) as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f"line {line + 1}" if line is not None else ""
-            raise SpecError(str(f), where, f"invalid manifest: {str(exc).splitlines()[0]}") from None
+            text = data.decode("utf-8")
+            docs = load_yaml_text(text, str(f)) if f.suffix.lower() != ".json" else [json.loads(text)]
+        except SpecError as exc:  # YAML syntax, duplicate keys, alias bombs: one line with the line number
+            raise SpecError(str(f), exc.path, f"invalid manifest: {exc.message}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise SpecError(str(f), "", f"invalid manifest: {(str(exc).splitlines() or ['nested too deeply'])[0]}") from None
         for d in docs:
             if isinstance(d, dict) and d.get("kind") == "List" and isinstance(d.get("items"), list):
                 out.extend((str(f), x) for x in d["items"])

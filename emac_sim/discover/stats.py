@@ -28,6 +28,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from ..model import distributions as D
+from ..spec.limits import clamp_latency, within_limits
 
 N0 = 10.0
 CONFIDENCE_FORMULA = (
@@ -138,7 +139,7 @@ def _quantile_points(x: np.ndarray) -> tuple[tuple[float, float], ...]:
     qs.append(1.0)
     vals = np.quantile(x, qs)
     vals = np.maximum.accumulate(vals)
-    return tuple((float(q), float(v)) for q, v in zip(qs, vals))
+    return tuple((float(q), clamp_latency(float(v))) for q, v in zip(qs, vals))
 
 
 def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
@@ -204,10 +205,12 @@ def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
         aic = 2 * k - 2 * ll
         d_ks, p_ks = ks_statistic(xsorted, dist)
         fits[name] = {"params": dist.to_spec(), "logLikelihood": ll, "aic": aic, "ksD": d_ks, "ksP": p_ks}
-        if aic < best_aic:
+        # a fit the spec loader would refuse (a gamma shape of 1e5, a lognormal sigma of 8) is
+        # reported but not chosen: the discovered model must load again
+        if aic < best_aic and within_limits(dist):
             best, best_aic = name, aic
     if best is None:
-        emp = D.Empirical(quantiles=_quantile_points(x)) if n >= 2 and float(np.ptp(x)) > 0 else D.Constant(value=float(np.median(x)))
+        emp = D.Empirical(quantiles=_quantile_points(x)) if n >= 2 and float(np.ptp(x)) > 0 else D.Constant(value=clamp_latency(float(np.median(x))))
         return LatencyFit(n, qd, fits, None, None, None, emp, "empirical")
     d, p = fits[best]["ksD"], fits[best]["ksP"]
     if p < alpha and n >= 50:

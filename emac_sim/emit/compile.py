@@ -24,6 +24,7 @@ report, until the candidate is accepted (written as the spec).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
 from ..errors import SpecError
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
+from ..outdir import check_output_dir
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,35 @@ def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Mappin
     return tuple(lines)
 
 
+def with_capacity(j: Journey) -> tuple[Journey, str | None]:
+    """The journey compile judges when components declare ``capacity``, and why it cannot.
+
+    Capacity components get their latency from M/G/c queues at ``spec.load.rate`` (the same
+    load/latency fixed point as ``emac whatif`` and ``emac report``,
+    :func:`emac_sim.studies.capacity.derive_capacity`). A saturated queue (utilisation ≥ 1)
+    has no stationary latency: the journey is returned as written, with the reason, and the
+    decision cannot be PASS (:func:`_saturated`).
+    """
+    from ..studies.capacity import capacity_components, derive_capacity
+
+    if not capacity_components(j):
+        return j, None
+    cap = derive_capacity(j)
+    if cap.saturated:
+        detail = ", ".join(f"{cid} utilisation {cap.queues[cid].utilisation:.3g}" for cid in cap.saturated)
+        return j, f"saturated at load.rate {cap.rate:g}/s ({detail} >= 1): the queue grows without bound, so latency has no stationary value"
+    return dataclasses.replace(cap.journey, source=j.source, inputs=j.inputs), None
+
+
+def _saturated(decision: Any, j: Journey, why: str) -> Any:
+    """A saturated journey fails its latency objective, or needs review when it declares none."""
+    if j.latency_objective is not None:
+        reason = f"latency objective {j.latency_objective.metric} <= {j.latency_objective.threshold:g}s fails: {why}"
+        return dataclasses.replace(decision, verdict="FAIL", reasons=(reason, *decision.reasons))
+    verdict = decision.verdict if decision.verdict == "FAIL" else "REVIEW"
+    return dataclasses.replace(decision, verdict=verdict, reasons=(f"review: {why}", *decision.reasons))
+
+
 def command_line(
     spec: str | os.PathLike,
     *,
@@ -267,10 +298,12 @@ def compile_spec(
 
     if correlation not in SCENARIO_NAMES:
         raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
+    check_output_dir(out, "compile")  # an unusable --out is refused before the work, not after it
     accepted = load_spec(spec, slo_paths=slo_paths)
     ev_report, ev = None, evidence_request
     if ev is not None:
         accepted, ev_report = ev.apply(accepted)
+    accepted, saturation = with_capacity(accepted)
     cand_journey = load_candidate(candidate, accepted, slo_paths=slo_paths) if candidate is not None else None
 
     b_acc = analytic_bounds(accepted)
@@ -297,6 +330,8 @@ def compile_spec(
         evidence = CandidateEvidence.from_models(accepted, b_acc, cand_journey, b_cand, changes=changes)
     budgets = derive_budgets(accepted, b_acc)
     decision = decide(accepted, b_acc, candidate=evidence)
+    if saturation is not None:
+        decision = _saturated(decision, accepted, saturation)
     from ..check import CHECK_CONFIDENCE
 
     params: dict[str, Any] = {"samples": samples, "correlation": correlation, "checkConfidence": CHECK_CONFIDENCE}

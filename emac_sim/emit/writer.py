@@ -6,23 +6,21 @@ Every artifact starts with::
     # provenance: sha256:<digest of inputs + parameters>
 
 and :func:`write_tree` writes a whole set of files so that ``DIR`` holds either the previous
-complete set or the new complete set, never a mixture or a half-written file: the files go to a
-fresh temporary directory beside ``DIR`` (same file system), are flushed to disk, and the
-directory is then renamed into place. ``DIR`` also receives ``MANIFEST.sha256`` (``sha256sum -c``
-format) listing what was written; an existing ``DIR`` is replaced only when it is empty or holds
-exactly a previous emac-sim output, so a mistyped ``--out`` never deletes someone's files.
+complete set or the new complete set, never a mixture or a half-written file
+(:mod:`emac_sim.outdir`: staged beside ``DIR``, flushed, renamed into place; an existing ``DIR``
+is replaced only when it is empty or its sealed emac-sim marker lists everything in it, so a
+mistyped ``--out`` never deletes someone's files). ``DIR`` also receives ``MANIFEST.sha256``
+(``sha256sum -c`` format) listing the artifacts, for users; ownership is never read from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..errors import SpecError
+from ..outdir import check_relpath, write_output
 
 MANIFEST = "MANIFEST.sha256"
 
@@ -40,68 +38,7 @@ def with_header(text: str, version: str, digest: str, *, note: str | None = None
     return lines + text
 
 
-def _check_relpath(rel: str) -> PurePosixPath:
-    p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts or rel != str(p):
-        raise ValueError(f"artifact path must be relative and normalised, got {rel!r}")
-    if p.name == MANIFEST:
-        raise ValueError(f"{MANIFEST} is written by write_tree itself")
-    return p
-
-
-def _manifest_entries(out: Path) -> set[str] | None:
-    m = out / MANIFEST
-    if not m.is_file():
-        return None
-    entries = set()
-    for line in m.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            _, _, rel = line.partition("  ")
-            entries.add(rel)
-    return entries
-
-
-def _refuse_foreign(out: Path) -> None:
-    """Raise unless ``out`` is absent, empty, or a previous emac-sim output (nothing else in it)."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise SpecError(str(out), "", "output path exists and is not a directory")
-    present = sorted(str(p.relative_to(out).as_posix()) for p in out.rglob("*") if not p.is_dir())
-    if not present:
-        return
-    ours = _manifest_entries(out)
-    if ours is None:
-        raise SpecError(
-            str(out), "", f"output directory is not empty and was not written by emac-sim (holds {present[0]!r}); choose a new or empty directory"
-        )
-    foreign = [p for p in present if p not in ours and p != MANIFEST]
-    if foreign:
-        raise SpecError(
-            str(out), "", f"output directory holds files emac-sim did not write ({', '.join(foreign[:3])}); move them or choose another directory"
-        )
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_tree(out_dir: str | os.PathLike, files: Mapping[str, str | bytes]) -> list[Path]:
+def write_tree(out_dir: str | os.PathLike, files: Mapping[str, str | bytes], command: str = "compile") -> list[Path]:
     """Write ``files`` (relative path → text or bytes) as the complete contents of ``out_dir``, atomically.
 
     Parameters
@@ -110,55 +47,25 @@ def write_tree(out_dir: str | os.PathLike, files: Mapping[str, str | bytes]) -> 
         Target directory; created with its parents when missing.
     files
         The artifacts. Text is written as UTF-8 with ``\\n`` line ends.
+    command
+        The emac command recorded in the output marker (:mod:`emac_sim.outdir`).
 
     Returns
     -------
     list of Path
-        ``out_dir / rel`` for every file, in the order given (the manifest last).
+        ``out_dir / rel`` for every file, in the order given, then ``MANIFEST.sha256``.
 
     Raises
     ------
     SpecError
         ``out_dir`` is a file, or a non-empty directory not written by emac-sim.
+    ValueError
+        An artifact path that is absolute, escapes ``out_dir`` or names the manifest.
     """
-    out = Path(out_dir)
-    rels = [_check_relpath(r) for r in files]
-    _refuse_foreign(out)
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())
-        manifest = []
-        for rel, content in zip(rels, files.values()):
-            data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-            target = tmp.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            manifest.append(f"{hashlib.sha256(data).hexdigest()}  {rel}\n")
-        with open(tmp / MANIFEST, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("".join(manifest))
-            fh.flush()
-            os.fsync(fh.fileno())
-        for d in sorted({p for r in rels for p in tmp.joinpath(*r.parts).parents if tmp in p.parents or p == tmp}, key=lambda p: -len(p.parts)):
-            _fsync_dir(d)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.rmdir(old)
-            os.rename(out, old)
-            try:
-                os.rename(tmp, out)
-            except BaseException:
-                os.rename(old, out)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-        _fsync_dir(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out.joinpath(*r.parts) for r in rels] + [out / MANIFEST]
+    for rel in files:
+        if check_relpath(rel).name == MANIFEST:
+            raise ValueError(f"{MANIFEST} is written by write_tree itself")
+    data = {rel: content.encode("utf-8") if isinstance(content, str) else bytes(content) for rel, content in files.items()}
+    manifest = "".join(f"{hashlib.sha256(b).hexdigest()}  {rel}\n" for rel, b in data.items())
+    written = write_output(out_dir, {**data, MANIFEST: manifest}, command)
+    return written[:-1]  # the marker is not an artifact

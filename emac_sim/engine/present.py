@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .result import SimulationResult
 
@@ -18,10 +19,10 @@ def _ms(v: float | None) -> str:
 
 def print_result(res: SimulationResult, console: Console | None = None) -> None:
     """Print availability, latency quantiles, tail, Birnbaum and call tables."""
-    con = console or Console()
+    con = console or Console(markup=False)  # ids and names are user text, never console markup
     d = res.to_dict()
     seed = f"{d['seed']}" + (" (drawn)" if d["seedDrawn"] else "")
-    con.print(f"[bold]{d['journey']}[/bold]: {d['expression']}")
+    con.print(Text.assemble((d["journey"], "bold"), f": {d['expression']}"))
     con.print(f"correlation: {d['correlation']}   samples: {d['samples']:,}   seed: {seed}   blocks: {d['blocks']} x {d['blockSize']}")
     if "pessimisticShared" in d:
         con.print(f"pessimistic shared set: {', '.join(d['pessimisticShared']) or '(none)'}")

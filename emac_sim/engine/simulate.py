@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..errors import numeric_layer
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES, named_scenario
 from . import dask_backend
@@ -113,6 +114,7 @@ def scenario_notes(journey: Journey, correlation: str) -> list[str]:
     return notes
 
 
+@numeric_layer("simulate")
 def simulate(
     journey: Journey,
     *,

@@ -44,6 +44,8 @@ NUMERIC_NAMES: tuple[str, ...] = ("A_minus", "A_plus", "width", "p50_U", "p90_U"
 BOOLEAN_NAMES: tuple[str, ...] = ("no_unresolved_domain_conflict",)
 FUNCTIONS = {"conf": ("delta",)}
 MAX_GUARD_LENGTH = 2000
+MAX_GUARD_DEPTH = 32
+"""Deepest nesting of parentheses and ``!`` a guard may use."""
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -199,6 +201,12 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self, t: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_GUARD_DEPTH:
+            raise GuardSyntaxError(f"nested more than {MAX_GUARD_DEPTH} levels deep at column {t.col} (parentheses and '!')")
 
     @property
     def tok(self) -> Token:
@@ -255,10 +263,11 @@ class _Parser:
 
     def parse_unary(self) -> Expr:
         if self.tok.kind == "OP" and self.tok.text == "!":
-            self.advance()
+            self.nest(self.advance())
             col = self.tok.col
             operand = self.parse_unary()
             self.need_condition(operand, col, "the operand of '!'")
+            self.depth -= 1
             return Not(operand)
         return self.parse_comparison()
 
@@ -282,11 +291,12 @@ class _Parser:
             assert t.value is not None
             return Num(t.value, t.text)
         if t.kind == "LPAREN":
-            self.advance()
+            self.nest(self.advance())
             inner = self.parse_or()
             if self.tok.kind != "RPAREN":
                 raise GuardSyntaxError(f"expected ')' to close '(' at column {t.col}, got {self.describe(self.tok)} at column {self.tok.col}")
             self.advance()
+            self.depth -= 1
             return inner
         if t.kind == "NAME":
             self.advance()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from .distributions import Distribution
@@ -146,7 +147,12 @@ class Backoff:
     max: float | None = None
 
     def delay(self, i: int) -> float:
-        d = self.initial * self.multiplier ** (i - 1)
+        if self.initial == 0.0:
+            return 0.0
+        try:
+            d = self.initial * self.multiplier ** (i - 1)
+        except OverflowError:  # huge multipliers: the wait is unbounded until max caps it
+            d = float("inf")
         return d if self.max is None else min(d, self.max)
 
 
@@ -445,10 +451,12 @@ class Journey:
         return str(self.root)
 
     def component(self, cid: str) -> Component:
-        for c in self.components:
-            if c.id == cid:
-                return c
-        raise KeyError(cid)
+        return self._by_id[cid]
+
+    @cached_property
+    def _by_id(self) -> dict[str, Component]:
+        # a dict, not a scan: wide journeys (10⁴ branches) look components up once per leaf
+        return {c.id: c for c in self.components}
 
     @property
     def component_ids(self) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ from ..model.journey import (
     Timeout,
 )
 from ..units import parse_duration
+from . import limits as L
 from .atomic import TIMESLICES_NOTE, AtomicSLOIndex
 from .yamlio import display_path, load_yaml_documents, load_yaml_text, scalar_text
 
@@ -149,6 +150,31 @@ class _Ctx:
             raise self.fail(path, f"must be a positive duration, got {value!r}")
         return v
 
+    def latency(self, value: Any, path: str, zero_ok: bool = False) -> float:
+        """A duration that is a latency, timeout or delay: 0 (when ``zero_ok``) or within
+        [:data:`~.limits.MIN_LATENCY`, :data:`~.limits.MAX_LATENCY`] (1 ns to 1 day)."""
+        v = self.duration(value, path, positive=not zero_ok)
+        if v == 0.0 and zero_ok:
+            return v
+        if not L.MIN_LATENCY <= v <= L.MAX_LATENCY:
+            low = "0 or " if zero_ok else ""
+            raise self.fail(path, f"must be {low}between 1ns and 1d (a physically meaningful latency), got {value!r}")
+        return v
+
+    def window(self, value: Any, path: str) -> float:
+        """A positive time window of at most :data:`~.limits.MAX_WINDOW` (366 days)."""
+        v = self.duration(value, path, positive=True)
+        if v > L.MAX_WINDOW:
+            raise self.fail(path, f"must be at most 366d, got {value!r}")
+        return v
+
+    def in_range(self, value: Any, path: str, lo: float, hi: float, what: str) -> float:
+        """A number within [lo, hi] (documented sane bounds of ``what``)."""
+        v = self.number(value, path)
+        if not lo <= v <= hi:
+            raise self.fail(path, f"{what} must be between {lo:g} and {hi:g}, got {value!r}")
+        return v
+
     def scalar_items(self, value: Any, path: str) -> tuple[tuple[str, str | float | int | bool], ...]:
         """A flat mapping of strings to scalars (kept hashable in the frozen model)."""
         d = self.mapping(value, path)
@@ -160,7 +186,9 @@ class _Ctx:
         return tuple(d.items())
 
     def string(self, value: Any, path: str) -> str:
-        if not isinstance(value, str) or not value:
+        if isinstance(value, str) and not value.strip():
+            raise self.fail(path, "must not be empty")
+        if not isinstance(value, str):
             raise self.fail(path, f"expected a non-empty string, got {_typename(value)}")
         return value
 
@@ -192,8 +220,13 @@ _DIST_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
-    """Parse a ``{dist: …}`` mapping (DESIGN §3 table) into a distribution."""
+def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Distribution:
+    """Parse a ``{dist: …}`` mapping (DESIGN §3 table) into a distribution.
+
+    Every parameter is held to the ranges of :mod:`emac_sim.spec.limits` (latencies within
+    [1 ns, 1 day], cv, shapes and tail indices within documented bounds)."""
+    if depth > L.MAX_MIXTURE_DEPTH:
+        raise ctx.fail(path, f"mixtures nested more than {L.MAX_MIXTURE_DEPTH} levels deep")
     d = ctx.mapping(raw, path)
     if "dist" not in d:
         raise ctx.fail(path, f"missing required key 'dist' (one of {', '.join(D.DISTRIBUTION_KINDS)})")
@@ -207,12 +240,12 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
     def dur(key: str, positive: bool = True) -> float:
         if key not in d:
             raise ctx.fail(path, f"{kind} needs {key!r}")
-        return ctx.duration(d[key], _join(path, key), positive=positive)
+        return ctx.latency(d[key], _join(path, key), zero_ok=not positive)
 
-    def pos(key: str) -> float:
+    def pos(key: str, bounds: tuple[float, float]) -> float:
         if key not in d:
             raise ctx.fail(path, f"{kind} needs {key!r}")
-        return ctx.number(d[key], _join(path, key), lo=0.0, lo_open=True)
+        return ctx.in_range(d[key], _join(path, key), *bounds, what=f"{kind} {key}")
 
     def one_of(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
         has_a, has_b = any(k in d for k in a), any(k in d for k in b)
@@ -227,22 +260,33 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
             p50, p99 = dur("p50"), dur("p99")
             if p99 < p50:
                 raise ctx.fail(_join(path, "p99"), f"p99 ({p99:g}s) is below p50 ({p50:g}s)")
-            return D.LogNormal.from_quantiles(p50, p99)
+            ln = D.LogNormal.from_quantiles(p50, p99)
+            if ln.sigma > L.MAX_SIGMA:
+                raise ctx.fail(_join(path, "p99"), f"p99 / p50 = {p99 / p50:.3g} implies sigma {ln.sigma:.3g} > {L.MAX_SIGMA:g} (at most about 1e5)")
+            return ln
         if "mu" not in d:
             raise ctx.fail(path, "lognormal needs 'mu'")
         if "sigma" not in d:
             raise ctx.fail(path, "lognormal needs 'sigma'")
-        return D.LogNormal(mu=ctx.number(d["mu"], _join(path, "mu")), sigma=ctx.number(d["sigma"], _join(path, "sigma"), lo=0.0))
+        mu = ctx.in_range(d["mu"], _join(path, "mu"), *L.MU_RANGE, "lognormal mu (ln of the median in seconds: 1ns to 1d)")
+        return D.LogNormal(mu=mu, sigma=ctx.in_range(d["sigma"], _join(path, "sigma"), 0.0, L.MAX_SIGMA, "lognormal sigma"))
     if kind == "gamma":
         if one_of(("mean", "cv"), ("shape", "scale")) == ("mean", "cv"):
-            return D.Gamma.from_mean_cv(dur("mean"), pos("cv"))
-        return D.Gamma(shape=pos("shape"), scale=dur("scale"))
+            return D.Gamma.from_mean_cv(dur("mean"), pos("cv", L.CV_RANGE))
+        # the physical quantity is the mean shape * scale (what mean + cv is dumped as must load again)
+        shape = pos("shape", L.GAMMA_SHAPE_RANGE)
+        if "scale" not in d:
+            raise ctx.fail(path, "gamma needs 'scale'")
+        g = D.Gamma(shape=shape, scale=ctx.duration(d["scale"], _join(path, "scale"), positive=True))
+        if not L.MIN_LATENCY * (1 - 1e-9) <= g.mean() <= L.MAX_LATENCY * (1 + 1e-9):
+            raise ctx.fail(path, f"gamma mean shape * scale = {g.mean():.3g}s is not between 1ns and 1d")
+        return g
     if kind == "weibull":
-        return D.Weibull(shape=pos("shape"), scale=dur("scale"))
+        return D.Weibull(shape=pos("shape", L.WEIBULL_SHAPE_RANGE), scale=dur("scale"))
     if kind == "exponential":
         return D.Exponential(mean_s=dur("mean"))
     if kind == "pareto":
-        return D.Pareto(scale=dur("scale"), alpha=pos("alpha"))
+        return D.Pareto(scale=dur("scale"), alpha=pos("alpha", L.PARETO_ALPHA_RANGE))
     if kind == "constant":
         return D.Constant(value=dur("value", positive=False))
     if kind == "empirical":
@@ -255,7 +299,7 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
         pts = []
         for p, x in q.items():
             pp = ctx.probability(p, f"{qpath}[{p}]")
-            pts.append((pp, ctx.duration(x, f"{qpath}[{p}]")))
+            pts.append((pp, ctx.latency(x, f"{qpath}[{p}]", zero_ok=True)))
         pts.sort()
         for (p0, x0), (p1, x1) in zip(pts, pts[1:]):
             if x1 < x0:
@@ -271,7 +315,7 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
             rp = f"{bpath}[{i}]"
             if not isinstance(row, list) or len(row) != 2:
                 raise ctx.fail(rp, "expected [le, cumulative count]")
-            le = math.inf if str(row[0]).strip() in ("+Inf", "Inf", "inf", "+inf") else ctx.duration(row[0], rp)
+            le = math.inf if str(row[0]).strip() in ("+Inf", "Inf", "inf", "+inf") else ctx.latency(row[0], rp, zero_ok=True)
             count = ctx.number(row[1], rp, lo=0.0)
             if buckets and (le <= buckets[-1][0]):
                 raise ctx.fail(rp, "bucket bounds must increase")
@@ -297,12 +341,13 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str) -> D.Distribution:
         ctx.keys(m, ("weight", "dist"), ip, required=("weight", "dist"))
         w = ctx.number(m["weight"], _join(ip, "weight"), lo=0.0)
         inner = m["dist"] if isinstance(m["dist"], dict) else {"dist": m["dist"]}
-        parts.append((w, parse_distribution(ctx, inner, _join(ip, "dist"))))
-    total = math.fsum(w for w, _ in parts)
-    if total <= 0:
+        parts.append((w, parse_distribution(ctx, inner, _join(ip, "dist"), depth + 1)))
+    biggest = max(w for w, _ in parts)
+    if biggest <= 0:
         raise ctx.fail(cpath, "mixture weights are all zero")
-    if abs(total - 1.0) > 1e-12:  # weights already summing to 1 are kept as written, so dump -> load is exact
-        parts = [(w / total, dist) for w, dist in parts]
+    scaled = math.fsum(w / biggest for w, _ in parts)  # scaled first: weights near 1e308 must not overflow the sum
+    if abs(scaled * biggest - 1.0) > 1e-12:  # weights already summing to 1 are kept as written, so dump -> load is exact
+        parts = [((w / biggest) / scaled, dist) for w, dist in parts]
     return D.Mixture(components=tuple(parts))
 
 
@@ -379,6 +424,13 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
             k = int(ctx.number(d["k"], _join(path, "k"), lo=1, integer=True))
             if k > len(branches):
                 raise ctx.fail(_join(path, "k"), f"quorum k = {k} is larger than the {len(branches)} branches")
+            n = len(branches)
+            work = n * min(k, n - k + 1)
+            if work > L.MAX_QUORUM_WORK:
+                raise ctx.fail(
+                    _join(path, "k"),
+                    f"a quorum of {k} out of {n} costs n*min(k, n-k+1) = {work:,} steps per latency grid point, more than {L.MAX_QUORUM_WORK:,}",
+                )
         elif "k" in d:
             raise ctx.fail(_join(path, "k"), f"'k' only applies to join: quorum (join is {join!r})")
         return Parallel(branches=branches, join=join, k=k)
@@ -387,7 +439,7 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
         sem = d.get("semantics", "hedged")
         if sem not in ("hedged", "first"):
             raise ctx.fail(_join(path, "semantics"), f"semantics must be hedged or first, got {sem!r}")
-        delay = ctx.duration(d["hedgeDelay"], _join(path, "hedgeDelay")) if "hedgeDelay" in d else 0.0
+        delay = ctx.latency(d["hedgeDelay"], _join(path, "hedgeDelay"), zero_ok=True) if "hedgeDelay" in d else 0.0
         return Race(branches=branches, hedge_delay=delay)
     if op == "fallback":
         return Fallback(branches=children("branches"))
@@ -396,13 +448,17 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
         if "attempts" not in d:
             raise ctx.fail(path, "retry needs 'attempts'")
         attempts = int(ctx.number(d["attempts"], _join(path, "attempts"), lo=1, hi=100, integer=True))
-        ptt = ctx.duration(d["perTryTimeout"], _join(path, "perTryTimeout"), positive=True) if "perTryTimeout" in d else None
-        return Retry(step=step, attempts=attempts, per_try_timeout=ptt, backoff=_parse_backoff(ctx, d.get("backoff"), _join(path, "backoff")))
+        ptt = ctx.latency(d["perTryTimeout"], _join(path, "perTryTimeout")) if "perTryTimeout" in d else None
+        backoff = _parse_backoff(ctx, d.get("backoff"), _join(path, "backoff"))
+        waits = _total_backoff(backoff, attempts)
+        if waits > L.MAX_LATENCY:
+            raise ctx.fail(_join(path, "backoff"), f"the {attempts - 1} backoff waits add up to {waits:.3g}s, more than 1d (cap them with 'max')")
+        return Retry(step=step, attempts=attempts, per_try_timeout=ptt, backoff=backoff)
     if op == "timeout":
         step = child("step")
         if "deadline" not in d:
             raise ctx.fail(path, "timeout needs 'deadline'")
-        return Timeout(step=step, deadline=ctx.duration(d["deadline"], _join(path, "deadline"), positive=True))
+        return Timeout(step=step, deadline=ctx.latency(d["deadline"], _join(path, "deadline")))
     if op == "choice":
         if "branches" not in d:
             raise ctx.fail(path, "choice needs 'branches'")
@@ -446,13 +502,23 @@ def _parse_backoff(ctx: _Ctx, raw: Any, path: str) -> Backoff:
     if raw is None:
         return Backoff()
     if not isinstance(raw, dict):
-        return Backoff(initial=ctx.duration(raw, path))
+        return Backoff(initial=ctx.latency(raw, path, zero_ok=True))
     ctx.keys(raw, ("initial", "multiplier", "max"), path)
     return Backoff(
-        initial=ctx.duration(raw.get("initial", 0), _join(path, "initial")),
-        multiplier=ctx.number(raw.get("multiplier", 1.0), _join(path, "multiplier"), lo=1.0),
-        max=ctx.duration(raw["max"], _join(path, "max")) if "max" in raw else None,
+        initial=ctx.latency(raw.get("initial", 0), _join(path, "initial"), zero_ok=True),
+        multiplier=ctx.in_range(raw.get("multiplier", 1.0), _join(path, "multiplier"), 1.0, L.MAX_BACKOFF_MULTIPLIER, "backoff multiplier"),
+        max=ctx.latency(raw["max"], _join(path, "max"), zero_ok=True) if "max" in raw else None,
     )
+
+
+def _total_backoff(b: Backoff, attempts: int) -> float:
+    """Sum of the waits between ``attempts`` tries, computed without overflow (``inf`` past 1e300)."""
+    total = 0.0
+    for i in range(1, attempts):
+        total += b.delay(i)
+        if total > 1e300:
+            return math.inf
+    return total
 
 
 # --------------------------------------------------------------------------- the document
@@ -564,6 +630,10 @@ def _load_docs(shown: str, docs: list[Any], here: Path | None, slo_paths: Iterab
         journey = parse_document(ctx, docs[0], index)
     except RecursionError:
         raise ctx.fail("", "document nested too deeply") from None
+    skipped = index.skipped()
+    if skipped:
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        warnings.warn(SpecWarning(shown, "", f"skipped unreadable SLO files beside it: {'; '.join(skipped[:3])}{more}"), stacklevel=3)
     inputs = tuple((display_path(f), _sha256(f)) for f in index.used_files())
     return _replace(journey, source=shown, inputs=inputs)
 
@@ -597,6 +667,11 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
     raw_components = ctx.mapping(spec["components"], "spec.components")
     if not raw_components:
         raise ctx.fail("spec.components", "no components defined")
+    for cid in raw_components:
+        if not isinstance(cid, str) or not cid:
+            text = str(cid).lower() if isinstance(cid, bool) else str(cid)
+            what = "an empty string" if cid == "" else f"{text}, which YAML reads as {_typename(cid)} (quote it: \"{text}\")"
+            raise ctx.fail(f"spec.components.{text}", f"component ids must be non-empty strings, got {what}")
     root = parse_operator(ctx, spec["operator"], "spec.operator", raw_components)
 
     domain_rules = _parse_domain_rules(ctx, spec.get("failureDomains"))
@@ -613,7 +688,7 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
     if "load" in spec:
         load = ctx.mapping(spec["load"], "spec.load")
         ctx.keys(load, ("rate",), "spec.load", required=("rate",))
-        load_rate = ctx.number(load["rate"], "spec.load.rate", lo=0.0, lo_open=True)
+        load_rate = ctx.number(load["rate"], "spec.load.rate", lo=0.0, lo_open=True, hi=L.MAX_LOAD_RATE)
     confidence = None
     if "confidence" in spec:
         c = spec["confidence"]
@@ -622,6 +697,7 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
             c = c.get("overall")
         confidence = ctx.probability(c, "spec.confidence.overall") if c is not None else None
     flags = tuple(str(f) for f in ctx.sequence(spec.get("evidenceFlags", []), "spec.evidenceFlags"))
+    _check_calls(ctx, root, {c.id: c.availability for c in components})
     return Journey(
         name=name,
         root=root,
@@ -638,6 +714,19 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
         confidence=confidence,
         evidence_flags=flags,
     )
+
+
+def _check_calls(ctx: _Ctx, root: Node, availability: dict[str, float]) -> None:
+    """Refuse journeys whose worst case costs more calls per request than the limit
+    (:func:`emac_sim.spec.limits.max_calls`): the engine would never finish them."""
+    count = L.call_count(root, availability)
+    limit = L.max_calls()
+    if count.worst > limit:
+        raise ctx.fail(
+            "spec.operator",
+            f"up to {count.worst:.3g} calls per journey (expected {count.expected:.3g}), more than the limit of {limit:,} "
+            "(nested retries and repeats multiply; set EMAC_MAX_CALLS to raise the limit)",
+        )
 
 
 def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOIndex | None) -> Component:
@@ -694,7 +783,7 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
         c = ctx.mapping(d["capacity"], cp)
         ctx.keys(c, ("replicas", "serviceTime"), cp, required=("replicas", "serviceTime"))
         capacity = Capacity(
-            replicas=int(ctx.number(c["replicas"], _join(cp, "replicas"), lo=1, integer=True)),
+            replicas=int(ctx.number(c["replicas"], _join(cp, "replicas"), lo=1, hi=L.MAX_REPLICAS, integer=True)),
             service_time=parse_distribution(ctx, c["serviceTime"], _join(cp, "serviceTime")),
         )
     extra = tuple((k, d[k]) for k in ("telemetry", "description", "provenance", "confidence") if k in d)
@@ -926,9 +1015,11 @@ def _parse_objectives(ctx: _Ctx, raw: Any) -> tuple[AvailabilityObjective | None
         target = ctx.probability(a["target"], _join(ap, "target"))
         if target >= 1.0:
             raise ctx.fail(_join(ap, "target"), "target must be below 1 (a target of 1 leaves no error budget)")
+        if target <= 0.0:
+            raise ctx.fail(_join(ap, "target"), "target must be above 0 (an objective must be in (0, 1))")
         avail = AvailabilityObjective(
             target=target,
-            window=ctx.duration(a.get("window", "30d"), _join(ap, "window"), positive=True),
+            window=ctx.window(a.get("window", "30d"), _join(ap, "window")),
             good_query=_strip(good),
             total_query=_strip(total),
         )
@@ -947,9 +1038,9 @@ def _parse_objectives(ctx: _Ctx, raw: Any) -> tuple[AvailabilityObjective | None
             ctx.keys(e, ("promql",), _join(lp, "evidence"))
             promql = _strip(e.get("promql"))
         lat = LatencyObjective(
-            threshold=ctx.duration(o["threshold"], _join(lp, "objective.threshold"), positive=True),
+            threshold=ctx.latency(o["threshold"], _join(lp, "objective.threshold")),
             metric=metric,
-            window=ctx.duration(latd.get("window", "30d"), _join(lp, "window"), positive=True),
+            window=ctx.window(latd.get("window", "30d"), _join(lp, "window")),
             promql=promql,
         )
     return avail, lat
@@ -982,7 +1073,7 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
         a = ctx.mapping(d["alerts"], ap)
         ctx.keys(a, ("promRuleOutput", "sloBudgetWindow", "burnRatePolicy", "slothCompatible"), ap)
         if "sloBudgetWindow" in a:
-            kw["budget_window"] = ctx.duration(a["sloBudgetWindow"], _join(ap, "sloBudgetWindow"), positive=True)
+            kw["budget_window"] = ctx.window(a["sloBudgetWindow"], _join(ap, "sloBudgetWindow"))
         if "slothCompatible" in a:
             kw["sloth_compatible"] = bool(a["slothCompatible"])
         if "burnRatePolicy" in a:
@@ -995,8 +1086,8 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
                     wp = f"{bp}.{sev}[{i}]"
                     wm = ctx.mapping(w, wp)
                     ctx.keys(wm, ("burnRate", "longWindow", "shortWindow"), wp, required=("burnRate", "longWindow", "shortWindow"))
-                    lw = ctx.duration(wm["longWindow"], _join(wp, "longWindow"), positive=True)
-                    sw = ctx.duration(wm["shortWindow"], _join(wp, "shortWindow"), positive=True)
+                    lw = ctx.window(wm["longWindow"], _join(wp, "longWindow"))
+                    sw = ctx.window(wm["shortWindow"], _join(wp, "shortWindow"))
                     if sw >= lw:
                         raise ctx.fail(_join(wp, "shortWindow"), "short window must be shorter than the long window")
                     windows.append(
@@ -1018,7 +1109,7 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
             if "maxCanaryBurnRate" in g:
                 kw["max_canary_burn_rate"] = ctx.number(g["maxCanaryBurnRate"], _join(gp, "maxCanaryBurnRate"), lo=0.0, lo_open=True)
             if "maxP99LatencySeconds" in g:
-                kw["max_p99_latency"] = ctx.duration(g["maxP99LatencySeconds"], _join(gp, "maxP99LatencySeconds"), positive=True)
+                kw["max_p99_latency"] = ctx.latency(g["maxP99LatencySeconds"], _join(gp, "maxP99LatencySeconds"))
     if "confidenceThreshold" in d:
         kw["confidence_threshold"] = ctx.probability(d["confidenceThreshold"], _join(p, "confidenceThreshold"))
     if "deltaThreshold" in d:
@@ -1066,6 +1157,8 @@ def _validate_guard(ctx: _Ctx, guard: str, path: str) -> None:
         _guard_validator(guard)
     except ValueError as exc:
         raise ctx.fail(path, f"invalid guard expression: {exc}") from None
+    except RecursionError:
+        raise ctx.fail(path, "invalid guard expression: nested too deeply (expected a condition such as A_minus >= 0.995)") from None
 
 
 def _parse_evidence(ctx: _Ctx, raw: Any) -> Evidence:
@@ -1079,7 +1172,7 @@ def _parse_evidence(ctx: _Ctx, raw: Any) -> Evidence:
     mp = _join(p, "modelDiscovery")
     m = ctx.mapping(d["modelDiscovery"], mp)
     ctx.keys(m, ("enabled", "evidenceWindow", "freshness", "coveragePolicy", "discoveredModelRef", "inputs"), mp)
-    window = ctx.duration(m["evidenceWindow"], _join(mp, "evidenceWindow"), positive=True) if "evidenceWindow" in m else None
+    window = ctx.window(m["evidenceWindow"], _join(mp, "evidenceWindow")) if "evidenceWindow" in m else None
     policy = ctx.mapping(m.get("coveragePolicy", {}), _join(mp, "coveragePolicy"))
     return Evidence(
         discovery_enabled=bool(m.get("enabled", False)),

@@ -9,6 +9,7 @@ beyond :data:`MAX_EXPANDED_NODES` before constructing a single Python object.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -97,21 +98,48 @@ def load_yaml_documents(path: str | os.PathLike, display: str | None = None) -> 
         or an alias expansion beyond :data:`MAX_EXPANDED_NODES`.
     """
     shown = display or str(path)
-    p = Path(path)
-    if not p.exists():
-        raise SpecError(shown, "", "file not found")
-    if p.is_dir():
-        raise SpecError(shown, "", "is a directory, expected a YAML file")
+    data = read_input_bytes(path, shown, MAX_FILE_BYTES)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(shown, "", f"file is {size} bytes, larger than the {MAX_FILE_BYTES} byte limit")
-        text = p.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(shown, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return load_yaml_text(text, shown)
+
+
+def read_input_bytes(path: str | os.PathLike, shown: str, limit: int) -> bytes:
+    """The bytes of a regular input file of at most ``limit`` bytes.
+
+    Devices (``/dev/zero``), FIFOs, sockets and directories are refused before reading (a FIFO
+    would block, a device never end), and at most ``limit + 1`` bytes are ever read, so a file
+    growing while it is read cannot exhaust memory either.
+
+    Raises
+    ------
+    SpecError
+        One line naming the file: missing, not a regular file, too large or unreadable.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise SpecError(shown, "", "file not found") from None
     except OSError as exc:
         raise SpecError(shown, "", f"cannot read file: {exc.strerror}") from None
-    return load_yaml_text(text, shown)
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecError(shown, "", "is a directory, expected a YAML file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file"
+        raise SpecError(shown, "", f"is {kind}, not a regular file; save the input to a file first")
+    if st.st_size > limit:
+        raise SpecError(shown, "", f"file is {st.st_size} bytes, larger than the {limit} byte limit")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise SpecError(shown, "", f"cannot read file: {exc.strerror}") from None
+    if len(data) > limit:
+        raise SpecError(shown, "", f"file is larger than the {limit} byte limit")
+    return data
 
 
 def load_yaml_text(text: str, shown: str) -> list[object]:

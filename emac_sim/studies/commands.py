@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..outdir import check_output_dir, safe_name
 from .constraints import parse_constraint
 from .fanout import FanOutResult, fanout_study
 from .grid import Vary, parse_vary
@@ -21,7 +22,7 @@ from .whatif import USING, WhatIfResult, _json_safe, find_max, whatif
 
 DEFAULT_SAMPLES = 20_000
 DEFAULT_SEED = 0
-DEFAULT_OUT = Path("out") / "whatif"  # tables and plots go here when --out is not given
+DEFAULT_OUT = Path("whatif-out")  # tables and plots go to whatif-out/<name> without --out (never inside compile's out/)
 SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
@@ -29,8 +30,8 @@ def _console() -> Any:
     """A console at least 160 columns wide: the study tables stay one line per row."""
     from rich.console import Console
 
-    con = Console()
-    return Console(width=160) if con.width < 160 else con
+    con = Console(markup=False)  # paths, names and values are user text, never console markup
+    return Console(width=160, markup=False) if con.width < 160 else con
 
 
 def _fmt_p(v: Any) -> str:
@@ -146,12 +147,16 @@ def whatif_command(
     top), and the evidence is printed with the result."""
     from ..cli import print_json
 
+    if not 0.0 < confidence < 1.0:
+        raise SpecError("--confidence", "", f"must be in (0, 1), got {confidence}")
     varies: list[Vary] = [parse_vary(v) for v in vary]
     fm_path, fm_cons, fm_using, fm_tol = find_max_path, [parse_constraint(c) for c in subject_to], using, tolerance
     st: WhatIfStudy | FanOutStudy | None = load_study(study) if study is not None else None
     if isinstance(st, FanOutStudy):
         if spec is not None or varies or find_max_path:
             raise SpecError(str(study), "", "a FanOutStudy takes no SPEC, --vary or --find-max")
+        fan_out = out if out is not None else DEFAULT_OUT / safe_name(st.name)
+        check_output_dir(fan_out, "whatif")
         fr = fanout_study(
             st.widths,
             slow_probability=st.slow_probability,
@@ -162,7 +167,7 @@ def whatif_command(
             seed=seed if seed is not None else (st.seed if st.seed is not None else DEFAULT_SEED),
             confidence=st.confidence or confidence,
         )
-        files = fr.write(out if out is not None else DEFAULT_OUT / st.name)
+        files = fr.write(fan_out)
         if as_json:
             print_json({**fr.to_dict(), "files": files})
         else:
@@ -194,6 +199,9 @@ def whatif_command(
     n = samples if samples is not None else DEFAULT_SAMPLES
     seed = seed if seed is not None else DEFAULT_SEED  # the CLI's one seed policy: 0 unless given
     name = st.name if st is not None else Path(spec).stem
+    out_dir = out if out is not None else DEFAULT_OUT / safe_name(name)
+    if varies:
+        check_output_dir(out_dir, "whatif")  # before the sweep (and before asking for evidence), not after it
     shown = str(spec)
     ev_report = None
     if evidence is not None:
@@ -217,7 +225,7 @@ def whatif_command(
         result.notes.append(summary_line(ev_report, evidence.mode))
         result.inputs = (*result.inputs, ev_report.provenance_input())
     if result is not None:
-        files = result.write(out if out is not None else DEFAULT_OUT / name)
+        files = result.write(out_dir)
     if as_json:
         obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": shown}
         if fm is not None:

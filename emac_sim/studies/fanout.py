@@ -99,16 +99,18 @@ class FanOutResult:
     def write(self, out: str | Path, stem: str = "fanout") -> dict[str, list[str]]:
         import json
 
+        from ..outdir import staged_output
         from .plots import plot_fanout
         from .whatif import _json_safe
 
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
-        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-        self.frame.write_parquet(pq)
-        self.frame.write_csv(csv)
-        js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-        return {"table": [str(pq), str(csv), str(js)], "plots": [str(p) for p in plot_fanout(self, d, stem)]}
+        with staged_output(out, "whatif") as stage:
+            d = stage.path
+            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
+            self.frame.write_parquet(pq)
+            self.frame.write_csv(csv)
+            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
+            plots = plot_fanout(self, d, stem)
+            return {"table": [str(stage.final(p)) for p in (pq, csv, js)], "plots": [str(stage.final(p)) for p in plots]}
 
 
 def fanout_study(

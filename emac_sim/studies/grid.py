@@ -26,7 +26,8 @@ from ..errors import SpecError
 from ..units import parse_duration
 from .specpath import SpecPath, parse_path
 
-MAX_POINTS = 100_000
+MAX_POINTS = 1_000
+"""Most points one sweep evaluates (each one analytic bounds and a Monte Carlo run)."""
 
 
 @dataclass(frozen=True)

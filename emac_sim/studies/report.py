@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..model.journey import Journey
+from ..spec.limits import MAX_LATENCY, MIN_LATENCY
 from .capacity import CapacityResult, capacity_components, derive_capacity
 from .document import SpecDocument
 from .specpath import operator_nodes, parse_path, set_value
@@ -132,6 +133,8 @@ def _fanout_component_study(journey: Journey, seed: int, samples: int, confidenc
         if dist is None:
             continue
         p99 = float(dist.ppf(0.99))
+        if not p99 > 0:  # an instantaneous call (constant 0) has no tail to amplify
+            continue
         widths = np.array(FANOUT_WIDTHS, dtype=float)
         curve = np.array([float(dist.ppf(0.99 ** (1.0 / n))) for n in widths]) / p99
         lat_spec = journey_to_spec(journey)["spec"]["components"][cid]["latency"]
@@ -233,6 +236,11 @@ def _quantile_grid(dist: Any, qs: Iterable[float], current: float | None = None)
     return _setting_grid((float(dist.ppf(q)) for q in qs), current)
 
 
+def _durations(values: Iterable[float], zero_ok: bool) -> list[float]:
+    """The settings a spec accepts as a delay (0 when ``zero_ok``) or timeout: [1 ns, 1 day]."""
+    return [v for v in values if (zero_ok and v == 0.0) or MIN_LATENCY <= v <= MAX_LATENCY]
+
+
 def _hedge_studies(doc: SpecDocument, journey: Journey, **kw: Any) -> list[dict]:
     out = []
     for path, node in operator_nodes(doc.doc):
@@ -249,8 +257,10 @@ def _hedge_studies(doc: SpecDocument, journey: Journey, **kw: Any) -> list[dict]
             values = _setting_grid([0.0, *(float(dist.ppf(q)) for q in (0.5, 0.75, 0.9, 0.99, 0.999))], current)
         else:
             values = _setting_grid(np.linspace(0, max(current * 2, 0.5), 8), current)
-        # baseline: no hedge (the later branches only after a failure), i.e. an unreachable delay
-        baseline = doc.with_values([(parse_path(f"{path}.hedgeDelay"), 1e6)])
+        values = _durations(values, zero_ok=True)
+        # baseline: no hedge (the later branches only after a failure), i.e. an unreachable delay:
+        # the longest a spec accepts (1 day)
+        baseline = doc.with_values([(parse_path(f"{path}.hedgeDelay"), MAX_LATENCY)])
         res = _tradeoff_points(doc, doc.doc, path, "hedgeDelay", values, baseline_doc=baseline, **kw)
         res.update(kind="hedge", current=current, hypothetical=False, label=f"hedge delay of Race at {path}")
         out.append(res)
@@ -285,6 +295,7 @@ def _timeout_studies(doc: SpecDocument, journey: Journey, attribution: dict[str,
             values = _quantile_grid(dist, (0.5, 0.75, 0.9, 0.95, 0.99, 0.999), current)
         else:
             values = _setting_grid(np.linspace(current / 4, current * 2, 7), current)
+        values = _durations(values, zero_ok=False)
         baseline = doc.with_values([(parse_path(f"{path}.attempts"), 1)])
         res = _tradeoff_points(doc, doc.doc, path, "perTryTimeout", values, baseline_doc=baseline, **kw)
         res.update(kind="retry", current=current, hypothetical=False, label=f"per-try timeout of Retry at {path} ({j_node.attempts} attempts)")
@@ -297,11 +308,11 @@ def _timeout_studies(doc: SpecDocument, journey: Journey, attribution: dict[str,
     for cid in candidates:
         dist = journey.component(cid).latency
         ref_path = next((p for p, n in operator_nodes(doc.doc) if n.get("ref") == cid), None)
-        if dist is None or ref_path is None:
+        if dist is None or ref_path is None or not _durations([float(dist.ppf(0.99))], zero_ok=False):
             continue
         retry = {"type": "retry", "attempts": 2, "perTryTimeout": float(dist.ppf(0.99)), "step": {"ref": cid}}
         wrapped = doc.with_values([(parse_path(ref_path), retry)])
-        values = _quantile_grid(dist, (0.5, 0.75, 0.9, 0.95, 0.99, 0.999))
+        values = _durations(_quantile_grid(dist, (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)), zero_ok=False)
         res = _tradeoff_points(doc, wrapped, ref_path, "perTryTimeout", values, baseline_doc=doc.doc, **kw)
         res.update(kind="retry", current=None, hypothetical=True, component=cid,
                    label=f"hypothetical Retry({cid}, 2 attempts, perTryTimeout τ) at {ref_path}")
@@ -346,11 +357,37 @@ def report(
     Returns
     -------
     ReportResult
+
+    Raises
+    ------
+    SpecError
+        Bad input, or an unusable ``out`` (checked before the work; the directory is written as
+        a whole, :mod:`emac_sim.outdir`).
     """
+    from ..outdir import check_output_dir, staged_output
+
+    od = check_output_dir(out, "report")
+    with staged_output(od, "report") as stage:
+        res = _write_report(stage.path, spec, out, samples, sweep_samples, seed, correlation, confidence, slo_paths, command)
+        return ReportResult(Path(out), stage.final(res.markdown), stage.final(res.html), [stage.final(f) for f in res.figures], res.summary)
+
+
+def _write_report(
+    out_dir: Path,
+    spec: str | os.PathLike,
+    out: str | os.PathLike,
+    samples: int,
+    sweep_samples: int,
+    seed: int | None,
+    correlation: str,
+    confidence: float,
+    slo_paths: Iterable[str | os.PathLike],
+    command: str | None,
+) -> ReportResult:
+    """Compute everything and write it into ``out_dir`` (the staged directory)."""
     from .. import __version__, analytic
     from . import reportfigs as figs
 
-    out_dir = Path(out)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     use_seed = draw_seed() if seed is None else int(seed)

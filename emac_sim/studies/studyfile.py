@@ -45,7 +45,7 @@ from ..spec.loader import API_VERSION
 from ..spec.yamlio import load_yaml_documents
 from ..units import parse_duration
 from .constraints import Constraint, parse_constraint
-from .grid import Vary, parse_values
+from .grid import MAX_POINTS, Vary, parse_values
 from .specpath import parse_path
 from .whatif import USING
 
@@ -103,9 +103,11 @@ def _keys(f: str, d: dict, allowed: tuple[str, ...], path: str, required: tuple[
             raise SpecError(f, path, f"missing required key {k!r}")
 
 
-def _int(f: str, v: Any, path: str, lo: int) -> int:
+def _int(f: str, v: Any, path: str, lo: int, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
         raise SpecError(f, path, f"must be a whole number >= {lo}, got {v!r}")
+    if hi is not None and v > hi:
+        raise SpecError(f, path, f"must be at most {hi:,}, got {v!r}")
     return v
 
 
@@ -119,6 +121,10 @@ def _mapping(f: str, v: Any, path: str) -> dict:
     if not isinstance(v, dict):
         raise SpecError(f, path, "expected a mapping")
     return v
+
+
+MAX_FANOUT_WIDTH = 10_000
+"""Widest fan-out a FanOutStudy evaluates (the analytic and Monte Carlo cost grow with it)."""
 
 
 def load_study(path: str | Path) -> WhatIfStudy | FanOutStudy:
@@ -155,7 +161,9 @@ def load_study(path: str | Path) -> WhatIfStudy | FanOutStudy:
         widths = spec["widths"]
         if not isinstance(widths, list) or not widths:
             raise SpecError(f, "spec.widths", "expected a non-empty list of whole numbers")
-        ws = tuple(_int(f, w, f"spec.widths[{i}]", 1) for i, w in enumerate(widths))
+        if len(widths) > MAX_POINTS:
+            raise SpecError(f, "spec.widths", f"{len(widths)} widths, more than {MAX_POINTS:,} points")
+        ws = tuple(_int(f, w, f"spec.widths[{i}]", 1, MAX_FANOUT_WIDTH) for i, w in enumerate(widths))
         kw: dict[str, Any] = {}
         if "slowProbability" in spec:
             kw["slow_probability"] = _prob(f, spec["slowProbability"], "spec.slowProbability")

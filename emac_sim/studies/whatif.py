@@ -30,7 +30,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -244,22 +243,24 @@ class WhatIfResult:
     def write(self, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
         """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
 
-        Returns the written paths by kind.
+        ``out`` is written as a whole (:func:`emac_sim.outdir.staged_output`): a new, empty or
+        previous emac-sim output directory. Returns the written paths by kind.
         """
         import json
 
+        from ..outdir import staged_output
         from .plots import plot_sweep
 
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
         files: dict[str, list[str]] = {}
-        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-        self.frame.write_parquet(pq)
-        self.frame.write_csv(csv)
-        js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-        files["table"] = [str(pq), str(csv), str(js)]
-        if self.varies and len(self.frame):
-            files["plots"] = [str(p) for p in plot_sweep(self, d, stem)]
+        with staged_output(out, "whatif") as stage:
+            d = stage.path
+            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
+            self.frame.write_parquet(pq)
+            self.frame.write_csv(csv)
+            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
+            files["table"] = [str(stage.final(p)) for p in (pq, csv, js)]
+            if self.varies and len(self.frame):
+                files["plots"] = [str(stage.final(p)) for p in plot_sweep(self, d, stem)]
         return files
 
 
