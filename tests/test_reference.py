@@ -23,6 +23,7 @@ from emac_sim.model.journey import (
     Domain,
     Fallback,
     Journey,
+    Node,
     Optional,
     Parallel,
     Race,
@@ -248,3 +249,41 @@ def test_timeout_keeps_inner_calls():
     (req,) = simulate_requests(j, 1, seed=1)
     assert not req.ok and req.t == pytest.approx(0.05)
     assert len(req.calls) == 1 and req.calls[0].end == pytest.approx(0.2)
+
+
+# ----------------------------------------------------------------------------- outlined kernels
+
+
+def test_outlined_and_chunked_kernels_match_the_reference(monkeypatch):
+    """Large journeys are compiled as outlined pieces and wide nodes in chunks; force both on the
+    every-operator journey (tiny budgets) and hold the result to the reference, draw for draw."""
+    from emac_sim.engine import codegen
+
+    monkeypatch.setattr(codegen, "INLINE_LIMIT", 3)
+    monkeypatch.setattr(codegen, "PIECE_NODES", 3)
+    monkeypatch.setattr(codegen, "WIDE", 2)
+    j = _all_operators()
+    src = codegen.generate(j, named_scenario(j, "declared"), codegen.KernelOptions(details=True))
+    assert src.source.count("def piece_") >= 5  # the tiny budgets did split it
+    for k, scenario in enumerate(_scenarios(j)):
+        _compare(j, scenario, n=120, seed=300 + k)
+
+
+def _wide_and_deep() -> Journey:
+    comps = [comp(f"c{i}", 0.9 + 0.001 * i, LN if i % 2 else GAMMA, domains=("zone",) if i % 3 == 0 else ()) for i in range(21)]
+    deep: Node = Ref("c0")
+    for i in range(22):  # nesting past Python's 20 static blocks if emitted inline
+        if i % 3 == 0:
+            deep = Retry(step=deep, attempts=2)
+        else:
+            deep = Timeout(step=deep, deadline=5.0) if i % 3 == 1 else Optional(step=deep, probability=0.9)
+    # each wider than the children one function holds (codegen.WIDE = 16)
+    wide = Parallel(branches=tuple(Ref(f"c{i}") for i in range(1, 21)), join="quorum", k=15)
+    race = Race(branches=tuple(Ref(f"c{i}") for i in range(18)), hedge_delay=0.01)
+    root = Series(steps=(deep, wide, race, Fallback(branches=tuple(Ref(f"c{i}") for i in range(17)))))
+    return journey(root, comps, (Domain("zone", tuple(f"c{i}" for i in range(0, 21, 3)), model="gaussian", rho=0.3),))
+
+
+def test_deep_and_wide_journeys_compile_and_match_the_reference():
+    j = _wide_and_deep()
+    _compare(j, named_scenario(j, "declared"), n=60, seed=17)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -51,6 +51,11 @@ INLINE_LIMIT = 100
 """Journeys of at most this many tree nodes are emitted as one straight-line function; larger ones
 are split into outlined subtree functions (:data:`PIECE_NODES` nodes at most each)."""
 PIECE_NODES = 24
+WIDE = 16
+"""Children of one series, fallback, parallel or race emitted in one function; wider nodes are
+evaluated in chunks of outlined functions."""
+MAX_NESTING = 12
+"""Nesting depth of generated blocks at which a subtree is outlined (Python allows 20)."""
 
 KERNEL_ABI = 1
 """Bumped whenever the kernel calling convention or the stream contract changes."""
@@ -250,9 +255,13 @@ class _Gen:
             return str(off)
         return f"{self.tab_base} + {off - self.tab_base_off}"
 
-    def race_slot(self, path: str, delay: float) -> str:
+    def race_slot(self, path: str, delay: float) -> int:
+        """Register a race node; returns its slot (absolute index)."""
         self.races.append((path, delay))
-        k = len(self.races) - 1
+        return len(self.races) - 1
+
+    def race_ref(self, k: int) -> str:
+        """Expression of race slot ``k`` in the function being emitted."""
         return str(k) if self.race_base is None else f"{self.race_base} + {k - self.race_base_off}"
 
     def quorum(self, width: int) -> str:
@@ -443,77 +452,109 @@ def _take_dom_if_longer(g: _Gen, d: str, dt: str, r: _Res) -> None:
             g.line(f"{dt} = {r.dt}")
 
 
-def _emit_series(g: _Gen, node: Series, path: str) -> _Res:
+def _each_child(g: _Gen, state: list[str], items: list, step: Callable[[list[str], int, Node], None]) -> list[str]:
+    """Emit ``step(state, i, child)`` for every ``(i, child)`` of ``items``: inline, or — for more
+    than :data:`WIDE` children — in chunks of outlined functions that take the accumulator
+    variables ``state`` and return them (a 1,000-wide fork stays a few small functions)."""
+    if len(items) <= WIDE:
+        for i, child in items:
+            step(state, i, child)
+        return state
+    for c0 in range(0, len(items), WIDE):
+        chunk = items[c0 : c0 + WIDE]
+
+        def body(inner: list[str], chunk: list = chunk) -> list[str]:
+            for i, child in chunk:
+                step(inner, i, child)
+            return inner
+
+        state = _outlined(g, state, body)
+    return state
+
+
+def _dom_state(g: _Gen, names: list[str]) -> tuple[str, str]:
+    return (names[0], names[1]) if g.opts.details else ("-1", "-1.0")
+
+
+def _emit_sequence(g: _Gen, node: Series | Fallback, path: str, children: tuple[Node, ...], field: str, stop_on_failure: bool) -> _Res:
+    """Series (stop at the first failure) and fallback (stop at the first success): t sums the
+    steps run, the dominant call is the longest of theirs."""
     ok, t = g.name("ok"), g.name("t")
-    g.line(f"{ok} = True")
+    g.line(f"{ok} = {stop_on_failure}")
     g.line(f"{t} = 0.0")
     d, dt = _dom_vars(g)
-    for i, step in enumerate(node.steps):
+    guard = "if {ok}:" if stop_on_failure else "if not {ok}:"
+
+    def step(st: list[str], i: int, child: Node) -> None:
+        ok_, t_ = st[0], st[1]
+        d_, dt_ = _dom_state(g, st[2:])
         if i:
-            g.line(f"if {ok}:")
+            g.line(guard.format(ok=ok_))
             g.depth += 1
-        r = _emit(g, step, f"{path}.steps[{i}]")
-        g.line(f"{t} += {r.t}")
-        _take_dom_if_longer(g, d, dt, r)
-        g.line(f"{ok} = {r.ok}")
+        r = _emit(g, child, f"{path}.{field}[{i}]")
+        g.line(f"{t_} += {r.t}")
+        _take_dom_if_longer(g, d_, dt_, r)
+        g.line(f"{ok_} = {r.ok}")
         if i:
             g.depth -= 1
-    return _Res(ok, t, d, dt)
+
+    st = _each_child(g, [ok, t, *((d, dt) if g.opts.details else ())], list(enumerate(children)), step)
+    return _Res(st[0], st[1], *_dom_state(g, st[2:]))
+
+
+def _emit_series(g: _Gen, node: Series, path: str) -> _Res:
+    return _emit_sequence(g, node, path, node.steps, "steps", True)
 
 
 def _emit_fallback(g: _Gen, node: Fallback, path: str) -> _Res:
-    ok, t = g.name("ok"), g.name("t")
-    g.line(f"{ok} = False")
-    g.line(f"{t} = 0.0")
-    d, dt = _dom_vars(g)
-    for i, branch in enumerate(node.branches):
-        if i:
-            g.line(f"if not {ok}:")
-            g.depth += 1
-        r = _emit(g, branch, f"{path}.branches[{i}]")
-        g.line(f"{t} += {r.t}")
-        _take_dom_if_longer(g, d, dt, r)
-        g.line(f"{ok} = {r.ok}")
-        if i:
-            g.depth -= 1
-    return _Res(ok, t, d, dt)
+    return _emit_sequence(g, node, path, node.branches, "branches", False)
 
 
 def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
     nb, k = len(node.branches), node.needed
-    ok, t = g.name("ok"), g.name("t")
-    sx, sn = g.name("sx"), g.name("sn")
     det = g.opts.details
+    sx, sn = g.name("sx"), g.name("sn")
     g.line(f"{sx} = -1.0")
     g.line(f"{sn} = 0")
-    xd, xdt = _dom_vars(g)
-    st = sd = sdt = q = ""
+    state = [sx, sn]
+    if det:
+        state += list(_dom_vars(g))  # dominant of the slowest branch
     if k == 1:
         st = g.name("st")
         g.line(f"{st} = math.inf")
-        sd, sdt = _dom_vars(g)
+        state.append(st)
+        if det:
+            state += list(_dom_vars(g))  # dominant of the fastest success
     elif k < nb:
         q = g.name("q")
         g.line(f"{q} = {g.quorum(nb)}")
-    for i, branch in enumerate(node.branches):
+        state.append(q)
+
+    def step(s: list[str], i: int, branch: Node) -> None:
+        sx_, sn_ = s[0], s[1]
+        xd_, xdt_ = _dom_state(g, s[2:])
+        rest = s[4:] if det else s[2:]
         r = _emit(g, branch, f"{path}.branches[{i}]")
-        with g.block(f"if {r.t} > {sx}:"):
-            g.line(f"{sx} = {r.t}")
+        with g.block(f"if {r.t} > {sx_}:"):
+            g.line(f"{sx_} = {r.t}")
             if det:
-                g.line(f"{xd} = {r.d}")
-                g.line(f"{xdt} = {r.dt}")
+                g.line(f"{xd_} = {r.d}")
+                g.line(f"{xdt_} = {r.dt}")
         with g.block(f"if {r.ok}:"):
             if k == 1:
-                with g.block(f"if {r.t} < {st}:"):
-                    g.line(f"{st} = {r.t}")
+                st_ = rest[0]
+                sd_, sdt_ = _dom_state(g, rest[1:])
+                with g.block(f"if {r.t} < {st_}:"):
+                    g.line(f"{st_} = {r.t}")
                     if det:
-                        g.line(f"{sd} = {r.d}")
-                        g.line(f"{sdt} = {r.dt}")
+                        g.line(f"{sd_} = {r.d}")
+                        g.line(f"{sdt_} = {r.dt}")
             elif k < nb:
                 # keep success times sorted (stable: after equal times)
+                q_ = rest[0]
                 p = g.name("p")
-                g.line(f"{p} = {q} + {sn}")
-                with g.block(f"while {p} > {q} and qt[{p} - 1] > {r.t}:"):
+                g.line(f"{p} = {q_} + {sn_}")
+                with g.block(f"while {p} > {q_} and qt[{p} - 1] > {r.t}:"):
                     g.line(f"qt[{p}] = qt[{p} - 1]")
                     if det:
                         g.line(f"qd[{p}] = qd[{p} - 1]")
@@ -523,7 +564,13 @@ def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
                 if det:
                     g.line(f"qd[{p}] = {r.d}")
                     g.line(f"qdt[{p}] = {r.dt}")
-            g.line(f"{sn} += 1")
+            g.line(f"{sn_} += 1")
+
+    s = _each_child(g, state, list(enumerate(node.branches)), step)
+    sx, sn = s[0], s[1]
+    xd, xdt = _dom_state(g, s[2:])
+    rest = s[4:] if det else s[2:]
+    ok, t = g.name("ok"), g.name("t")
     d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
     with g.block(f"if {sn} < {k}:"):
         g.line(f"{ok} = False")
@@ -534,10 +581,11 @@ def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
     with g.block("else:"):
         g.line(f"{ok} = True")
         if k == 1:
-            src = (st, sd, sdt)
+            src = (rest[0], *_dom_state(g, rest[1:]))
         elif k == nb:
             src = (sx, xd, xdt)
         else:
+            q = rest[0]
             src = (f"qt[{q} + {k - 1}]", f"qd[{q} + {k - 1}]", f"qdt[{q} + {k - 1}]")
         g.line(f"{t} = {src[0]}")
         if det:
@@ -547,36 +595,48 @@ def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
 
 
 def _emit_race(g: _Gen, node: Race, path: str) -> _Res:
+    """Branch j is issued at j·h unless an issued branch has already succeeded by then (the
+    condition is checked flat, branch by branch: a branch not issued keeps every later one back)."""
     det = g.opts.details
-    ok, t = g.name("ok"), g.name("t")
-    h, st, sx, f = g.name("h"), g.name("st"), g.name("sx"), g.name("f")
+    h, st, sx = g.name("h"), g.name("st"), g.name("sx")
     slot = g.race_slot(path, float(node.hedge_delay))
     g.line(f"{h} = {g.param(node.hedge_delay)}")
     g.line(f"{st} = math.inf")
     g.line(f"{sx} = -1.0")
-    sd, sdt = _dom_vars(g)
-    xd, xdt = _dom_vars(g)
-    opened = 0
-    for j, branch in enumerate(node.branches):
+    state = [h, st, sx]
+    if det:
+        state += [*_dom_vars(g), *_dom_vars(g)]  # fastest success, latest finish
+
+    def step(s: list[str], j: int, branch: Node) -> None:
+        h_, st_, sx_ = s[0], s[1], s[2]
+        sd_, sdt_ = _dom_state(g, s[3:])
+        xd_, xdt_ = _dom_state(g, s[5:])
         if j:
-            g.line(f"if {h} == 0.0 or {st} > {j} * {h}:")
+            g.line(f"if {h_} == 0.0 or {st_} > {j} * {h_}:")
             g.depth += 1
-            opened += 1
             if j == 1 and det:
-                g.line(f"hz[{slot}] = True")
+                g.line(f"hz[{g.race_ref(slot)}] = True")
         r = _emit(g, branch, f"{path}.branches[{j}]")
-        g.line(f"{f} = {j} * {h} + {r.t}")
-        with g.block(f"if {r.ok} and {f} < {st}:"):
-            g.line(f"{st} = {f}")
+        f = g.name("f")
+        g.line(f"{f} = {j} * {h_} + {r.t}")
+        with g.block(f"if {r.ok} and {f} < {st_}:"):
+            g.line(f"{st_} = {f}")
             if det:
-                g.line(f"{sd} = {r.d}")
-                g.line(f"{sdt} = {r.dt}")
-        with g.block(f"if {f} > {sx}:"):
-            g.line(f"{sx} = {f}")
+                g.line(f"{sd_} = {r.d}")
+                g.line(f"{sdt_} = {r.dt}")
+        with g.block(f"if {f} > {sx_}:"):
+            g.line(f"{sx_} = {f}")
             if det:
-                g.line(f"{xd} = {r.d}")
-                g.line(f"{xdt} = {r.dt}")
-    g.depth -= opened
+                g.line(f"{xd_} = {r.d}")
+                g.line(f"{xdt_} = {r.dt}")
+        if j:
+            g.depth -= 1
+
+    s = _each_child(g, state, list(enumerate(node.branches)), step)
+    st, sx = s[1], s[2]
+    sd, sdt = _dom_state(g, s[3:])
+    xd, xdt = _dom_state(g, s[5:])
+    ok, t = g.name("ok"), g.name("t")
     d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
     g.line(f"{ok} = {st} < math.inf")
     with g.block(f"if {ok}:"):
@@ -716,10 +776,10 @@ def _size(node: Node) -> int:
 
 
 def _emit(g: _Gen, node: Node, path: str) -> _Res:
-    """Emit ``node`` inline when it fits the current function's node budget, else as a call of
-    an outlined piece (which gets a budget of its own)."""
-    size = _size(node)
-    if g.outline and not isinstance(node, Ref) and size > g.remaining:
+    """Emit ``node`` inline, or as a call of an outlined function when it does not fit the current
+    function's node budget (large journeys) or when the generated blocks already nest
+    :data:`MAX_NESTING` deep (Python refuses more than 20 nested blocks)."""
+    if not isinstance(node, Ref) and (g.depth >= MAX_NESTING or (g.outline and _size(node) > g.remaining)):
         return _emit_piece(g, node, path)
     g.remaining -= 1
     return EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
@@ -740,12 +800,20 @@ def _state_names(g: _Gen) -> list[str]:
     ]
 
 
-def _emit_piece(g: _Gen, node: Node, path: str) -> _Res:
-    """Emit ``node`` as a call of an outlined function that addresses its parameters relative to
-    base offsets; identical function text is emitted once. The bases are read from ``ip`` at the
-    call site, so numba compiles one version of the function, not one per literal."""
-    saved = (g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
-             g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off)
+def _outlined(g: _Gen, state: list[str], body: Callable[[list[str]], list[str]]) -> list[str]:
+    """Emit ``body`` as an outlined ``@njit`` function and a call of it; return the caller-side
+    names of what it returns.
+
+    ``state`` are caller variables passed in (named ``acc0, acc1, …`` inside); ``body(inner)`` emits
+    the function's lines and returns the expressions to return. Inside, parameters are addressed
+    relative to base offsets read from ``ip`` at the call site (so numba compiles one version, not
+    one per literal), and identical function text — the same shape over other components and
+    parameters — is emitted once.
+    """
+    saved = (
+        g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
+        g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off,
+    )  # fmt: skip
     slot = len(g.ip)
     g.ip.extend([0, 0, 0, 0, 0])  # pb, tb, rb, qb, ib of this call site
     bases = (len(g.fp), g.tab_len, len(g.races), g.quorum_slots, len(g.ip))
@@ -756,31 +824,36 @@ def _emit_piece(g: _Gen, node: Node, path: str) -> _Res:
     g.race_base, g.race_base_off = "rb", bases[2]
     g.q_base, g.q_base_off = "qb", bases[3]
     g.ip_base, g.ip_base_off = "ib", bases[4]
+    inner = [f"acc{k}" for k in range(len(state))]
     try:
+        outs = body(inner)
+        text = "\n".join(g.lines) + "\n    return " + ", ".join(outs) + "\n"
+    finally:
+        (
+            g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
+            g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off,
+        ) = saved  # fmt: skip
+    head = "".join(f"    {b} = ip[pi + {k}]\n" for k, b in enumerate(("pb", "tb", "rb", "qb", "ib")) if re.search(rf"\b{b}\b", text))
+    used = [a for a in (*_STATE_ARGS.split(", "), *_state_names(g)) if a == "ip" or re.search(rf"\b{a}\b", text)]
+    params = ", ".join([*used, "pi", *inner])
+    name = f"piece_{hashlib.sha256((params + text).encode()).hexdigest()[:12]}"
+    if name not in g.pieces:
+        g.pieces[name] = _Piece(name, f"@njit(cache=True, nogil=True, error_model='numpy')\ndef {name}({params}):\n{head}{text}")
+    results = [g.name("r") for _ in outs]
+    g.line(f"{', '.join(results)} = {name}({', '.join([*used, g.ip_ref(slot), *state])})")
+    return results
+
+
+def _emit_piece(g: _Gen, node: Node, path: str) -> _Res:
+    """``node`` evaluated by an outlined function."""
+
+    def body(inner: list[str]) -> list[str]:
         g.remaining -= 1
         r = EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
-        ret = f"return {r.ok}, {r.t}, {r.d}, {r.dt}" if g.opts.details else f"return {r.ok}, {r.t}"
-        body = "\n".join(g.lines) + "\n    " + ret + "\n"
-    finally:
-        (g.lines, g.depth, g.counter, g.remaining, g.base, g.base_off, g.tab_base, g.tab_base_off,
-         g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off) = saved
-    head = "    pb = ip[pi]\n    tb = ip[pi + 1]\n    rb = ip[pi + 2]\n    qb = ip[pi + 3]\n    ib = ip[pi + 4]\n"
-    used = [a for a in (*_STATE_ARGS.split(", "), *_state_names(g)) if a == "ip" or re.search(rf"\b{a}\b", body)]
-    head = "".join(h + "\n" for h in head.splitlines() if re.search(rf"\b{h.split()[0]}\b", body))
-    params = ", ".join([*used, "pi"])
-    digest = hashlib.sha256((params + body).encode()).hexdigest()[:12]
-    name = f"piece_{digest}"
-    if name not in g.pieces:
-        g.pieces[name] = _Piece(name, f"@njit(cache=True, nogil=True, error_model='numpy')\ndef {name}({params}):\n{head}{body}")
-    pi = g.ip_ref(slot)
-    args = ", ".join([*used, pi])
-    if g.opts.details:
-        out = _Res(g.name("ok"), g.name("t"), g.name("d"), g.name("dt"))
-        g.line(f"{out.ok}, {out.t}, {out.d}, {out.dt} = {name}({args})")
-    else:
-        out = _Res(g.name("ok"), g.name("t"))
-        g.line(f"{out.ok}, {out.t} = {name}({args})")
-    return out
+        return [r.ok, r.t, r.d, r.dt] if g.opts.details else [r.ok, r.t]
+
+    out = _outlined(g, [], body)
+    return _Res(*out) if g.opts.details else _Res(out[0], out[1])
 
 
 # --------------------------------------------------------------------------- the module

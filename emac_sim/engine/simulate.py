@@ -51,6 +51,7 @@ def iter_blocks(compiled: CompiledJourney, seed: int, sizes: list[int], workers:
         for b, size in enumerate(sizes):
             yield run_block(compiled, seed, b, size)  # type: ignore[misc]
         return
+    run_block(compiled, seed, 0, 0)  # load (or compile) the kernel here, once, before the threads start
     window = 2 * workers
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emac-block") as pool:
         pending: dict[int, Future] = {}
