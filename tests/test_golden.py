@@ -42,9 +42,11 @@ def _cases() -> list[tuple[str, list[str]]]:
             (f"compile-{name}", ["compile", spec, *SMALL, "--out", "<out>", "--format", "json"]),
             (f"validate-{name}", ["validate", spec, *SMALL, "--format", "json"]),
         ]
+    rho = "failureDomains.payment-network.rho=0,0.5"
+    boutique = "../shared/reference/traces/csv/online-boutique-2022-08-23-17_00.csv"
     out += [
-        ("whatif-checkout", ["whatif", SPECS["checkout"], "--vary", "failureDomains.payment-network.rho=0,0.5", "--samples", "5e3", "--out", "<out>"]),
-        ("discover-boutique", ["discover", "../shared/reference/traces/csv/online-boutique-2022-08-23-17_00.csv", "--out", "<out>", "--format", "json"]),
+        ("whatif-checkout", ["whatif", SPECS["checkout"], "--vary", rho, "--samples", "5e3", "--out", "<out>"]),
+        ("discover-boutique", ["discover", boutique, "--out", "<out>", "--format", "json"]),
     ]
     return out
 
