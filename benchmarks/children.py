@@ -106,11 +106,14 @@ def cli_task(argv: list[str], profile: bool = False, record: bool = False) -> di
     import contextlib
     import io
 
+    from .profile import MARK
+
+    print(MARK, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     from emac_sim import cli
 
     imported = time.perf_counter() - t0
-    from .profile import compile_events, profile_by_package, summarise_compiles
+    from .profile import compile_events, profile_by_package, summarise_compiles  # already loaded with MARK
 
     code = 0
 

@@ -85,11 +85,20 @@ def summarise_compiles(events: list[dict]) -> dict:
 # --------------------------------------------------------------------------- imports and Python time
 
 
-def import_times(stderr: str) -> dict[str, float]:
+MARK = "emac-bench: the command's imports start here"
+"""Written to stderr by :func:`benchmarks.children.cli_task` before it imports ``emac_sim.cli``:
+:func:`import_times` counts only the imports after it (not those of the measuring harness)."""
+
+
+def import_times(stderr: str, after: str | None = MARK) -> dict[str, float]:
     """Seconds of import by top-level package from ``python -X importtime`` output (self times
-    summed, so nothing is counted twice), largest first."""
+    summed, so nothing is counted twice), largest first; only the lines after the line ``after``
+    when it occurs."""
+    lines = stderr.splitlines()
+    if after is not None and after in lines:
+        lines = lines[lines.index(after) + 1 :]
     out: Counter[str] = Counter()
-    for line in stderr.splitlines():
+    for line in lines:
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         try:

@@ -432,15 +432,13 @@ def _why_cold(sim: dict) -> list[str]:
 
 
 def _warm_parts(prof: dict) -> dict[str, float]:
-    """A warm start's parts (seconds): interpreter start and exit, every import (the command's lazy
-    ones included), and the rest of the command."""
+    """A warm start's parts (seconds): interpreter start and exit, every import from ``import
+    emac_sim.cli`` on (the command's lazy ones included: their share of a ``-X importtime``
+    process applied to this one), and the rest of the command."""
     start_exit = max(0.0, prof["processSeconds"] - prof["importSeconds"] - prof["mainSeconds"])
-    imports = sum((prof.get("importByPackage") or {}).values())
-    return {
-        "interpreter start and exit": start_exit,
-        "imports": imports,
-        "the command's own work": max(0.0, prof["importSeconds"] + prof["mainSeconds"] - imports),
-    }
+    work = prof["importSeconds"] + prof["mainSeconds"]
+    imports = prof.get("importShare", 0.0) * work
+    return {"interpreter start and exit": start_exit, "imports": imports, "the command's own work": work - imports}
 
 
 def _why_warm(sim: dict) -> list[str]:
@@ -1105,7 +1103,7 @@ def _section_startup(res: dict) -> list[str]:
         body = [
             ["interpreter start and exit", fmt(parts["interpreter start and exit"]), ""],
             [
-                "every import, the command's lazy ones included (`python -X importtime` self times)",
+                "imports, the command's lazy ones included (share of a `python -X importtime` run; by package: its self times)",
                 fmt(parts["imports"]),
                 ", ".join(f"{k} {fmt(v)} s" for k, v in list(prof["importByPackage"].items())[:6]),
             ],

@@ -115,8 +115,9 @@ def start_profile(argv: list[str], warm_cache: Path, empty_cache: Path, timeout:
         ``processSeconds`` (a warm process running the command in-process, wall, start to exit),
         its ``importSeconds`` (``import emac_sim.cli``) and ``mainSeconds`` (the command), the
         rest being interpreter start and exit; ``importByPackage`` (``python -X importtime``
-        self times of every import of a second such process, the command's own lazy imports
-        included; the flag inflates them a little); ``warmByPackage`` (the command's exclusive
+        self times of every import of a second such process from ``import emac_sim.cli`` on, the
+        command's own lazy imports included) and ``importShare`` (their sum over that process's
+        import and command seconds: the flag slows imports, so use the share); ``warmByPackage`` (the command's exclusive
         time by package under cProfile, a third process: use as shares); ``coldMainSeconds`` and
         ``coldCompiles`` (the command with ``empty_cache``: numba compilations by group).
     """
@@ -129,6 +130,7 @@ def start_profile(argv: list[str], warm_cache: Path, empty_cache: Path, timeout:
         "importSeconds": warm["importSeconds"],
         "mainSeconds": warm["mainSeconds"],
         "importByPackage": import_times(imp_child.stderr),
+        "importShare": min(1.0, sum(import_times(imp_child.stderr).values()) / max(1e-9, imp["importSeconds"] + imp["mainSeconds"])),
         "warmByPackage": prof["byPackage"],
         "coldMainSeconds": cold["mainSeconds"],
         "coldCompiles": cold["compiles"],

@@ -221,6 +221,8 @@ def test_compile_events_give_exclusive_seconds_of_nested_compiles() -> None:
 def test_import_times_sum_self_times_by_package() -> None:
     stderr = "\n".join(
         [
+            "import time:       900 |        900 | json",
+            P.MARK,
             "import time: self [us] | cumulative | imported package",
             "import time:       100 |        100 |   numba.core",
             "import time:      2000 |       2100 | numba",
@@ -405,6 +407,7 @@ def _synthetic_results() -> dict:
             "importSeconds": 0.5,
             "mainSeconds": 1.1,
             "importByPackage": {"numpy": 0.2, "scipy": 0.1},
+            "importShare": 0.25,
             "warmByPackage": {"numba": 0.6, P.WAITING: 0.2},
             "coldMainSeconds": 8.0,
             "coldCompiles": {"emac_sim.kernels.draws": {"functions": 3, "seconds": 4.0}, P.GENERATED: {"functions": 2, "seconds": 2.0}},
@@ -473,8 +476,8 @@ def test_every_section_and_explanation_renders_from_the_numbers(tmp_path) -> Non
         "**Cold start: 9 s**",
         "4 s of that compiles emac-sim's library functions",
         "**Warm start: 1.9 s**",
-        "interpreter start and exit 0.2 s, imports 0.3 s, the command's own work 1.3 s",
-        "the largest part is the command's own work (1.3 s): less work in the command (numba leads its profile)",
+        "interpreter start and exit 0.2 s, imports 0.4 s, the command's own work 1.2 s",
+        "the largest part is the command's own work (1.2 s): less work in the command (numba leads its profile)",
         "**Compile per new structure, 30 leaves: 7.1 s**",
         "the structure alone takes 7 s",
         "Compile time of each structure measured: 10 leaves 1.7 s (one function), 30 leaves 7 s (one function), 100 leaves 6 s (pieces)",
