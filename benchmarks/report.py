@@ -119,6 +119,12 @@ def _samples_rows(res: dict) -> list[dict]:
     return rows
 
 
+def _busiest(loads: list[dict | None]) -> dict | None:
+    """The load record of the busiest of several measurements (most CPUs used by others)."""
+    loads = [x for x in loads if x]
+    return max(loads, key=lambda x: x.get("othersCores", 0.0)) if loads else None
+
+
 def _threads_judged(row: dict) -> bool:
     return bool(row["load"].get("quiet"))
 
@@ -210,7 +216,7 @@ def targets(res: dict) -> list[dict]:
             f"Peak memory vs samples, {span} (2 threads, a fresh process each{missing})",
             f"flat (max/min ≤ {FLAT_MEMORY:g})",
             f"{fmt(min(rss), 4)} → {fmt(max(rss), 4)} MiB",
-            max((x["load"] for x in srows), key=lambda x: x.get("othersCores", 0)),
+            _busiest([x["load"] for x in srows]),
             max(rss) / min(rss) <= FLAT_MEMORY,
         )
     else:
@@ -268,7 +274,7 @@ def checks(res: dict) -> list[dict]:
             f"Throughput vs samples ({n_(srows[0]['samples'])} … {n_(srows[-1]['samples'])}, 2 threads)",
             f"flat (max/min ≤ {FLAT_THROUGHPUT:g})",
             f"max/min {fmt(max(big) / min(big))}",
-            None,
+            _busiest([x["load"] for x in srows]),
             max(big) / min(big) <= FLAT_THROUGHPUT,
         )
     lv = res.get("leaves")
@@ -279,7 +285,7 @@ def checks(res: dict) -> list[dict]:
             f"Time per request vs leaves ({good_rows[0]['leaves']} … {good_rows[-1]['leaves']}), details off",
             f"linear (log-log slope {lo:g} … {hi:g})",
             f"slope {fmt(lv['slope'])}",
-            None,
+            _busiest([x["load"] for x in good_rows]),
             lo <= lv["slope"] <= hi,
         )
     an = res.get("analytic")
@@ -438,7 +444,7 @@ def _warm_parts(prof: dict) -> dict[str, float]:
     start_exit = max(0.0, prof["processSeconds"] - prof["importSeconds"] - prof["mainSeconds"])
     work = prof["importSeconds"] + prof["mainSeconds"]
     imports = prof.get("importShare", 0.0) * work
-    return {"interpreter start and exit": start_exit, "imports": imports, "the command's own work": work - imports}
+    return {"interpreter start and exit (with the harness's imports)": start_exit, "imports": imports, "the command's own work": work - imports}
 
 
 def _why_warm(sim: dict) -> list[str]:
@@ -481,8 +487,13 @@ def _why_compile(row: dict, rows: list[dict], inline_limit: int | None) -> list[
     gen = groups.get(GENERATED, {"seconds": 0.0, "functions": 0})
     text = (
         f"- **Compile per new structure, {row['leaves']} leaves: {fmt(sec)} s** (target ≤ {COMPILE_30:g} s). With emac-sim's library "
-        f"functions already in the cache the structure alone takes {fmt(structure)} s; the library functions the rest "
-        f"({fmt(sec - structure)} s). numba compile time in the empty-cache run: "
+        f"functions already in the cache the structure alone takes {fmt(structure)} s; "
+        + (
+            f"the library functions the rest ({fmt(sec - structure)} s). "
+            if sec > structure
+            else f"the library functions made no measurable difference (the two runs differ by {fmt(sec - structure)} s). "
+        )
+        + "numba compile time in the empty-cache run: "
         + ", ".join(f"{name} {fmt(g['seconds'])} s ({g['functions']})" for name, g in list(groups.items())[:5])
         + ". "
     )
@@ -1101,7 +1112,11 @@ def _section_startup(res: dict) -> list[str]:
         parts = _warm_parts(prof)
         shares = sum(prof["warmByPackage"].values()) or 1.0
         body = [
-            ["interpreter start and exit", fmt(parts["interpreter start and exit"]), ""],
+            [
+                "interpreter start and exit (with the measuring harness's own imports)",
+                fmt(parts["interpreter start and exit (with the harness's imports)"]),
+                "",
+            ],
             [
                 "imports, the command's lazy ones included (share of a `python -X importtime` run; by package: its self times)",
                 fmt(parts["imports"]),

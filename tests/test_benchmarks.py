@@ -476,7 +476,7 @@ def test_every_section_and_explanation_renders_from_the_numbers(tmp_path) -> Non
         "**Cold start: 9 s**",
         "4 s of that compiles emac-sim's library functions",
         "**Warm start: 1.9 s**",
-        "interpreter start and exit 0.2 s, imports 0.4 s, the command's own work 1.2 s",
+        "interpreter start and exit (with the harness's imports) 0.2 s, imports 0.4 s, the command's own work 1.2 s",
         "the largest part is the command's own work (1.2 s): less work in the command (numba leads its profile)",
         "**Compile per new structure, 30 leaves: 7.1 s**",
         "the structure alone takes 7 s",
@@ -492,6 +492,13 @@ def test_every_section_and_explanation_renders_from_the_numbers(tmp_path) -> Non
     assert "1e9 samples: not run — predicted 900 s, 100 s of the time budget left." in text
     assert "> **Note.** a note" in text and "not run (skipped with --skip)" in text
     assert (tmp_path / "t-leaves.png").is_file() and (tmp_path / "t-samples.png").is_file()
+
+
+def test_compile_explanation_when_the_library_functions_make_no_difference() -> None:
+    row = _leaves_row(30, 25.0) | {"compileSeconds": 8.0, "emptyCache": {"firstSeconds": 7.9, "compiles": {}, "load": QUIET}}
+    (text,) = T._why_compile(row, [row], 100)
+    assert "the library functions made no measurable difference (the two runs differ by -0.5 s)" in text
+    assert text.endswith("must compile faster — less code per structure.")
 
 
 # --------------------------------------------------------------------------- machinery
