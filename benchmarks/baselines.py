@@ -20,27 +20,17 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
-from emac_sim.engine import (
-    BLOCK_SIZE,
-    BlockResult,
-    compile_journey,
-    order_statistic_ranks,
-    plan_blocks,
-    result_from_blocks,
-    run_block,
-    wilson_interval,
-)
+from emac_sim.engine import order_statistic_ranks, simulate, wilson_interval
 from emac_sim.model import distributions as D
 from emac_sim.model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
 from emac_sim.model.scenario import factor_model, fate_groups, named_scenario, shocks
 
-from . import median, timed
+from . import LoadMeter, median, timed
 
 AGREEMENT_CONFIDENCE = 0.999  # intervals compared between routes
 QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
@@ -500,52 +490,30 @@ def agreement(engine: dict, other: dict, sigmas: float = 5.0, bucket_error: floa
 # --------------------------------------------------------------------------- comparisons
 
 
-class EngineRunner:
-    """The engine as the comparisons time it: ``simulate(workers=1, details=False)`` with the
-    journey compiled once up front (as the baselines set up their models once), i.e. blocks of
-    :data:`emac_sim.engine.BLOCK_SIZE` on the calling thread, merged in order, then the result
-    with its intervals and quantiles (what the baselines compute too: availability and latency,
-    no attribution). ``compile_seconds`` is the one-off generation and load time."""
-
-    def __init__(self, journey: Journey, correlation: str = "declared") -> None:
-        self.journey = journey
-        t0 = time.perf_counter()
-        self.compiled = compile_journey(journey, named_scenario(journey, correlation), details=False)
-        run_block(self.compiled, 0, 0, 16)  # load (or compile) the kernel
-        self.compile_seconds = time.perf_counter() - t0
-
-    def calls_per_request(self, samples: int = 100_000) -> float:
-        """Mean calls per request (a separate run with call counting on)."""
-        from emac_sim.engine import simulate
-
-        d = simulate(self.journey, samples=samples, seed=0, workers=1).to_dict()
-        return float(sum(d["callAmplification"].values()))
-
-    def run(self, samples: int, seed: int, confidence: float = 0.95) -> dict:
-        """Simulate ``samples`` requests with ``seed``; the result's ``to_dict()``."""
-        merged = BlockResult.empty(self.compiled)
-        for b, size in enumerate(plan_blocks(int(samples), BLOCK_SIZE)):
-            merged = merged.merge(run_block(self.compiled, seed, b, size))  # type: ignore[arg-type]
-        res = result_from_blocks(self.journey, self.compiled, merged, seed=seed, block_size=BLOCK_SIZE, confidence=confidence)
-        return res.to_dict()
+def engine_run(journey: Journey, samples: int, seed: int, confidence: float = 0.95) -> dict:
+    """The engine as every comparison runs it: ``simulate(workers=1, details=False)`` (one thread,
+    availability and latency with their intervals: what the baselines compute too, no
+    attribution), as a dict."""
+    return simulate(journey, samples=int(samples), seed=seed, workers=1, details=False, confidence=confidence).to_dict()
 
 
 def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -> dict:
-    """Engine (:class:`EngineRunner`, one thread) vs :class:`NumpyJourney` on ``samples`` requests,
-    process CPU time, interleaved ``repeats`` times (medians, each run with its own seed), both
-    including their summaries (intervals, quantiles); plus :func:`agreement` of the last runs."""
+    """Engine (:func:`engine_run`) vs :class:`NumpyJourney` on ``samples`` requests, process CPU
+    time, interleaved ``repeats`` times (medians, each run with its own seed), both including
+    their summaries (intervals, quantiles); plus :func:`agreement` of the last runs."""
     nb = NumpyJourney(journey)
     nb.run(1000, seed)
-    engine = EngineRunner(journey)
+    engine_run(journey, 1000, seed)  # load (or compile) the kernel
     t_eng: list[float] = []
     t_np: list[float] = []
     eng: dict = {}
     other: dict = {}
-    for r in range(repeats):
-        t, eng = timed(lambda r=r: engine.run(samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
-        t_eng += t
-        t, other = timed(lambda r=r: nb.run(samples, seed + 1000 + r, AGREEMENT_CONFIDENCE), 1, "cpu")
-        t_np += t
+    with LoadMeter() as meter:
+        for r in range(repeats):
+            t, eng = timed(lambda r=r: engine_run(journey, samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
+            t_eng += t
+            t, other = timed(lambda r=r: nb.run(samples, seed + 1000 + r, AGREEMENT_CONFIDENCE), 1, "cpu")
+            t_np += t
     return {
         "journey": journey.name,
         "samples": samples,
@@ -554,34 +522,34 @@ def compare_numpy(journey: Journey, samples: int, repeats: int, seed: int = 1) -
         "engineMsps": samples / median(t_eng) / 1e6,
         "numpyMsps": samples / median(t_np) / 1e6,
         "speedup": median(t_np) / median(t_eng),
-        "engineCompileSeconds": engine.compile_seconds,
-        "engineCallsPerRequest": engine.calls_per_request(),
         "numpyLeafEvaluationsPerRequest": evaluated_calls(journey.root),
         "agreement": agreement(eng, other),
         "engine": _brief(eng),
         "numpy": _brief(other),
+        "load": meter.result,
         "seconds": {"engine": t_eng, "numpy": t_np},
     }
 
 
 def compare_simpy(journey: Journey, samples: int, repeats: int, engine_samples: int, seed: int = 1) -> dict:
-    """Engine (:class:`EngineRunner`, one thread) vs :class:`SimPyJourney`: throughput on process CPU time
+    """Engine (:func:`engine_run`) vs :class:`SimPyJourney`: throughput on process CPU time
     (medians of ``repeats`` runs each) and :func:`agreement` of the engine's last run with the
     pooled SimPy requests (``repeats × samples``)."""
     sp = SimPyJourney(journey)
     sp.outcomes(20, seed)
-    engine = EngineRunner(journey)
+    engine_run(journey, 1000, seed)
     t_sp: list[float] = []
     t_eng: list[float] = []
     oks, ts = [], []
     eng: dict = {}
-    for r in range(repeats):
-        t, (o, d) = timed(lambda r=r: sp.outcomes(samples, seed + 2000 + r), 1, "cpu")
-        t_sp += t
-        oks.append(o)
-        ts.append(d)
-        t, eng = timed(lambda r=r: engine.run(engine_samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
-        t_eng += t
+    with LoadMeter() as meter:
+        for r in range(repeats):
+            t, (o, d) = timed(lambda r=r: sp.outcomes(samples, seed + 2000 + r), 1, "cpu")
+            t_sp += t
+            oks.append(o)
+            ts.append(d)
+            t, eng = timed(lambda r=r: engine_run(journey, engine_samples, seed + r, AGREEMENT_CONFIDENCE), 1, "cpu")
+            t_eng += t
     other = summarise(np.concatenate(oks), np.concatenate(ts), AGREEMENT_CONFIDENCE)
     return {
         "journey": journey.name,
@@ -595,6 +563,7 @@ def compare_simpy(journey: Journey, samples: int, repeats: int, engine_samples: 
         "agreement": agreement(eng, other),
         "engine": _brief(eng),
         "simpy": _brief(other),
+        "load": meter.result,
         "seconds": {"engine": t_eng, "simpy": t_sp},
     }
 

@@ -1,47 +1,35 @@
-"""Engine benchmarks (issues 4 and 15): throughput against a hand-specialised kernel, thread
-scaling, memory flatness and cold/warm start of ``emac simulate``.
+"""Issue 15's hand-specialised checkout kernel, and the engine measured against it.
 
-``run(quick)`` returns a JSON-ready dict; ``python benchmarks/bench_engine.py [--quick]``
-prints it. Timings are best-of-``repeats`` CPU times on whatever machine runs them (a shared
-machine makes them noisy: compare ratios measured in the same run, not absolute numbers across
-runs).
-
-The hand-specialised kernel (:func:`checkout_by_hand`) is issue 15's: the paper's checkout with
-lognormal latencies and a gaussian payment-network factor at rho 0.5
+The hand-specialised kernel (:func:`checkout_by_hand`) is the paper's checkout with lognormal
+latencies and a gaussian payment-network factor at rho 0.5
 (:func:`benchmarks.journeys.checkout_lognormal`) written out by hand with the fastest sampling
 numba offers: per journey 12 standard normals from ``np.random.Generator`` (PCG64, ziggurat) —
 two factors, five failure latents, five latency latents — and 5 ``exp``, plus a log-bucket
 latency histogram. It ignores the engine's draw order (it draws every call, hedge or not), so it
-agrees with the engine in distribution only: :func:`throughput` checks that its availability
+agrees with the engine in distribution only: :func:`compare_hand` checks that its availability
 and p99 lie within the engine's intervals.
+
+:func:`compare_hand` times it against ``simulate(workers=1)`` with details off and on, on one
+thread, interleaved, and measures what explains the difference: the fixed cost of a
+``simulate`` call, and the draws each side makes (:mod:`benchmarks.profile`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 from scipy import special
 
-from emac_sim import load_spec
 from emac_sim.engine import simulate
 from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
 
-try:
-    from . import journeys as J
-except ImportError:  # run as a script
-    import journeys as J  # type: ignore[no-redef]
+from . import LoadMeter, median, timed
+from . import journeys as J
+from .draws import DrawCosts, draw_counts
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKOUT = ROOT / "configs" / "checkout.yaml"
+SMALL = 64  # samples of a simulate call that costs only its fixed part
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -107,132 +95,107 @@ def hand_arguments(journey) -> tuple:
     return thr, mu, sigma, dom.rho, dom.latency_rho, race.hedge_delay
 
 
-def _best(fn, repeats: int, clock=time.perf_counter) -> tuple[float, object]:
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = clock()
-        out = fn()
-        best = min(best, clock() - t0)
-    return best, out
+HAND_DRAWS = {"normal": 12.0, "exp": 5.0}
+"""Draws per journey of :func:`checkout_by_hand` (read off its code)."""
 
 
-def throughput(n: int, repeats: int) -> dict:
-    """Single-thread CPU time of the hand kernel and of ``simulate(workers=1)`` on
-    :func:`benchmarks.journeys.checkout_lognormal` (details off, as validation and sweeps run it,
-    and on, as ``emac simulate`` runs it), plus the paper checkout without latency."""
+def _per_request(n: int, seconds: float, fixed: float, draw_ns: float) -> dict:
+    """ns per request of a run of ``n`` requests, split into the fixed cost of the call spread
+    over the requests, the draws, and the rest (control flow, parameter loads, bookkeeping)."""
+    total = 1e9 * seconds / n
+    fixed_ns = 1e9 * fixed / n
+    return {"nsPerRequest": total, "fixedNs": fixed_ns, "drawNs": draw_ns, "restNs": total - fixed_ns - draw_ns}
+
+
+def _exact_birnbaum():
+    """The analytic layer's exact Birnbaum importance, which ``simulate(details=True)`` computes on
+    every call (None if the analytic layer no longer offers it under that name)."""
+    try:
+        from emac_sim.analytic import birnbaum_importance
+    except ImportError:
+        return None
+    return birnbaum_importance
+
+
+def compare_hand(n: int, repeats: int, costs: DrawCosts | None = None, seed: int = 1) -> dict:
+    """Single-thread process CPU time of :func:`checkout_by_hand` and of ``simulate(workers=1)`` on
+    :func:`benchmarks.journeys.checkout_lognormal`, details off (as validation and sweeps run it)
+    and on (as ``emac simulate`` runs it), interleaved ``repeats`` times (medians).
+
+    Also measured: the fixed CPU cost of a ``simulate`` call (``SMALL`` samples), of its code
+    generation (``compile_journey``, the kernel already loaded) and of the exact Birnbaum
+    importance it computes with details on, and the draws per request of the engine
+    (:func:`benchmarks.profile.draw_counts`); with ``costs``, each side's ns per request split into
+    fixed cost, draws and the rest.
+    """
+    from emac_sim.engine import compile_journey
     from emac_sim.engine.intervals import histogram_quantile
+    from emac_sim.model.scenario import named_scenario
 
     j = J.checkout_lognormal()
     args = hand_arguments(j)
-    hist = (np.zeros(N_BUCKETS, np.int64), np.zeros(N_BUCKETS, np.int64))
-    checkout_by_hand(100, np.random.default_rng(0), *args, *hist)  # compile / load from cache
-    simulate(j, samples=1000, seed=1, workers=1, details=False)
-    simulate(j, samples=1000, seed=1, workers=1)
-    clock = time.thread_time  # single-threaded: robust to time-slicing on a shared machine
 
-    def hand():
+    def hand(s: int) -> tuple[int, np.ndarray]:
         h_ok, h_all = np.zeros(N_BUCKETS, np.int64), np.zeros(N_BUCKETS, np.int64)
-        ok = checkout_by_hand(n, np.random.default_rng(1), *args, h_ok, h_all)
-        return ok, h_ok
+        return checkout_by_hand(n, np.random.default_rng(s), *args, h_ok, h_all), h_ok
 
-    t_hand, (ok_hand, h_ok) = _best(hand, repeats, clock)
-    t_eng, res = _best(lambda: simulate(j, samples=n, seed=1, workers=1, details=False), repeats, clock)
-    t_det, _ = _best(lambda: simulate(j, samples=n, seed=1, workers=1), repeats, clock)
+    def engine(s: int, samples: int, details: bool):
+        return simulate(j, samples=samples, seed=s, workers=1, details=details)
+
+    checkout_by_hand(100, np.random.default_rng(0), *args, np.zeros(N_BUCKETS, np.int64), np.zeros(N_BUCKETS, np.int64))
+    engine(seed, 1000, False)  # load (or compile) the kernels
+    engine(seed, 1000, True)
+    t: dict[str, list[float]] = {"hand": [], "off": [], "on": [], "fixedOff": [], "fixedOn": [], "codegen": [], "birnbaum": []}
+    birnbaum = _exact_birnbaum()
+    with LoadMeter() as meter:
+        for r in range(repeats):
+            dt, (ok_hand, h_ok) = timed(lambda r=r: hand(seed + r), 1, "cpu")
+            t["hand"] += dt
+            dt, res = timed(lambda r=r: engine(seed + r, n, False), 1, "cpu")
+            t["off"] += dt
+            t["on"] += timed(lambda r=r: engine(seed + r, n, True), 1, "cpu")[0]
+            t["fixedOff"] += timed(lambda: engine(seed, SMALL, False), 1, "cpu")[0]
+            t["fixedOn"] += timed(lambda: engine(seed, SMALL, True), 1, "cpu")[0]
+            t["codegen"] += timed(lambda: compile_journey(j, named_scenario(j, "declared"), details=False), 1, "cpu")[0]
+            if birnbaum is not None:
+                t["birnbaum"] += timed(lambda: birnbaum(j, named_scenario(j, "declared")), 1, "cpu")[0]
+    m = {k: median(v) for k, v in t.items() if v}
     lo, hi = res.availability_ci()
     hand_p99 = histogram_quantile(h_ok, 0.99, 0.999)
     eng_p99 = histogram_quantile(res.counts.hist_ok, 0.99, 0.999)
+    p = res.availability
     out = {
         "journey": j.name,
         "samples": n,
-        "clock": "thread CPU time, best of repeats",
-        "handKernelMsps": n / t_hand / 1e6,
-        "engineMsps": n / t_eng / 1e6,
-        "engineDetailsMsps": n / t_det / 1e6,
-        "ratioEngineToHand": t_eng / t_hand,
-        "ratioEngineDetailsToHand": t_det / t_hand,
+        "repeats": repeats,
+        "clock": "process CPU time, one thread, median of interleaved repeats",
+        "handMsps": n / m["hand"] / 1e6,
+        "engineMsps": n / m["off"] / 1e6,
+        "engineDetailsMsps": n / m["on"] / 1e6,
+        "ratio": m["off"] / m["hand"],
+        "ratioDetails": m["on"] / m["hand"],
+        "fixedSeconds": {"off": m["fixedOff"], "on": m["fixedOn"], "samples": SMALL},
+        "codegenSeconds": m["codegen"],
+        "birnbaumSeconds": m.get("birnbaum"),
         "handAvailability": ok_hand / n,
         "engineAvailabilityCi": [lo, hi],
         "agree": bool(
-            abs(ok_hand / n - res.availability) <= 5 * math.sqrt(res.availability * (1 - res.availability) * 2 / n)
+            abs(ok_hand / n - p) <= 5 * math.sqrt(p * (1 - p) * 2 / n)
             and hand_p99 is not None
             and eng_p99 is not None
             and hand_p99["ci"][0] <= eng_p99["ci"][1] * (1 + 1 / 256)
             and eng_p99["ci"][0] * (1 - 1 / 256) <= hand_p99["ci"][1]
         ),
+        "handDraws": HAND_DRAWS,
+        "engineDraws": draw_counts(j, 20_000),
+        "load": meter.result,
+        "seconds": t,
     }
-    paper_spec = ROOT.parent / "shared" / "reference" / "paper-checkout" / "spec" / "emac.checkout.yaml"
-    if paper_spec.is_file():
-        paper = load_spec(paper_spec)
-        simulate(paper, samples=1000, seed=1, workers=1, details=False, correlation="independent")
-        t_paper, _ = _best(lambda: simulate(paper, samples=n, seed=1, workers=1, details=False, correlation="independent"), repeats, clock)
-        out["paperCheckoutNoLatencyMsps"] = n / t_paper / 1e6
+    if costs is not None:
+        eng_draws = costs.per_request(out["engineDraws"]["perRequest"])
+        out["profile"] = {
+            "hand": _per_request(n, m["hand"], 0.0, costs.per_request(HAND_DRAWS)),
+            "off": _per_request(n, m["off"], m["fixedOff"], eng_draws),
+            "on": _per_request(n, m["on"], m["fixedOn"], eng_draws),
+        }
     return out
-
-
-def scaling(n: int, repeats: int) -> dict:
-    """Wall time of simulate() with 1 and 2 worker threads (identical results)."""
-    j = load_spec(CHECKOUT)
-    simulate(j, samples=1000, seed=1)
-    t1, r1 = _best(lambda: simulate(j, samples=n, seed=1, workers=1), repeats)
-    t2, r2 = _best(lambda: simulate(j, samples=n, seed=1, workers=2), repeats)
-    return {
-        "samples": n,
-        "clock": "wall time, best of repeats (sensitive to other load)",
-        "loadAverage": os.getloadavg()[0],
-        "cpus": os.cpu_count(),
-        "oneThreadSeconds": t1,
-        "twoThreadSeconds": t2,
-        "speedup": t1 / t2,
-        "identical": r1.to_dict() == r2.to_dict(),
-    }
-
-
-def _peak_rss_mb(samples: int) -> float:
-    code = (
-        "import resource\n"
-        "from emac_sim import load_spec\n"
-        "from emac_sim.engine import simulate\n"
-        f"simulate(load_spec({str(CHECKOUT)!r}), samples={samples}, seed=1, workers=2)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0
-
-
-def memory(small: int, large: int) -> dict:
-    """Peak RSS of a whole process simulating ``small`` and ``large`` samples."""
-    a = _peak_rss_mb(small)
-    b = _peak_rss_mb(large)
-    return {"smallSamples": small, "largeSamples": large, "peakRssSmallMb": a, "peakRssLargeMb": b, "ratio": b / a}
-
-
-def start_times() -> dict:
-    """``emac simulate configs/checkout.yaml --samples 1e5`` with empty caches, then warm."""
-    cmd = [sys.executable, "-m", "emac_sim.cli", "simulate", str(CHECKOUT), "--samples", "1e5", "--seed", "1", "--format", "json"]
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, EMAC_CACHE_DIR=cache)
-        out = {}
-        for label in ("coldSeconds", "warmSeconds"):
-            t0 = time.perf_counter()
-            subprocess.run(cmd, env=env, capture_output=True, check=True)
-            out[label] = time.perf_counter() - t0
-    return out
-
-
-def run(quick: bool) -> dict:
-    """All engine benchmarks; ``quick`` uses small sizes (a few seconds of work)."""
-    n = 1_000_000 if quick else 4_000_000
-    repeats = 2 if quick else 3
-    return {
-        "benchmark": "engine",
-        "quick": quick,
-        "note": "best-of wall times on a shared machine; compare ratios within one run",
-        "throughput": throughput(n, repeats),
-        "scaling": scaling(2 * n, repeats),
-        "memory": memory(1_000_000, 10_000_000 if quick else 100_000_000),
-        "startup": start_times(),
-    }
-
-
-if __name__ == "__main__":
-    print(json.dumps(run("--quick" in sys.argv[1:]), indent=2))

@@ -13,12 +13,12 @@ so a group of the three stages has six leaves; ``staged_journey(30)`` (five full
 ``L = 10 … 1000`` the journeys of the leaves-scaling figure (cost per sample grows linearly in
 ``L``: every leaf is called at least once in almost every request). A remainder of fewer leaves
 than the next stage needs is filled with ``call`` stages. Components are laid out group by
-group in the order api, shard0, shard1, shard2, primary, replica (the hand-written kernel in
-:mod:`benchmarks.baselines` relies on it). Zones ``zone-a|b|c`` are magnitude-free failure
+group in the order api, shard0, shard1, shard2, primary, replica. Zones ``zone-a|b|c`` are magnitude-free failure
 domains (hypotheses: the ``declared`` scenario simulates them as independent); the primaries
 share a shock domain ``db`` (a common-cause outage with probability 2·10⁻⁴ per request).
 
-Everything is deterministic for a given ``seed``.
+Everything is deterministic for a given ``seed``. :func:`by_name` names every journey here, so a
+measurement in a fresh process (:mod:`benchmarks.children`) can rebuild it.
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ HEDGE_RETRY = (2, 0.30, Backoff(initial=0.010))
 HEDGE_DELAY = 0.050  # seconds: about the primaries' p90
 SHOCK_PROBABILITY = 2e-4
 STAGE_LEAVES = {"call": 1, "fanout": 3, "hedge": 2}
-# gamma latencies come from a catalogue of profiles: the engine builds one quantile table per
-# distinct gamma distribution (tens of ms each), which would otherwise dominate compiling a
-# 1,000-leaf journey; the cost per table is measured on its own (benchmarks.scaling)
+# gamma latencies come from a small catalogue of profiles (the journeys of earlier reports; the
+# generated kernels read every parameter from arrays, so the catalogue no longer matters to them)
 SHARD_MEANS = (0.003, 0.004, 0.005, 0.006, 0.008, 0.010)
 SHARD_CVS = (0.5, 0.75, 1.0)
 PRIMARY_P50S = (0.015, 0.018, 0.020, 0.022, 0.025)
@@ -72,9 +71,7 @@ def checkout_lognormal() -> Journey:
         )
         for c in base.components
     )
-    domains = tuple(
-        Domain(d.name, d.members, model="gaussian", rho=0.5, latency_rho=0.5) if d.name == "payment-network" else d for d in base.domains
-    )
+    domains = tuple(Domain(d.name, d.members, model="gaussian", rho=0.5, latency_rho=0.5) if d.name == "payment-network" else d for d in base.domains)
     return Journey(name="checkout-lognormal", root=base.root, components=comps, domains=domains)
 
 
@@ -186,3 +183,25 @@ def four_nines() -> Journey:
         )
     )
     return Journey(name="four-nines", root=root, components=comps)
+
+
+def helper_warmup() -> Journey:
+    """Every stage shape of the staged journeys side by side (a ``Parallel`` of the stages of
+    ``staged_journey(6)``): its kernel uses every library function the staged journeys' kernels
+    use, and its structure is none of theirs, so running it first fills a kernel cache with the
+    shared helpers only."""
+    base = staged_journey(6)
+    return Journey(name="helper-warmup", root=Parallel(base.root.steps, join="all"), components=base.components, domains=base.domains)
+
+
+def by_name(name: str) -> Journey:
+    """``checkout``, ``checkout-lognormal``, ``four-nines``, ``helper-warmup``, ``staged-<L>`` or
+    ``spec:<path>``."""
+    fixed = {"checkout": checkout, "checkout-lognormal": checkout_lognormal, "four-nines": four_nines, "helper-warmup": helper_warmup}
+    if name in fixed:
+        return fixed[name]()
+    if name.startswith("staged-") and name[7:].isdigit():
+        return staged_journey(int(name[7:]))
+    if name.startswith("spec:"):
+        return load_spec(Path(name[5:]))
+    raise ValueError(f"unknown benchmark journey {name!r}")
