@@ -4,10 +4,11 @@
   interval** (Wilson 1927; Agresti & Coull 1998, *Am. Stat.* 52:119): for k successes in n,
   centre (k + z²/2)/(n + z²) and half-width z·sqrt(k(n−k)/n + z²/4)/(n + z²), z = Φ⁻¹(1 − α/2).
 - Latency: empirical quantiles of successful calls, and maximum-likelihood fits of lognormal,
-  gamma, Weibull and exponential (zero location). The fit with the lowest AIC is reported with
-  its Kolmogorov–Smirnov statistic D and p-value; since the parameters come from the same
-  sample the p-value is conservative (Lilliefors). The spec gets the fitted distribution unless
-  KS rejects it at α = 0.01 with n ≥ 50, in which case it gets the empirical quantiles.
+  gamma, Weibull and exponential with the location fixed at 0 (``scipy.stats`` fits). The fit
+  with the lowest AIC is reported with its Kolmogorov–Smirnov statistic D and exact p-value
+  (``scipy.stats.kstest``); since the parameters come from the same sample the p-value is
+  conservative (Lilliefors). The spec gets the fitted distribution unless KS rejects it at
+  α = 0.01 with n ≥ 50, in which case it gets the empirical quantiles.
 - **Confidence** of an inferred field (documented formula, also written into each model)::
 
       confidence = coverage × agreement × n / (n + N0),   N0 = 10
@@ -25,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import stats
 
 from ..model import distributions as D
 from ..spec.limits import clamp_latency, within_limits
@@ -142,6 +143,69 @@ def _quantile_points(x: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((float(q), clamp_latency(float(v))) for q, v in zip(qs, vals))
 
 
+def _lognormal(x: np.ndarray) -> tuple[D.Distribution, np.ndarray]:
+    # ln T is Normal(mu, sigma): the fit of the normal to ln T (mean and ddof-0 sd) is the
+    # zero-location lognormal fit, in the model's own parameters (lognorm.fit(floc=0) returns
+    # exp(mu), whose log gives mu back only to an ulp of the median)
+    mu, sigma = stats.norm.fit(np.log(x))
+    return D.LogNormal(mu=float(mu), sigma=float(sigma)), stats.lognorm.logpdf(x, sigma, scale=math.exp(mu))
+
+
+def _gamma(x: np.ndarray) -> tuple[D.Distribution, np.ndarray]:
+    shape, _, scale = stats.gamma.fit(x, floc=0)  # root of ln k − ψ(k) = ln mean − mean ln, scale = mean / k
+    return D.Gamma(shape=float(shape), scale=float(scale)), stats.gamma.logpdf(x, shape, scale=scale)
+
+
+def _weibull(x: np.ndarray) -> tuple[D.Distribution, np.ndarray]:
+    # ln T of a zero-location Weibull(k, λ) is Gumbel-min(ln λ, 1/k), and the change of variable
+    # does not involve the parameters: the same maximum. scipy's gumbel fit solves its score
+    # equation to rtol 1e-14; weibull_min.fit(floc=0) runs a generic Nelder–Mead (about 1e-4
+    # relative at its default tolerances, 1e-8 at best) from a method-of-moments start that fails
+    # on very spread samples. tests/test_discover_fits.py holds the two routes together.
+    lx = np.log(x)
+    guess = float(lx.std()) * math.sqrt(6.0) / math.pi  # Var ln T = π²/(6k²)
+    loc, scale = stats.gumbel_l.fit(lx, scale=guess if guess > 0 else 1.0)
+    shape, lam = 1.0 / float(scale), math.exp(float(loc))
+    return D.Weibull(shape=shape, scale=lam), stats.weibull_min.logpdf(x, shape, scale=lam)
+
+
+def _exponential(x: np.ndarray) -> tuple[D.Distribution, np.ndarray]:
+    _, scale = stats.expon.fit(x, floc=0)  # the mean
+    return D.Exponential(mean_s=float(scale)), stats.expon.logpdf(x, scale=scale)
+
+
+# family → (maximum-likelihood fit with location 0 returning the distribution and the pointwise
+# log-densities, free parameters); this order breaks AIC ties
+FAMILIES = {"lognormal": (_lognormal, 2), "gamma": (_gamma, 2), "weibull": (_weibull, 2), "exponential": (_exponential, 1)}
+
+
+def fit_families(x: np.ndarray) -> dict[str, tuple[D.Distribution, float, int]]:
+    """Maximum-likelihood fits of every family in :data:`FAMILIES` (scipy.stats, location 0).
+
+    Parameters
+    ----------
+    x
+        1-D float64 array of durations in seconds, all > 0, not all equal.
+
+    Returns
+    -------
+    dict
+        Family name → (distribution, log-likelihood, number of free parameters), for the families
+        whose fit converged to finite parameters with a finite log-likelihood.
+    """
+    out: dict[str, tuple[D.Distribution, float, int]] = {}
+    for name, (fit, k) in FAMILIES.items():
+        try:
+            with np.errstate(all="ignore"):
+                dist, logpdf = fit(x)
+                ll = float(np.sum(logpdf))
+        except (ValueError, RuntimeError, OverflowError, FloatingPointError, stats.FitError):
+            continue  # no maximum in range (a near-constant sample has none for gamma or Weibull)
+        if math.isfinite(ll) and all(math.isfinite(v) for v in dist.to_spec().values() if not isinstance(v, str)):
+            out[name] = (dist, ll, k)
+    return out
+
+
 def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
     """Empirical quantiles plus the best of four ML fits (module docs), for durations ``x`` (s).
 
@@ -162,48 +226,11 @@ def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
     if float(x.max()) == 0.0:
         return LatencyFit(n, qd, {}, None, None, None, None, "none")
     fits: dict[str, dict] = {}
-    cands: dict[str, tuple[D.Distribution, float, int]] = {}
-    if n >= 2 and float(x.min()) > 0 and float(np.ptp(x)) > 0:
-        lx = np.log(x)
-        mlx = float(lx.mean())
-        m = float(x.mean())
-        mu, sigma = mlx, float(lx.std())
-        if sigma > 0:
-            cands["lognormal"] = (D.LogNormal(mu=mu, sigma=sigma), float(np.sum(stats.norm.logpdf(lx, mu, sigma)) - lx.sum()), 2)
-        # gamma MLE (zero location): log k − ψ(k) = log mean − mean log
-        sg = math.log(m) - mlx
-        if sg > 0:
-            try:
-                k = optimize.brentq(lambda a: math.log(a) - special.digamma(a) - sg, 1e-4, 1e6)
-                ll = float(np.sum(stats.gamma.logpdf(x, k, scale=m / k)))
-                if math.isfinite(ll):
-                    cands["gamma"] = (D.Gamma(shape=k, scale=m / k), ll, 2)
-            except (ValueError, RuntimeError):
-                pass
-        # Weibull MLE (zero location): 1/k + mean log x − Σ xᵏ log x / Σ xᵏ = 0
-        xs = x / float(np.median(x))
-        ls = np.log(xs)
-
-        def wfun(k: float) -> float:
-            e = k * ls
-            w = np.exp(e - e.max())  # xᵏ scaled: the ratio below is unchanged, nothing overflows
-            return 1.0 / k + float(ls.mean()) - float(np.sum(w * ls) / np.sum(w))
-
-        try:
-            k = optimize.brentq(wfun, 0.02, 200.0)
-            e = k * ls
-            scale = float(np.median(x)) * math.exp((float(e.max()) + math.log(float(np.mean(np.exp(e - e.max()))))) / k)
-            ll = float(np.sum(stats.weibull_min.logpdf(x, k, scale=scale)))
-            if math.isfinite(ll):
-                cands["weibull"] = (D.Weibull(shape=k, scale=scale), ll, 2)
-        except (ValueError, RuntimeError, OverflowError, FloatingPointError):
-            pass
-        cands["exponential"] = (D.Exponential(mean_s=m), float(np.sum(stats.expon.logpdf(x, scale=m))), 1)
-    xsorted = np.sort(x)
+    cands = fit_families(x) if n >= 2 and float(x.min()) > 0 and float(np.ptp(x)) > 0 else {}
     best, best_aic = None, math.inf
     for name, (dist, ll, k) in cands.items():
         aic = 2 * k - 2 * ll
-        d_ks, p_ks = ks_statistic(xsorted, dist)
+        d_ks, p_ks = ks_test(x, dist)
         fits[name] = {"params": dist.to_spec(), "logLikelihood": ll, "aic": aic, "ksD": d_ks, "ksP": p_ks}
         # a fit the spec loader would refuse (a gamma shape of 1e5, a lognormal sigma of 8) is
         # reported but not chosen: the discovered model must load again
@@ -218,13 +245,11 @@ def fit_latency(x: np.ndarray, alpha: float = 0.01) -> LatencyFit:
     return LatencyFit(n, qd, fits, best, d, p, cands[best][0], "fit")
 
 
-def ks_statistic(xsorted: np.ndarray, dist: D.Distribution) -> tuple[float, float]:
-    """One-sample Kolmogorov–Smirnov D and its p-value (exact distribution of D, scipy ``kstwo``)."""
-    n = xsorted.size
-    f = np.clip(dist.cdf(xsorted), 0.0, 1.0)
-    i = np.arange(1, n + 1)
-    d = float(max(np.max(i / n - f), np.max(f - (i - 1) / n)))
-    return d, float(stats.kstwo.sf(d, n))
+def ks_test(x: np.ndarray, dist: D.Distribution) -> tuple[float, float]:
+    """One-sample Kolmogorov–Smirnov D of ``x`` against ``dist`` and its p-value (``scipy.stats.kstest``,
+    exact distribution of D); with parameters fitted to ``x`` the p-value is conservative."""
+    r = stats.kstest(x, dist.cdf, method="exact")
+    return float(r.statistic), float(r.pvalue)
 
 
 def same_distribution(a: np.ndarray, b: np.ndarray, alpha: float = 0.01) -> tuple[bool, float | None]:

@@ -17,7 +17,8 @@ One run computes, for the journey as written (capacity components through their 
    around the component that dominates the tail, labelled as such).
 
 It writes ``report.md`` (figures as files under ``figures/``), ``report.json`` (every number
-shown) and ``report.html``, which is self-contained: every figure is embedded as a base64 SVG data URI. Sweeps use common random
+shown) and ``report.html``, which is self-contained: every figure is embedded as a base64 SVG data URI. Both documents are
+rendered by the Jinja templates under ``templates/`` (package data) from one list of blocks. Sweeps use common random
 numbers (one seed), so the trade-off curves are smooth. The same inputs and seed give the same
 bytes (no timestamps; SVG ids are salted deterministically).
 """
@@ -25,6 +26,7 @@ bytes (no timestamps; SVG ids are salted deterministically).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import math
@@ -36,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 
 from ..model.journey import Journey
 from ..spec.limits import MAX_LATENCY, MIN_LATENCY
@@ -627,78 +631,38 @@ def _best_point(st: dict, threshold: float | None) -> str | None:
     return text + f"lowest p99 {_ms(p['p99'])} at {what} {p['value'] * 1e3:g} ms ({p['extraLoad']:+.1%} calls)."
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def esc(c: str) -> str:
-        return str(c).replace("|", "\\|")
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+
+def _inline(text: str) -> Markup:
+    """Escape (as :func:`html.escape`), then render `code` spans."""
+    parts = html.escape(text).split("`")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report's templates (package data under ``templates/``); HTML ones autoescape."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("emac_sim.studies", "templates"),
+        autoescape=lambda name: name is not None and name.endswith(".html.j2"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(cell=_md_cell, inline=_inline, text=lambda t: Markup(html.escape(str(t))))
+    return env
 
 
 def _markdown(blocks: list[Block]) -> str:
-    parts = []
-    for kind, v in blocks:
-        if kind == "h1":
-            parts.append(f"# {v}")
-        elif kind == "h2":
-            parts.append(f"## {v}")
-        elif kind == "p":
-            parts.append(v)
-        elif kind == "list":
-            parts.append("\n".join(f"- {x}" for x in v))
-        elif kind == "table":
-            parts.append(_md_table(*v))
-        elif kind == "figure":
-            stem, title, caption = v
-            parts.append(f"### {title}\n\n![{title}](figures/{stem}.png)\n\n{caption} ([SVG](figures/{stem}.svg))")
-    return "\n\n".join(parts) + "\n"
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1b2631;line-height:1.45}
-h1{font-size:1.6em;border-bottom:2px solid #d5d8dc;padding-bottom:.3em}h2{font-size:1.25em;margin-top:1.6em}h3{font-size:1.05em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}td,th{border:1px solid #d5d8dc;padding:.3em .6em;text-align:left}
-th{background:#f4f6f7}code{background:#f4f6f7;padding:0 .25em;border-radius:3px;font-size:.92em}
-figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eaeded}figcaption{font-size:.9em;color:#566573}
-"""
-
-
-def _inline(text: str) -> str:
-    """Escape, then render `code` spans."""
-    parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return _templates().get_template("report.md.j2").render(blocks=blocks)
 
 
 def _html(blocks: list[Block], fig_dir: Path, name: str) -> str:
-    body = []
-    for kind, v in blocks:
-        if kind == "h1":
-            body.append(f"<h1>{_inline(v)}</h1>")
-        elif kind == "h2":
-            body.append(f"<h2>{_inline(v)}</h2>")
-        elif kind == "p":
-            body.append(f"<p>{_inline(v)}</p>")
-        elif kind == "list":
-            body.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in v) + "</ul>")
-        elif kind == "table":
-            header, rows = v
-            head = "".join(f"<th>{_inline(h)}</th>" for h in header) if any(header) else ""
-            trs = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows)
-            body.append(f"<table>{'<tr>' + head + '</tr>' if head else ''}{trs}</table>")
-        elif kind == "figure":
-            stem, title, caption = v
-            svg = (fig_dir / f"{stem}.svg").read_bytes()
-            data = base64.b64encode(svg).decode("ascii")
-            body.append(
-                f'<figure><h3>{_inline(title)}</h3><img alt="{html.escape(title)}" src="data:image/svg+xml;base64,{data}">'
-                f"<figcaption>{_inline(caption)}</figcaption></figure>"
-            )
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(name)}: tail-amplification report</title><style>{_CSS}</style></head>\n"
-        "<body>\n<!-- generated by emac report; do not edit -->\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    svg = {v[0]: base64.b64encode((fig_dir / f"{v[0]}.svg").read_bytes()).decode("ascii") for kind, v in blocks if kind == "figure"}
+    return _templates().get_template("report.html.j2").render(blocks=blocks, svg=svg, name=name)
 
 
 __all__ = ["ReportResult", "mc_ccdf", "report"]
