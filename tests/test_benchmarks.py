@@ -25,7 +25,8 @@ from benchmarks import run as R  # noqa: E402
 from benchmarks import run_child  # noqa: E402
 from emac_sim.engine import simulate  # noqa: E402
 from emac_sim.model.distributions import Constant, LogNormal  # noqa: E402
-from emac_sim.model.journey import Backoff, Component, Journey, Parallel, Race, Ref, Retry, Series, Timeout  # noqa: E402
+from emac_sim.model.journey import Component, Journey, Ref  # noqa: E402
+from emac_sim.operators import Backoff, Parallel, Race, Retry, Series, Timeout  # noqa: E402
 
 # --------------------------------------------------------------------------- journeys
 
