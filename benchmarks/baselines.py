@@ -27,8 +27,9 @@ from scipy import special
 
 from emac_sim.engine import order_statistic_ranks, simulate, wilson_interval
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from emac_sim.model.journey import Journey, Node, Ref
 from emac_sim.model.scenario import factor_model, fate_groups, named_scenario, shocks
+from emac_sim.operators import Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 from . import LoadMeter, median, timed
 

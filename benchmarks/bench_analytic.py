@@ -20,23 +20,8 @@ import time
 import numpy as np
 
 from emac_sim.model.distributions import Exponential, Gamma, LogNormal
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    Domain,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, Domain, Journey, Node, Ref
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 TARGETS = (0.99, 0.995, 0.999, 0.9995, 0.9999)
 

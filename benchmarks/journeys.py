@@ -29,7 +29,8 @@ import numpy as np
 
 from emac_sim import load_spec
 from emac_sim.model.distributions import Exponential, Gamma, LogNormal
-from emac_sim.model.journey import Backoff, Component, Domain, Journey, Node, Parallel, Race, Ref, Retry, Series
+from emac_sim.model.journey import Component, Domain, Journey, Node, Ref
+from emac_sim.operators import Backoff, Parallel, Race, Retry, Series
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOUT = ROOT / "configs" / "checkout.yaml"

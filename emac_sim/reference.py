@@ -31,20 +31,7 @@ import numpy as np
 from scipy import special
 
 from .model import distributions as D
-from .model.journey import (
-    Choice,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from .model.journey import Journey, Node, Ref
 from .model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, piecewise_points, quantile_table
 from .model.scenario import Scenario, factor_model, fate_groups, named_scenario, shocks
 
@@ -274,110 +261,14 @@ class ReferenceSimulator:
             self.req.calls.append(CallRecord(c, start, start + t, ok, attempt, path))
         return ok, t
 
-    # ---- the operators: return (ok, t, dominant component, its call's seconds)
+    # ---- the tree: returns (ok, t, dominant component, its call's seconds)
     def run(self, node: Node, path: str, start: float, attempt: int) -> tuple[bool, float, str | None, float]:
+        """Evaluate ``node`` for the current request; operators step through their own rule
+        (``simulate`` in :mod:`emac_sim.operators`), calling back here for their children."""
         if isinstance(node, Ref):
             ok, t = self.call(node.component, path, start, attempt)
             return ok, t, node.component, t
-
-        if isinstance(node, (Series, Repeat)):
-            if isinstance(node, Series):
-                steps = [(f"{path}.steps[{i}]", s) for i, s in enumerate(node.steps)]
-            else:
-                steps = [(f"{path}.step", node.step)] * node.count
-            total, dom, domt = 0.0, None, -1.0
-            for p, step in steps:
-                ok, t, d, dt = self.run(step, p, start + total, attempt)
-                total += t
-                if dt > domt:
-                    dom, domt = d, dt
-                if not ok:
-                    return False, total, dom, domt
-            return True, total, dom, domt
-
-        if isinstance(node, Fallback):
-            total, dom, domt = 0.0, None, -1.0
-            for i, b in enumerate(node.branches):
-                ok, t, d, dt = self.run(b, f"{path}.branches[{i}]", start + total, attempt)
-                total += t
-                if dt > domt:
-                    dom, domt = d, dt
-                if ok:
-                    return True, total, dom, domt
-            return False, total, dom, domt
-
-        if isinstance(node, Parallel):
-            results = [self.run(b, f"{path}.branches[{i}]", start, attempt) for i, b in enumerate(node.branches)]
-            slowest = results[0]
-            for r in results[1:]:
-                if r[1] > slowest[1]:
-                    slowest = r
-            successes = sorted((r for r in results if r[0]), key=lambda r: r[1])  # stable
-            k = node.needed
-            if len(successes) < k:
-                return False, slowest[1], slowest[2], slowest[3]
-            # ties (equal durations) only matter for the dominant component: 'all' reports the
-            # first slowest branch, 'any' the first fastest success, quorum the stable k-th
-            kth = slowest if k == len(results) else successes[k - 1]
-            return True, kth[1], kth[2], kth[3]
-
-        if isinstance(node, Race):
-            h = node.hedge_delay
-            best = None  # (finish, dom, domt) of the first success
-            latest = None  # (finish, dom, domt) of the latest finish
-            for j, b in enumerate(node.branches):
-                if j > 0 and not (h == 0.0 or (math.inf if best is None else best[0]) > j * h):
-                    break  # an earlier branch already succeeded by j·h: branch j is never issued
-                if j == 1:
-                    self.hedged_paths.add(path)
-                ok, t, d, dt = self.run(b, f"{path}.branches[{j}]", start + j * h, attempt)
-                finish = j * h + t
-                if ok and (best is None or finish < best[0]):
-                    best = (finish, d, dt)
-                if latest is None or finish > latest[0]:
-                    latest = (finish, d, dt)
-            if best is not None:
-                return True, best[0], best[1], best[2]
-            assert latest is not None
-            return False, latest[0], latest[1], latest[2]
-
-        if isinstance(node, Retry):
-            tau = math.inf if node.per_try_timeout is None else node.per_try_timeout
-            total, dom, domt = 0.0, None, -1.0
-            for a in range(1, node.attempts + 1):
-                ok, t, d, dt = self.run(node.step, f"{path}.step", start + total, a)
-                if t > tau:  # a timed-out try is a failure that took exactly tau
-                    ok, t = False, tau
-                total += t
-                dt = dt if dt < t else t
-                if d is not None and dt > domt:
-                    dom, domt = d, dt
-                if ok:
-                    return True, total, dom, domt
-                if a < node.attempts:
-                    total += node.backoff.delay(a)
-            return False, total, dom, domt
-
-        if isinstance(node, Timeout):
-            ok, t, d, dt = self.run(node.step, f"{path}.step", start, attempt)
-            if t > node.deadline:
-                return False, node.deadline, d, min(dt, node.deadline)
-            return ok, t, d, dt
-
-        if isinstance(node, Choice):
-            if len(node.branches) == 1:
-                return self.run(node.branches[0], f"{path}.branches[0]", start, attempt)
-            u = self.rng.random()
-            cum = choice_cumulative(node.probabilities)
-            j = next(i for i, c in enumerate(cum) if u < c or i == len(cum) - 1)
-            return self.run(node.branches[j], f"{path}.branches[{j}]", start, attempt)
-
-        if isinstance(node, Optional):
-            if self.rng.random() < node.probability:
-                return self.run(node.step, f"{path}.step", start, attempt)
-            return True, 0.0, None, -1.0
-
-        raise TypeError(f"unknown operator {node!r}")  # pragma: no cover
+        return node.simulate(self, path, start, attempt)  # type: ignore[attr-defined]
 
     def sample(self, rng: np.random.Generator, record: bool = True) -> RequestRecord:
         """One request: domain state, then the tree."""
@@ -509,7 +400,7 @@ def simulate_block(
     sim = ReferenceSimulator(journey, scenario)
     ids = sim.ids
     used = sorted({ids.index(c) for c in journey.root.refs()})
-    races = [p for p, nd in _paths(journey.root) if isinstance(nd, Race)]
+    races = [p for p, nd in journey.root.paths() if nd.op == "race"]
     res = ReferenceCounts(
         samples=0,
         ok=0,
@@ -548,17 +439,3 @@ def simulate_block(
                 res.birnbaum_up[i] += int(sim.forced_ok(rng_b, ids[i], True))
                 res.birnbaum_down[i] += int(sim.forced_ok(rng_b, ids[i], False))
     return res, records
-
-
-def _paths(node: Node, path: str = "root"):
-    yield path, node
-    if isinstance(node, Series):
-        kids = [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
-    elif isinstance(node, (Parallel, Race, Fallback, Choice)):
-        kids = [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
-    elif isinstance(node, (Retry, Timeout, Optional, Repeat)):
-        kids = [("step", node.step)]
-    else:
-        kids = []
-    for name, child in kids:
-        yield from _paths(child, f"{path}.{name}")

@@ -34,28 +34,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import (
-    OPERATOR_TYPES,
-    AvailabilityObjective,
-    Backoff,
-    Capacity,
-    Choice,
-    Component,
-    CorrelationMatrix,
-    Domain,
-    Fallback,
-    Journey,
-    LatencyObjective,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import AvailabilityObjective, Capacity, Component, CorrelationMatrix, Domain, Journey, LatencyObjective, Node, Ref
+from emac_sim.operators import OPERATOR_TYPES, Backoff, Cache, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 LatencyMode = Literal["always", "never", "maybe", "mixed"]
 
@@ -209,6 +189,7 @@ def _operator_trees(component_ids: tuple[str, ...], max_depth: int, max_branches
         "choice": _choice(kids),
         "optional": st.builds(Optional, step=child, probability=probabilities()),
         "repeat": st.builds(Repeat, step=child, count=st.integers(1, 3)),
+        "cache": st.builds(Cache, component=st.sampled_from(list(component_ids)), hit_ratio=probabilities(), step=child),
     }
     unknown = set(operators) - set(makers)
     if unknown:

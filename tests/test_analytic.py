@@ -18,24 +18,9 @@ from emac_sim.analytic import birnbaum_importance, call_amplification, pessimist
 from emac_sim.analytic.availability import declared_availability, independent_availability, shared_fate_range
 from emac_sim.analytic.dependence_free import availability_bounds
 from emac_sim.model.distributions import Constant, Exponential, LogNormal
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    Domain,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, Domain, Journey, Node, Ref
 from emac_sim.model.scenario import Scenario, fate_groups, named_scenario, sharable_domains
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 A = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.95}
 

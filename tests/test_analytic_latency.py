@@ -21,24 +21,9 @@ from emac_sim.analytic.bounds import _band_points, _fastest
 from emac_sim.analytic.dependence_free import BandEvaluator, BandGrid, conditional_quantile_bounds
 from emac_sim.analytic.grid import support
 from emac_sim.model.distributions import Constant, Distribution, Exponential, Histogram, LogNormal
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    Domain,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, Domain, Journey, Node, Ref
 from emac_sim.model.scenario import Scenario
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 QS = (0.5, 0.9, 0.99, 0.999)
 REL = 5e-3  # the 0.5 % relative error

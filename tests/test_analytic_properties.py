@@ -25,8 +25,9 @@ from strategies import journeys
 from emac_sim.analytic import bounds, scenario_availability
 from emac_sim.analytic.states import STEEP_SD
 from emac_sim.model.distributions import Empirical, LogNormal, Mixture
-from emac_sim.model.journey import Component, Journey, Retry, Timeout
+from emac_sim.model.journey import Component, Journey
 from emac_sim.model.scenario import Scenario, factor_model
+from emac_sim.operators import Retry, Timeout
 
 EPS = 1e-12
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,8 +33,9 @@ from benchmarks import report as T  # noqa: E402
 from benchmarks import run as R  # noqa: E402
 from emac_sim.engine import compile_journey, run_block, simulate  # noqa: E402
 from emac_sim.model.distributions import Constant, Gamma, LogNormal  # noqa: E402
-from emac_sim.model.journey import Backoff, Component, Journey, Parallel, Race, Ref, Retry, Series, Timeout  # noqa: E402
+from emac_sim.model.journey import Component, Journey, Ref  # noqa: E402
 from emac_sim.model.scenario import named_scenario  # noqa: E402
+from emac_sim.operators import Backoff, Parallel, Race, Retry, Series, Timeout  # noqa: E402
 
 # --------------------------------------------------------------------------- journeys
 

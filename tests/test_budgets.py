@@ -10,7 +10,8 @@ import pytest
 from emac_sim.budgets import bounded_slo, burn_rate_thresholds, error_budget, publish_target, scale_distribution
 from emac_sim.budgets.latency import has_fixed_delays, latency_budgets, scale_latency
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import DEFAULT_BURN_RATES, Component, Journey, LatencyObjective, Race, Ref, Retry, Series, Timeout
+from emac_sim.model.journey import DEFAULT_BURN_RATES, Component, Journey, LatencyObjective, Ref
+from emac_sim.operators import Race, Retry, Series, Timeout
 
 THIRTY_DAYS = 30 * 86400.0
 

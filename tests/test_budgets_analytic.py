@@ -18,7 +18,8 @@ from emac_sim import bounds, load_spec
 from emac_sim.budgets import derive_budgets, pessimistic_availability, required_atomic_targets, with_availabilities
 from emac_sim.budgets.latency import latency_budgets, scale_latency
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import Component, Journey, LatencyObjective, Parallel, Ref, Series
+from emac_sim.model.journey import Component, Journey, LatencyObjective, Ref
+from emac_sim.operators import Parallel, Series
 
 DATA = Path(__file__).resolve().parent / "data" / "compile"
 U = {"front": 0.0005, "cart": 0.001, "pricing": 0.001, "paya": 0.005, "payb": 0.005}

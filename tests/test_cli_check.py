@@ -115,7 +115,7 @@ BAD_INPUTS = [
         "unknown-operator-type-no-hint",
         _edit("type: parallel", "type: scatter"),
         "spec.operator.steps[1].type: unknown operator type 'scatter' "
-        "(one of series, parallel, race, fallback, retry, timeout, choice, optional, repeat)",
+        "(one of series, parallel, race, fallback, retry, timeout, choice, optional, repeat, cache)",
     ),
     ("undefined-ref", _edit("{ref: d}]", "{ref: e}]"), "spec.operator.steps[1].branches[2].ref: ref to undefined component 'e'"),
     (

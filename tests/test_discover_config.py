@@ -15,7 +15,7 @@ from emac_sim import load_spec
 from emac_sim.cli import app
 from emac_sim.discover import discover, write_otlp_traces
 from emac_sim.errors import SpecError
-from emac_sim.model.journey import Choice, Retry, Timeout
+from emac_sim.operators import Choice, Retry, Timeout
 from emac_sim.spec import load_spec_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,8 @@ from strategies import journeys
 
 from emac_sim import load_spec
 from emac_sim.discover import discover, write_otlp_traces
-from emac_sim.model.journey import Choice, Fallback, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from emac_sim.model.journey import Node, Ref
+from emac_sim.operators import Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 from emac_sim.spec import load_spec_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,8 @@ from emac_sim.discover.calls import Call, TraceCalls, group_journeys
 from emac_sim.discover.stats import Evidence, fit_latency, overall_confidence, wilson
 from emac_sim.discover.structure import timing_is_exact
 from emac_sim.errors import SpecError
-from emac_sim.model.journey import Ref, Repeat, Series
+from emac_sim.model.journey import Ref
+from emac_sim.operators import Repeat, Series
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 OB = SHARED / "traces" / "csv" / "online-boutique-2022-08-23-17_00.csv"

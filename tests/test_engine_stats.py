@@ -20,24 +20,9 @@ from scipy import integrate, special, stats
 from emac_sim import load_spec
 from emac_sim.engine import compile_journey, run_block, simulate
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    CorrelationMatrix,
-    Domain,
-    Fallback,
-    Journey,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, CorrelationMatrix, Domain, Journey, Ref
 from emac_sim.model.scenario import Scenario, named_scenario
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 ALPHA = 1e-3
 

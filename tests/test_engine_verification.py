@@ -29,8 +29,9 @@ from scipy import stats
 from emac_sim import load_spec
 from emac_sim.engine import compile_journey, run_block, simulate, wilson_interval
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import Component, Domain, Fallback, Journey, Parallel, Race, Ref, Retry, Series
+from emac_sim.model.journey import Component, Domain, Journey, Ref
 from emac_sim.model.scenario import Scenario, named_scenario
+from emac_sim.operators import Fallback, Parallel, Race, Retry, Series
 
 pytestmark = pytest.mark.verification
 

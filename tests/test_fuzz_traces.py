@@ -12,8 +12,8 @@ tenth case puts several mutated files in a folder (with a README); cases on the 
 also run with ``--spec`` and ``--accepted``.
 
 Every case must: exit 0, 1 or 2; raise nothing (no traceback); say why in at most two lines of
-stderr when it exits 2; finish within ``BUDGET_S``; write nothing outside ``--out``; and keep a
-file that was already in ``--out``. A few hundred cases run in the default tier, thousands under
+stderr when it exits 2; finish within ``BUDGET_S``; write nothing outside ``--out`` (a user's file
+beside it stays as it was). A few hundred cases run in the default tier, thousands under
 the ``slow`` marker; ``test_fuzz_summary`` prints the counts.
 """
 
@@ -225,9 +225,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 def run_case(i: int, root: Path) -> str:
     """Run case ``i`` and check the contract; returns the outcome (``exit0``, ``exit1``, ``exit2``)."""
     paths, extra = make_case(i, root)
-    out = root / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("a file the user put here\n")
+    out = root / "out"  # a new folder: emac-sim refuses one holding files it did not write (issue 13)
+    (root / "keep.txt").write_text("a file the user put here, beside --out\n")
     before = {k: v for k, v in _tree(root).items() if not k.startswith("out/")}
     args = ["discover", *map(str, paths), "--out", str(out), "--format", "json", *extra]
 
@@ -264,7 +263,6 @@ def run_case(i: int, root: Path) -> str:
     assert elapsed <= BUDGET_S, f"{what}: {elapsed:.1f} s"
     after = _tree(root)
     assert {k: v for k, v in after.items() if not k.startswith("out/")} == before, f"{what}: wrote or changed files outside --out"
-    assert after.get("out/keep.txt") == b"a file the user put here\n", f"{what}: a file already in --out was lost"
     outcome = f"exit{r.exit_code}"
     STATS[outcome] += 1
     STATS["cases"] += 1
@@ -290,3 +288,6 @@ def test_fuzz_summary(capsys: pytest.CaptureFixture) -> None:
             f"{STATS['exit2']} clean rejections (exit 2), {STATS['tracebacks']} tracebacks, {STATS['hangs']} hangs"
         )
     assert STATS["tracebacks"] == 0 and STATS["hangs"] == 0
+    # a suite whose every case is refused would exercise nothing but the refusal
+    if STATS["cases"] >= 50:
+        assert STATS["exit0"] + STATS["exit1"] >= STATS["cases"] // 4, dict(STATS)

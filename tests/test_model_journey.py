@@ -7,23 +7,9 @@ import dataclasses
 import pytest
 
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    Domain,
-    Fallback,
-    Journey,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, Domain, Journey, Ref
 from emac_sim.model.summary import summarize
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 
 a, b, c = Ref("a"), Ref("b"), Ref("c")
 

@@ -15,25 +15,9 @@ import pytest
 from emac_sim import load_spec
 from emac_sim.engine import compile_journey, run_block
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import (
-    Backoff,
-    Choice,
-    Component,
-    CorrelationMatrix,
-    Domain,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from emac_sim.model.journey import Component, CorrelationMatrix, Domain, Journey, Node, Ref
 from emac_sim.model.scenario import Scenario, named_scenario
+from emac_sim.operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 from emac_sim.reference import simulate_block, simulate_requests
 
 CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"

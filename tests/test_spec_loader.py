@@ -10,7 +10,8 @@ import pytest
 
 from emac_sim import SpecError, load_spec
 from emac_sim.model import distributions as D
-from emac_sim.model.journey import Backoff, Choice, CorrelationMatrix, Parallel, Race, Ref, Retry, Series
+from emac_sim.model.journey import CorrelationMatrix, Ref
+from emac_sim.operators import Backoff, Choice, Parallel, Race, Retry, Series
 from emac_sim.spec import load_spec_text
 
 HEAD = "apiVersion: emac.dev/v1alpha1\nkind: JourneyIntent\nmetadata: {name: t}\n"
@@ -230,12 +231,12 @@ def test_paper_spec_inputs_include_the_openslo_files(paper_spec):
         (
             "spec:\n  operator: {type: [series]}\n" + COMPS,
             "t.yaml: spec.operator.type: expected an operator name (one of series, parallel,"
-            " race, fallback, retry, timeout, choice, optional, repeat), got a list",
+            " race, fallback, retry, timeout, choice, optional, repeat, cache), got a list",
         ),
         (
             "spec:\n  operator: {name: x}\n" + COMPS,
             "t.yaml: spec.operator: operator needs 'type' (one of series, parallel,"
-            " race, fallback, retry, timeout, choice, optional, repeat) or 'ref'",
+            " race, fallback, retry, timeout, choice, optional, repeat, cache) or 'ref'",
         ),
         (
             "spec:\n  operator: {ref: a}\n  components: {a: {availability: 0.9, latency: {dist: lognormal, p50: 1ms, mu: 1}}}\n",

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from strategies import journeys
 
 from emac_sim import dump_spec, load_spec
-from emac_sim.model.journey import OPERATOR_TYPES
+from emac_sim.operators import OPERATOR_TYPES
 from emac_sim.spec import load_spec_text
 
 

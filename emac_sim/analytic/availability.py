@@ -19,25 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..model.journey import (
-    Choice,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from ..model.journey import Journey, Node, Ref
 from ..model.scenario import Scenario, factor_model, sharable_domains
-from .grid import Grid, LatencyCuts, TreeEvaluator, cut, latency_matters, make_grid, pb_at_least
+from .grid import Grid, LatencyCuts, TreeEvaluator, cut, latency_matters, make_grid
 from .states import MAX_STATES, StateChunk, StateSpace, _group_var, state_space
 
 LatencyOk = Callable[[Node], np.ndarray]
@@ -57,38 +45,11 @@ def ok_probability(node: Node, avail: np.ndarray, idx: dict[str, int], latency: 
 
     Durations do not matter (t = 0) unless ``latency`` is given: then timeouts and per-try
     timeouts ask it for P(step ok by the deadline) (:class:`~emac_sim.analytic.grid.LatencyCuts`).
+    Each operator's rule is its ``ok_probability`` (:mod:`emac_sim.operators`).
     """
-
-    def ok(n: Node) -> np.ndarray:
-        return ok_probability(n, avail, idx, latency)
-
     if isinstance(node, Ref):
         return avail[:, idx[node.component]]
-    if isinstance(node, Series):
-        return np.prod([ok(c) for c in node.steps], axis=0)
-    if isinstance(node, Parallel):
-        ps = [ok(c) for c in node.branches]
-        if node.join == "all":
-            return np.prod(ps, axis=0)
-        if node.join == "any":
-            return 1.0 - np.prod([1.0 - p for p in ps], axis=0)
-        return pb_at_least(ps, node.needed)
-    if isinstance(node, (Race, Fallback)):
-        # a race branch goes unissued only when an earlier one already succeeded; a fallback
-        # branch is tried only when every earlier one failed: either way ok = some branch ok
-        return 1.0 - np.prod([1.0 - ok(c) for c in node.branches], axis=0)
-    if isinstance(node, Retry):
-        one = latency(node) if (latency is not None and node.per_try_timeout is not None) else ok(node.step)
-        return 1.0 - (1.0 - one) ** node.attempts
-    if isinstance(node, Timeout):
-        return latency(node) if latency is not None else ok(node.step)
-    if isinstance(node, Choice):
-        return np.sum([w * ok(c) for w, c in zip(node.probabilities, node.branches)], axis=0)
-    if isinstance(node, Optional):
-        return 1.0 - node.probability + node.probability * ok(node.step)
-    if isinstance(node, Repeat):
-        return ok(node.step) ** node.count
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.ok_probability(lambda n: ok_probability(n, avail, idx, latency), latency)  # type: ignore[attr-defined]
 
 
 def _index(j: Journey) -> dict[str, int]:
@@ -449,88 +410,64 @@ def birnbaum_importance(j: Journey, scenario: Scenario | None = None) -> dict[st
     return out
 
 
+class CallsContext:
+    """What operators' ``expected_calls`` rules ask for: P(ok) of a subtree, and P(ok and done by a
+    time) when durations decide what runs (``lat``: the journey has a latency model and some node
+    uses time)."""
+
+    def __init__(self, j: Journey, grid: Grid | None) -> None:
+        self.j = j
+        self.idx = _index(j)
+        self.lat = j.latency_modelled and any(not n.is_leaf and n.uses_time() for n in j.root.walk())  # type: ignore[attr-defined]
+        self.avail = np.array([[c.availability for c in j.components]])
+        self.laws: dict[int, Any] = {}
+        self.grid = None
+        if self.lat:
+            self.grid = grid or make_grid(j)
+            ev = TreeEvaluator(j, self.grid, record=True)
+            ev.evaluate(StateChunk(np.ones(1), self.avail, None))
+            self.laws = ev.laws
+
+    def p_ok(self, node: Node) -> float:
+        if self.lat:
+            return float(self.laws[id(node)].ok[0])
+        return float(ok_probability(node, self.avail, self.idx)[0])
+
+    def p_ok_by(self, node: Node, seconds: float) -> float:
+        """P(ok and done by ``seconds``), the mass inside the last cell taken uniform."""
+        if not self.lat:
+            return self.p_ok(node)
+        assert self.grid is not None
+        k, keep = self.grid.threshold(seconds)
+        s = self.laws[id(node)].s[0]
+        return float(s[: min(k, len(s))].sum()) + (keep * float(s[k]) if k < len(s) else 0.0)
+
+    def p_ok_cut(self, node: Node, seconds: float) -> float:
+        """P(ok and done by ``seconds``) as a per-try timeout cuts it (:func:`.grid.cut`)."""
+        if not self.lat:
+            return self.p_ok(node)
+        assert self.grid is not None
+        return float(cut(self.laws[id(node)], *self.grid.threshold(seconds)).ok[0])
+
+
 def call_amplification(j: Journey, grid: Grid | None = None) -> dict[str, float]:
     """Expected calls per journey of each component under independence (docs/semantics.md).
 
     A subtree's calls are counted when it runs: series steps after all earlier ones succeeded,
     fallback branches after all earlier failed, retry attempts after failed attempts (a per-try
     timeout counts as a failure), hedged branch j when no earlier branch succeeded by ``j·h``,
-    choice branches by weight, optional steps by probability, timeout steps always.
+    choice branches by weight, optional steps by probability, timeout steps always (each
+    operator's ``expected_calls``).
     """
     ids = j.component_ids
-    idx = _index(j)
-    lat = j.latency_modelled and any(
-        isinstance(n, (Timeout, Race)) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk()
-    )
-    avail = np.array([[c.availability for c in j.components]])
-    laws: dict[int, object] = {}
-    g = None
-    if lat:
-        g = grid or make_grid(j)
-        ev = TreeEvaluator(j, g, record=True)
-        ev.evaluate(StateChunk(np.ones(1), avail, None))
-        laws = ev.laws
-
-    def p_ok(node: Node) -> float:
-        if lat:
-            return float(laws[id(node)].ok[0])  # type: ignore[attr-defined]
-        return float(ok_probability(node, avail, idx)[0])
+    ctx = CallsContext(j, grid)
 
     def calls(node: Node) -> np.ndarray:
-        out = np.zeros(len(ids))
         if isinstance(node, Ref):
-            out[idx[node.component]] = 1.0
+            out = np.zeros(len(ids))
+            out[ctx.idx[node.component]] = 1.0
             return out
-        if isinstance(node, Series):
-            run = 1.0
-            for c in node.steps:
-                out += run * calls(c)
-                run *= p_ok(c)
-            return out
-        if isinstance(node, Parallel):
-            return np.sum([calls(c) for c in node.branches], axis=0)
-        if isinstance(node, Race):
-            h = node.hedge_delay
-            for jx, c in enumerate(node.branches):
-                if jx == 0 or h == 0:
-                    issued = 1.0
-                elif not lat:
-                    issued = float(np.prod([1.0 - p_ok(b) for b in node.branches[:jx]]))
-                else:
-                    assert g is not None
-                    issued = 1.0
-                    for i, b in enumerate(node.branches[:jx]):
-                        # P(branch i ok by (j − i)·h), mass inside the last cell taken uniform
-                        k, keep = g.threshold((jx - i) * h)
-                        s = laws[id(b)].s[0]  # type: ignore[attr-defined]
-                        by = float(s[: min(k, len(s))].sum()) + (keep * float(s[k]) if k < len(s) else 0.0)
-                        issued *= 1.0 - by
-                out += issued * calls(c)
-            return out
-        if isinstance(node, Fallback):
-            run = 1.0
-            for c in node.branches:
-                out += run * calls(c)
-                run *= 1.0 - p_ok(c)
-            return out
-        if isinstance(node, Retry):
-            if lat and node.per_try_timeout is not None:
-                assert g is not None
-                p = float(cut(laws[id(node.step)], *g.threshold(node.per_try_timeout)).ok[0])  # type: ignore[arg-type]
-            else:
-                p = p_ok(node.step)
-            runs = sum((1.0 - p) ** k for k in range(node.attempts))
-            return runs * calls(node.step)
-        if isinstance(node, Timeout):
-            return calls(node.step)
-        if isinstance(node, Choice):
-            return np.sum([w * calls(c) for w, c in zip(node.probabilities, node.branches)], axis=0)
-        if isinstance(node, Optional):
-            return node.probability * calls(node.step)
-        if isinstance(node, Repeat):
-            p = p_ok(node.step)
-            return sum(p**k for k in range(node.count)) * calls(node.step)
-        raise TypeError(f"unknown operator {type(node).__name__}")
+        return node.expected_calls(calls, ctx)  # type: ignore[attr-defined]
 
     v = calls(j.root)
     return {c: float(v[i]) for i, c in enumerate(ids)}

@@ -5,8 +5,8 @@ U, child i takes ``Qᵢ(U)`` with ``Qᵢ`` its quantile function (of successful 
 whichever its ok flag says) — while ok flags stay independent (as in the independent scenario):
 latency is perfectly correlated, failures are not. Then:
 
-- sums (series, fallback, retry, repeat) add quantile functions: a success after k steps takes
-  ``Σ Qᵢ(u)``, a mixture over the step at which the path ends;
+- sums (series, fallback, retry, repeat, cache) add quantile functions: a success after k steps
+  takes ``Σ Qᵢ(u)``, a mixture over the step at which the path ends;
 - a fork-join needing all branches: ``P(ok, t ≤ x) = ∏pᵢ · minᵢ Sᵢ(x)`` (S the branch success
   CDF); every other fork-join and race quantity is an integral over u of a product of step
   functions, computed exactly by sorting the branches' levels once per grid point and running
@@ -16,28 +16,16 @@ latency is perfectly correlated, failures are not. Then:
 
 Quantile functions live on a probability grid (dense near 0 and 1, down to 1e-10) joined with
 every level at which the summed parts change slope, so that a comonotone sum of the gridded
-laws is exact; CDFs come back onto the common time grid (:mod:`.grid`).
+laws is exact; CDFs come back onto the common time grid (:mod:`.grid`). The machinery is here;
+each operator's composition is its ``co_law`` (:mod:`emac_sim.operators`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..model.journey import (
-    Choice,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
-from .grid import Grid, Law, LeafTable, cut, leaf_law, op_mix, op_optional, pb_at_least, shift_cdf
+from ..model.journey import Journey, Node, Ref
+from .grid import Grid, Law, LeafTable, leaf_law
 
 
 def probability_grid() -> np.ndarray:
@@ -59,7 +47,7 @@ def comonotone_points(grid_points: int | None) -> int:
 _U = probability_grid()
 
 
-class _Part:
+class QuantilePart:
     """One defective part (success or failure) of a node: its mass and normalised law."""
 
     def __init__(self, m: np.ndarray, o: float, grid: Grid) -> None:
@@ -76,7 +64,7 @@ class _Part:
         return self._q[key]
 
 
-def levels(parts: list[_Part]) -> np.ndarray:
+def levels(parts: list[QuantilePart]) -> np.ndarray:
     """The probability grid plus every level at which one of ``parts`` changes slope: on this
     union each part's (piecewise-linear) quantile function, and so their sums, are exact."""
     own = [p.cdf[(p.cdf > 0) & (p.cdf < 1)] for p in parts if p.total > 0]
@@ -234,7 +222,7 @@ def _fork_rows(S: np.ndarray, F: np.ndarray, p: np.ndarray, need: int) -> tuple[
     return at_least, all_done - ok_done
 
 
-def _fork(S_cols: list[np.ndarray], F_cols: list[np.ndarray], p: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+def fork_cdfs(S_cols: list[np.ndarray], F_cols: list[np.ndarray], p: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_fork_rows` over the whole grid in blocks of rows (memory O(block · n))."""
     G, n = len(S_cols[0]), len(S_cols)
     block = max(1, _ROWS_BUDGET // max(n, 1))
@@ -247,17 +235,19 @@ def _fork(S_cols: list[np.ndarray], F_cols: list[np.ndarray], p: np.ndarray, nee
     return s_cdf, f_cdf
 
 
-def _law(s: np.ndarray, f: np.ndarray, so: float, fo: float) -> Law:
+def part_law(s: np.ndarray, f: np.ndarray, so: float, fo: float) -> Law:
+    """A (1, G) law from success / failure masses and beyond-grid masses."""
     return Law(s[None, :], f[None, :], np.array([max(so, 0.0)]), np.array([max(fo, 0.0)]))
 
 
-def _parts(law: Law, grid: Grid) -> tuple[_Part, _Part, float]:
-    sp = _Part(law.s[0], float(law.so[0]), grid)
-    fp = _Part(law.f[0], float(law.fo[0]), grid)
+def comonotone_parts(law: Law, grid: Grid) -> tuple[QuantilePart, QuantilePart, float]:
+    """A (1, G) law's success and failure parts with their quantile functions, and P(ok)."""
+    sp = QuantilePart(law.s[0], float(law.so[0]), grid)
+    fp = QuantilePart(law.f[0], float(law.fo[0]), grid)
     return sp, fp, sp.total
 
 
-class _Acc:
+class Accumulator:
     """Accumulates weighted comonotone-sum terms into masses on the grid."""
 
     def __init__(self, grid: Grid) -> None:
@@ -273,113 +263,15 @@ class _Acc:
         self.o += o
 
 
-def co_series(laws: list[Law], grid: Grid) -> Law:
-    parts = [_parts(law, grid) for law in laws]
-    if len(parts) == 1:
-        return laws[0]
-    u = levels([x for sp, fp, _ in parts for x in (sp, fp)])
-    s_acc, f_acc = _Acc(grid), _Acc(grid)
-    prefix = np.zeros_like(u)
-    run = 1.0
-    for sp, fp, p in parts:
-        if run * (1.0 - p) > 0:
-            f_acc.add(prefix + fp.q(u), run * (1.0 - p), u)
-        run *= p
-        if run <= 0:
-            break
-        prefix = prefix + sp.q(u)
-    if run > 0:
-        s_acc.add(prefix, run, u)
-    return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
-
-
-def co_fallback(laws: list[Law], grid: Grid, waits: list[float] | None = None) -> Law:
-    if len(laws) == 1:
-        return laws[0]
-    parts = [_parts(law, grid) for law in laws]
-    u = levels([x for sp, fp, _ in parts for x in (sp, fp)])
-    s_acc, f_acc = _Acc(grid), _Acc(grid)
-    prefix = np.zeros_like(u)
-    run = 1.0
-    for i, (sp, fp, p) in enumerate(parts):
-        if i and waits:
-            prefix = prefix + waits[i - 1]
-        if run * p > 0:
-            s_acc.add(prefix + sp.q(u), run * p, u)
-        run *= 1.0 - p
-        if run <= 0:
-            break
-        prefix = prefix + fp.q(u)
-    if run > 0:
-        f_acc.add(prefix, run, u)
-    return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
-
-
-def co_repeat(law: Law, count: int, grid: Grid) -> Law:
-    if count == 1:
-        return law
-    sp, fp, p = _parts(law, grid)
-    u = levels([sp, fp])
-    s_acc, f_acc = _Acc(grid), _Acc(grid)
-    for k in range(count):
-        w = p**k * (1.0 - p)
-        if w > 0:
-            f_acc.add(fp.q(u) if k == 0 else k * sp.q(u) + fp.q(u), w, u)
-    if p > 0:
-        s_acc.add(count * sp.q(u), p**count, u)
-    return _law(s_acc.m, f_acc.m, s_acc.o, f_acc.o)
-
-
-def co_parallel(laws: list[Law], need: int, grid: Grid) -> Law:
-    parts = [_parts(law, grid) for law in laws]
-    p = np.array([pp for _, _, pp in parts])
-    s_cdf, f_cdf = _fork([sp.cdf for sp, _, _ in parts], [fp.cdf for _, fp, _ in parts], p, need)
-    s_tot = float(pb_at_least([np.array([x]) for x in p], need)[0])
-    s_cdf = np.minimum(np.maximum.accumulate(np.clip(s_cdf, 0.0, None)), s_tot)
-    f_cdf = np.minimum(np.maximum.accumulate(np.clip(f_cdf, 0.0, None)), 1.0 - s_tot)
-    return _law(np.diff(s_cdf, prepend=0.0), np.diff(f_cdf, prepend=0.0), s_tot - s_cdf[-1], 1.0 - s_tot - f_cdf[-1])
-
-
-def co_race(laws: list[Law], offsets: list[int], grid: Grid) -> Law:
-    parts = [_parts(law, grid) for law in laws]
-    p = np.array([pp for _, _, pp in parts])
-    S = [shift_cdf(sp.cdf, o) for (sp, _, _), o in zip(parts, offsets)]
-    F = [shift_cdf(fp.cdf, o) for (_, fp, _), o in zip(parts, offsets)]
-    s_cdf, f_cdf = _fork(S, F, p, 1)
-    s_tot = 1.0 - float(np.prod(1.0 - p))
-    s_cdf = np.minimum(np.maximum.accumulate(np.clip(s_cdf, 0.0, None)), s_tot)
-    return _law(np.diff(s_cdf, prepend=0.0), np.diff(f_cdf, prepend=0.0), s_tot - s_cdf[-1], 1.0 - s_tot - f_cdf[-1])
-
-
 def comonotone_law(j: Journey, grid: Grid, table: LeafTable | None = None) -> Law:
-    """The journey's joint (ok, t) law with comonotone durations and independent failures (1, G)."""
+    """The journey's joint (ok, t) law with comonotone durations and independent failures (1, G);
+    each operator's rule is its ``co_law`` (:mod:`emac_sim.operators`)."""
     table = table or LeafTable(grid)
 
     def ev(node: Node) -> Law:
         if isinstance(node, Ref):
             c = j.component(node.component)
             return leaf_law(c, np.array([c.availability]), table)
-        kids = [ev(c) for c in node.children]
-        if isinstance(node, Series):
-            return co_series(kids, grid)
-        if isinstance(node, Parallel):
-            return co_parallel(kids, node.needed, grid)
-        if isinstance(node, Race):
-            return co_race(kids, [grid.index(i * node.hedge_delay) for i in range(len(kids))], grid)
-        if isinstance(node, Fallback):
-            return co_fallback(kids, grid)
-        if isinstance(node, Retry):
-            one = cut(kids[0], *grid.threshold(node.per_try_timeout)) if node.per_try_timeout is not None else kids[0]
-            waits = [grid.index(node.backoff.delay(i)) * grid.step for i in range(1, node.attempts)]
-            return co_fallback([one] * node.attempts, grid, waits)
-        if isinstance(node, Timeout):
-            return cut(kids[0], *grid.threshold(node.deadline))
-        if isinstance(node, Choice):
-            return op_mix(kids, list(node.probabilities))
-        if isinstance(node, Optional):
-            return op_optional(kids[0], node.probability)
-        if isinstance(node, Repeat):
-            return co_repeat(kids[0], node.count, grid)
-        raise TypeError(f"unknown operator {type(node).__name__}")
+        return node.co_law([ev(c) for c in node.children], grid)  # type: ignore[attr-defined]
 
     return ev(j.root)

@@ -39,20 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.distributions import Distribution, Histogram, Mixture
-from ..model.journey import (
-    Choice,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from ..model.journey import Journey, Node, Ref
 from .makarov import inf_convolution, sup_convolution
 
 # --------------------------------------------------------------------------- availability
@@ -83,35 +70,11 @@ def at_least_bounds(lo: np.ndarray, hi: np.ndarray, k: int) -> tuple[np.ndarray,
 
 
 def availability_bounds(node: Node, a: dict[str, float]) -> tuple[float, float]:
-    """[lo, hi] on P(ok) valid for any dependence between calls, durations ignored (t = 0)."""
+    """[lo, hi] on P(ok) valid for any dependence between calls, durations ignored (t = 0); each
+    operator's rule is its ``availability_bounds``."""
     if isinstance(node, Ref):
         return a[node.component], a[node.component]
-    if isinstance(node, (Series, Parallel, Race, Fallback, Choice)):
-        kids = [availability_bounds(c, a) for c in node.children]
-        lo = np.array([k[0] for k in kids])
-        hi = np.array([k[1] for k in kids])
-        if isinstance(node, Series) or (isinstance(node, Parallel) and node.join == "all"):
-            return max(0.0, lo.sum() - (len(lo) - 1)), float(hi.min())
-        if isinstance(node, Parallel) and node.join == "quorum":
-            lb, ub = at_least_bounds(lo, hi, node.needed)
-            return float(lb), float(ub)
-        if isinstance(node, Choice):
-            w = np.array(node.probabilities)
-            return float(w @ lo), float(min(1.0, w @ hi))
-        return float(lo.max()), float(min(1.0, hi.sum()))
-    if isinstance(node, Retry):
-        lo, hi = availability_bounds(node.step, a)
-        return lo, min(1.0, node.attempts * hi)
-    if isinstance(node, Timeout):
-        return availability_bounds(node.step, a)
-    if isinstance(node, Optional):
-        lo, hi = availability_bounds(node.step, a)
-        q = node.probability
-        return 1.0 - q + q * lo, 1.0 - q + q * hi
-    if isinstance(node, Repeat):
-        lo, hi = availability_bounds(node.step, a)
-        return max(0.0, node.count * lo - (node.count - 1)), hi
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.availability_bounds([availability_bounds(c, a) for c in node.children])  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- latency bands
@@ -354,92 +317,10 @@ class BandEvaluator:
     def evaluate(self, node: Node | None = None) -> NodeBand:
         return self._eval(node if node is not None else self.j.root)
 
-    def _series(self, bands: list[NodeBand]) -> NodeBand:
-        prefix = bands[0].s
-        fails = [bands[0].f]
-        for b in bands[1:]:
-            fails.append(fold(prefix, b.f, self.grid))
-            prefix = fold(prefix, b.s, self.grid)
-        return NodeBand(prefix, disjoint(fails))
-
-    def _fallback(self, bands: list[NodeBand], waits: list[float] | None = None) -> NodeBand:
-        prefix = bands[0].f
-        wins = [bands[0].s]
-        for i, b in enumerate(bands[1:]):
-            if waits:
-                prefix = delay(prefix, waits[i], self.grid)
-            wins.append(fold(prefix, b.s, self.grid))
-            prefix = fold(prefix, b.f, self.grid)
-        return NodeBand(disjoint(wins), prefix)
-
     def _eval(self, node: Node) -> NodeBand:
         if isinstance(node, Ref):
             return self.leaf(node.component)
-        kids = [self._eval(c) for c in node.children]
-        g = self.grid
-        if isinstance(node, Series):
-            return self._series(kids)
-        if isinstance(node, Parallel):
-            n = len(kids)
-            both = [Part(k.s.lo + k.f.lo, k.s.hi + k.f.hi, k.s.sv + k.f.sv, 1.0, 1.0).tidy() for k in kids]
-            all_done = intersection(both)
-            if node.join == "all":
-                s = intersection([k.s for k in kids])
-            else:
-                s = at_least([k.s for k in kids], node.needed)
-            # failure by x: everything finished by x, minus "finished by x and enough ok"
-            if node.join == "any":
-                f = intersection([k.f for k in kids])
-            elif node.join == "all":
-                f = Part(all_done.lo - s.hi, np.minimum(all_done.hi - s.lo, 1.0 - s.tlo), all_done.sv, 1.0 - s.thi, 1.0 - s.tlo).tidy()
-            else:
-                every_ok = intersection([k.s for k in kids])
-                f_hi = np.minimum.reduce(
-                    [all_done.hi - every_ok.lo, np.full(g.n, 1.0 - s.tlo), at_least([k.f for k in kids], n - node.needed + 1).hi]
-                )
-                f = Part(all_done.lo - s.thi, f_hi, all_done.sv, 1.0 - s.thi, 1.0 - s.tlo).tidy()
-            return NodeBand(s, f)
-        if isinstance(node, Race):
-            offs = [i * node.hedge_delay for i in range(len(kids))]
-            return NodeBand(union([delay(k.s, o, g) for k, o in zip(kids, offs)]), intersection([delay(k.f, o, g) for k, o in zip(kids, offs)]))
-        if isinstance(node, Fallback):
-            return self._fallback(kids)
-        if isinstance(node, Retry):
-            one = cut_band(kids[0], node.per_try_timeout, g) if node.per_try_timeout is not None else kids[0]
-            return self._fallback([one] * node.attempts, [node.backoff.delay(i) for i in range(1, node.attempts)])
-        if isinstance(node, Timeout):
-            return cut_band(kids[0], node.deadline, g)
-        if isinstance(node, Choice):
-            w = node.probabilities
-
-            def mix(parts: list[Part]) -> Part:
-                return Part(
-                    np.sum([wi * p.lo for wi, p in zip(w, parts)], axis=0),
-                    np.sum([wi * p.hi for wi, p in zip(w, parts)], axis=0),
-                    np.sum([wi * p.sv for wi, p in zip(w, parts)], axis=0),
-                    sum(wi * p.tlo for wi, p in zip(w, parts)),
-                    sum(wi * p.thi for wi, p in zip(w, parts)),
-                ).tidy()
-
-            return NodeBand(mix([k.s for k in kids]), mix([k.f for k in kids]))
-        if isinstance(node, Optional):
-            q = node.probability
-            k = kids[0]
-            s = Part(1 - q + q * k.s.lo, 1 - q + q * k.s.hi, q * k.s.sv, 1 - q + q * k.s.tlo, 1 - q + q * k.s.thi).tidy()
-            return NodeBand(s, Part(q * k.f.lo, q * k.f.hi, q * k.f.sv, q * k.f.tlo, q * k.f.thi).tidy())
-        if isinstance(node, Repeat):
-            result: NodeBand | None = None
-            base = kids[0]
-            n = node.count
-            while n:
-                if n & 1:
-                    result = base if result is None else self._series([result, base])
-                n >>= 1
-                if n:
-                    base = self._series([base, base])
-            assert result is not None
-            return result
-        raise TypeError(f"unknown operator {type(node).__name__}")
+        return node.band([self._eval(c) for c in node.children], self)  # type: ignore[attr-defined]
 
 
 def conditional_quantile_bounds(s: Part, grid: BandGrid, qs: tuple[float, ...]) -> dict[float, tuple[float, float]]:

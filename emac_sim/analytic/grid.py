@@ -30,21 +30,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..model.distributions import Distribution
-from ..model.journey import (
-    Choice,
-    Component,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from ..model.journey import Component, Journey, Node, Ref
 from .states import StateChunk, StateSpace, conditional_cdf
 
 DEFAULT_GRID_POINTS = 4096
@@ -91,7 +77,8 @@ class Grid:
 def support(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> float:
     """A duration (seconds) that the node's time exceeds with probability ≲ (number of calls)·eps.
 
-    Leaves use their ``(1 − eps)`` quantile; sums add, max/choice take the largest, timeouts cap.
+    Leaves use their ``(1 − eps)`` quantile; operators combine their children's (sums add,
+    max/choice take the largest, timeouts cap: each operator's ``support``).
     """
     if isinstance(node, Ref):
         c = j.component(node.component)
@@ -102,44 +89,14 @@ def support(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> float:
         if err is not None:
             vals.append(err.upper(eps))
         return max(v for v in vals if math.isfinite(v))
-    if isinstance(node, (Series, Fallback)):
-        return sum(support(c, j, eps) for c in node.children)
-    if isinstance(node, (Parallel, Choice)):
-        return max(support(c, j, eps) for c in node.children)
-    if isinstance(node, Race):
-        return max(i * node.hedge_delay + support(c, j, eps) for i, c in enumerate(node.children))
-    if isinstance(node, Retry):
-        one = support(node.step, j, eps)
-        if node.per_try_timeout is not None:
-            one = min(one, node.per_try_timeout)
-        return node.attempts * one + sum(node.backoff.delay(i) for i in range(1, node.attempts))
-    if isinstance(node, Timeout):
-        return min(support(node.step, j, eps), node.deadline)
-    if isinstance(node, Optional):
-        return support(node.step, j, eps)
-    if isinstance(node, Repeat):
-        return node.count * support(node.step, j, eps)
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.support([support(c, j, eps) for c in node.children])  # type: ignore[attr-defined]
 
 
 def sum_depth(node: Node) -> int:
     """Most rounded durations (leaf draws, offsets, backoffs) summed along one path."""
     if isinstance(node, Ref):
         return 1
-    if isinstance(node, (Series, Fallback)):
-        return sum(sum_depth(c) for c in node.children)
-    if isinstance(node, (Parallel, Choice)):
-        return max(sum_depth(c) for c in node.children)
-    if isinstance(node, Race):
-        return max(sum_depth(c) + (1 if i and node.hedge_delay else 0) for i, c in enumerate(node.children))
-    if isinstance(node, Retry):
-        waits = sum(1 for i in range(1, node.attempts) if node.backoff.delay(i) > 0)
-        return node.attempts * sum_depth(node.step) + waits
-    if isinstance(node, (Timeout, Optional)):
-        return sum_depth(node.step)
-    if isinstance(node, Repeat):
-        return node.count * sum_depth(node.step)
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.sum_depth([sum_depth(c) for c in node.children])  # type: ignore[attr-defined]
 
 
 def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
@@ -153,12 +110,18 @@ def make_grid(j: Journey, grid_points: int | None = None) -> Grid:
     return Grid(step=top / (n - 1), n=n)
 
 
+def tail_of_sum(parts: list[tuple[float, float]], shift: float = 0.0) -> tuple[float, float]:
+    """(mean, tail point) of a sum: means add (plus ``shift``), the excesses over the means add in
+    quadrature (exact for gaussian sums, dominated by the largest excess for heavy tails)."""
+    m = sum(p[0] for p in parts) + shift
+    return m, m + math.sqrt(sum((p[1] - p[0]) ** 2 for p in parts))
+
+
 def tail_estimate(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> tuple[float, float]:
     """(mean, tail point) of a node's duration, for sizing a grid (not a bound).
 
-    Leaves: mean and ``(1 − eps)`` quantile. Sums: means add and the excesses over the means add
-    in quadrature (exact for gaussian sums, dominated by the largest excess for heavy tails);
-    joins and choices take the largest; timeouts cap at the deadline.
+    Leaves: mean and ``(1 − eps)`` quantile; operators combine their children's (sums by
+    :func:`tail_of_sum`, joins and choices the largest, timeouts cap: each ``tail_estimate``).
     """
     if isinstance(node, Ref):
         c = j.component(node.component)
@@ -169,34 +132,7 @@ def tail_estimate(node: Node, j: Journey, eps: float = SUPPORT_EPS) -> tuple[flo
         tails = [d.upper(eps) for d in dists]
         mean = max(m for m in means if math.isfinite(m)) if any(math.isfinite(m) for m in means) else max(tails)
         return min(mean, max(tails)), max(tails)
-
-    def total(parts: list[tuple[float, float]], shift: float = 0.0) -> tuple[float, float]:
-        m = sum(p[0] for p in parts) + shift
-        return m, m + math.sqrt(sum((p[1] - p[0]) ** 2 for p in parts))
-
-    if isinstance(node, (Series, Fallback)):
-        return total([tail_estimate(c, j, eps) for c in node.children])
-    if isinstance(node, (Parallel, Choice)):
-        parts = [tail_estimate(c, j, eps) for c in node.children]
-        return max(p[0] for p in parts), max(p[1] for p in parts)
-    if isinstance(node, Race):
-        parts = [tail_estimate(c, j, eps) for c in node.children]
-        return max(i * node.hedge_delay + p[0] for i, p in enumerate(parts)), max(i * node.hedge_delay + p[1] for i, p in enumerate(parts))
-    if isinstance(node, Retry):
-        m, t = tail_estimate(node.step, j, eps)
-        if node.per_try_timeout is not None:
-            m, t = min(m, node.per_try_timeout), min(t, node.per_try_timeout)
-        waits = sum(node.backoff.delay(i) for i in range(1, node.attempts))
-        return total([(m, t)] * node.attempts, waits)
-    if isinstance(node, Timeout):
-        m, t = tail_estimate(node.step, j, eps)
-        return min(m, node.deadline), min(t, node.deadline)
-    if isinstance(node, Optional):
-        return tail_estimate(node.step, j, eps)
-    if isinstance(node, Repeat):
-        m, t = tail_estimate(node.step, j, eps)
-        return node.count * m, node.count * m + math.sqrt(node.count) * (t - m)
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.tail_estimate([tail_estimate(c, j, eps) for c in node.children])  # type: ignore[attr-defined]
 
 
 def fitted_grid(j: Journey, grid_points: int | None = None) -> Grid:
@@ -227,10 +163,11 @@ def fitted_law(j: Journey, space: StateSpace, grid_points: int | None = None) ->
 
 
 def latency_matters(j: Journey) -> bool:
-    """True when availability depends on latency: a timeout or per-try timeout with latency modelled."""
+    """True when availability depends on latency: a timeout or per-try timeout (a node with a
+    ``timed_step``) with latency modelled."""
     if not j.latency_modelled:
         return False
-    return any(isinstance(n, Timeout) or (isinstance(n, Retry) and n.per_try_timeout is not None) for n in j.root.walk())
+    return any(not n.is_leaf and n.timed_step() is not None for n in j.root.walk())  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- defective laws
@@ -318,7 +255,8 @@ def shift_cdf(c: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _mass(c: np.ndarray) -> np.ndarray:
+def cdf_masses(c: np.ndarray) -> np.ndarray:
+    """Cell masses from a CDF at the cell boundaries (negative rounding clipped)."""
     m = np.diff(c, axis=-1, prepend=0.0)
     return np.clip(m, 0.0, None)
 
@@ -352,10 +290,10 @@ def pb_at_least(p: list[np.ndarray], k: int) -> np.ndarray:
     and the cost is O(n · min(k, n − k + 1)) array operations of the input's shape
     (docs/semantics.md, "Cost of the analytic layer").
     """
-    return _all_within_at_least(p, None, k)
+    return all_within_at_least(p, None, k)
 
 
-def _all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray] | None, k: int) -> np.ndarray:
+def all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray] | None, k: int) -> np.ndarray:
     """P(every branch finished by x and at least k of them ok), independent branches.
 
     ``cs[i]``, ``cf[i]``: P(branch i ok and done by x), P(branch i failed and done by x); with
@@ -392,115 +330,15 @@ def _all_within_at_least(cs: list[np.ndarray], cf: list[np.ndarray] | None, k: i
     return dp.sum(axis=0)
 
 
-# --------------------------------------------------------------------------- operators (independent)
+# --------------------------------------------------------------------------- mixtures
 
 
-def op_series(laws: list[Law]) -> Law:
-    acc_s, acc_so = laws[0].s, laws[0].so
-    f, fo = laws[0].f, laws[0].fo
-    for law in laws[1:]:
-        fm, fom = add_parts(acc_s, acc_so, law.f, law.fo)
-        f, fo = f + fm, fo + fom
-        acc_s, acc_so = add_parts(acc_s, acc_so, law.s, law.so)
-    return Law(acc_s, f, acc_so, fo)
-
-
-def op_fallback(laws: list[Law], waits: list[int] | None = None) -> Law:
-    """Try branches in order; ``waits[i]`` grid steps pass after failed branch i (backoff)."""
-    acc_f, acc_fo = laws[0].f, laws[0].fo
-    s, so = laws[0].s, laws[0].so
-    for i, law in enumerate(laws[1:]):
-        if waits:
-            acc_f, acc_fo = shift(acc_f, acc_fo, waits[i])
-        sm, som = add_parts(acc_f, acc_fo, law.s, law.so)
-        s, so = s + sm, so + som
-        acc_f, acc_fo = add_parts(acc_f, acc_fo, law.f, law.fo)
-    return Law(s, acc_f, so, acc_fo)
-
-
-def op_parallel(laws: list[Law], need: int) -> Law:
-    """Fork-join needing ``need`` successes: ok time = need-th success, else max of all."""
-    n = len(laws)
-    tot = [law.ok for law in laws]
-    if need in (1, n):
-        # running products, one branch at a time: memory stays O(grid) however wide the fork
-        all_fast = np.ones_like(laws[0].s)
-        ok_fast = np.ones_like(all_fast)  # all: every branch ok and done; any: every branch failed and done
-        none_ok = np.ones_like(all_fast)
-        for law in laws:
-            cs, cf = np.cumsum(law.s, axis=1), np.cumsum(law.f, axis=1)
-            all_fast *= cs + cf
-            if need == n:
-                ok_fast *= cs
-            else:
-                ok_fast *= cf
-                none_ok *= 1.0 - cs
-        if need == n:
-            s_cdf, ok_all_fast, s_tot = ok_fast, ok_fast, np.prod(tot, axis=0)
-        else:
-            s_cdf, ok_all_fast = 1.0 - none_ok, all_fast - ok_fast
-            s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
-    else:
-        cs = [np.cumsum(law.s, axis=1) for law in laws]
-        cf = [np.cumsum(law.f, axis=1) for law in laws]
-        s_cdf = pb_at_least(cs, need)
-        s_tot = pb_at_least(tot, need)
-        ok_all_fast = _all_within_at_least(cs, cf, need)
-        all_fast = _all_within_at_least(cs, cf, 0)
-    f_cdf = np.clip(all_fast - ok_all_fast, 0.0, None)
-    s_cdf = np.minimum(np.maximum.accumulate(s_cdf, axis=1), s_tot[:, None])
-    f_cdf = np.minimum(np.maximum.accumulate(f_cdf, axis=1), (1.0 - s_tot)[:, None])
-    return Law(_mass(s_cdf), _mass(f_cdf), np.clip(s_tot - s_cdf[:, -1], 0.0, None), np.clip(1.0 - s_tot - f_cdf[:, -1], 0.0, None))
-
-
-def op_race(laws: list[Law], offsets: list[int]) -> Law:
-    """Hedged race. ``ok, t ≤ x`` iff some branch j is ok with ``o_j + t_j ≤ x`` (the earliest
-    such branch is always issued: every branch able to stop it is earlier, finished by x and
-    failed); failure iff every branch fails, all issued, t = max finish."""
-    cs = [shift_cdf(np.cumsum(law.s, axis=1), o) for law, o in zip(laws, offsets)]
-    cf = [shift_cdf(np.cumsum(law.f, axis=1), o) for law, o in zip(laws, offsets)]
-    tot = [law.ok for law in laws]
-    s_cdf = 1.0 - np.prod([1.0 - c for c in cs], axis=0)
-    s_tot = 1.0 - np.prod([1.0 - t for t in tot], axis=0)
-    f_cdf = np.prod(cf, axis=0)
-    f_tot = np.prod([1.0 - t for t in tot], axis=0)
-    return Law(_mass(s_cdf), _mass(f_cdf), np.clip(s_tot - s_cdf[:, -1], 0.0, None), np.clip(f_tot - f_cdf[:, -1], 0.0, None))
-
-
-def op_retry(law: Law, attempts: int, per_try: tuple[int, float] | None, waits: list[int]) -> Law:
-    one = cut(law, *per_try) if per_try is not None else law
-    return op_fallback([one] * attempts, waits)
-
-
-def op_mix(laws: list[Law], weights: list[float]) -> Law:
+def mix_laws(laws: list[Law], weights: list[float]) -> Law:
+    """A mixture of laws (choice branches, a skipped optional step)."""
     out = laws[0].scaled(weights[0])
     for law, w in zip(laws[1:], weights[1:]):
         out = out.plus(law.scaled(w))
     return out
-
-
-def op_optional(law: Law, q: float) -> Law:
-    S, G = law.s.shape
-    skip = np.zeros((S, G))
-    skip[:, 0] = 1.0
-    z = np.zeros(S)
-    return op_mix([Law(skip, np.zeros((S, G)), z, z.copy()), law], [1.0 - q, q])
-
-
-def op_repeat(law: Law, count: int) -> Law:
-    """``count`` sequential copies, by binary powering: (P_m, F_m) → P_2m = P_m ⊕ P_m,
-    F_2m = F_m + P_m ⊕ F_m (the failure happens in the first or the second half)."""
-    result: Law | None = None
-    base = law
-    n = count
-    while n:
-        if n & 1:
-            result = base if result is None else op_series([result, base])
-        n >>= 1
-        if n:
-            base = op_series([base, base])
-    assert result is not None
-    return result
 
 
 # --------------------------------------------------------------------------- leaves and the tree
@@ -534,7 +372,7 @@ class LeafTable:
                 self._mass[key] = (m, 0.0)
             else:
                 c = self.cdf(dist)
-                self._mass[key] = (_mass(c), float(1.0 - c[-1]))
+                self._mass[key] = (cdf_masses(c), float(1.0 - c[-1]))
         return self._mass[key]
 
 
@@ -568,7 +406,7 @@ def leaf_law(
 
     cs = cdf_of(comp.latency)
     cf = cdf_of(comp.error_distribution())
-    return Law(_mass(cs) * avail[:, None], _mass(cf) * (1.0 - avail)[:, None], avail * (1.0 - cs[:, -1]), (1.0 - avail) * (1.0 - cf[:, -1]))
+    return Law(cdf_masses(cs) * avail[:, None], cdf_masses(cf) * (1.0 - avail)[:, None], avail * (1.0 - cs[:, -1]), (1.0 - avail) * (1.0 - cf[:, -1]))
 
 
 class TreeEvaluator:
@@ -598,7 +436,6 @@ class TreeEvaluator:
         return law
 
     def _eval_node(self, node: Node) -> Law:
-        g = self.grid
         if isinstance(node, Ref):
             i = self.idx[node.component]
             comp = self.j.components[i]
@@ -606,28 +443,7 @@ class TreeEvaluator:
             if lm is not None and self._chunk.latent is not None:
                 return leaf_law(comp, self._chunk.avail[:, i], self.table, self._chunk.latent, lm.loadings[i], float(lm.own_sd[i]))
             return leaf_law(comp, self._chunk.avail[:, i], self.table)
-        kids = [self._eval(c) for c in node.children]
-        if isinstance(node, Series):
-            return op_series(kids)
-        if isinstance(node, Parallel):
-            return op_parallel(kids, node.needed)
-        if isinstance(node, Race):
-            return op_race(kids, [g.index(i * node.hedge_delay) for i in range(len(kids))])
-        if isinstance(node, Fallback):
-            return op_fallback(kids)
-        if isinstance(node, Retry):
-            per_try = g.threshold(node.per_try_timeout) if node.per_try_timeout is not None else None
-            waits = [g.index(node.backoff.delay(i)) for i in range(1, node.attempts)]
-            return op_retry(kids[0], node.attempts, per_try, waits)
-        if isinstance(node, Timeout):
-            return cut(kids[0], *g.threshold(node.deadline))
-        if isinstance(node, Choice):
-            return op_mix(kids, list(node.probabilities))
-        if isinstance(node, Optional):
-            return op_optional(kids[0], node.probability)
-        if isinstance(node, Repeat):
-            return op_repeat(kids[0], node.count)
-        raise TypeError(f"unknown operator {type(node).__name__}")
+        return node.law([self._eval(c) for c in node.children], self.grid)  # type: ignore[attr-defined]
 
 
 def chunk_size_for(grid: Grid) -> int:
@@ -664,12 +480,14 @@ class LatencyCuts:
             self._cols[key] = np.array(sorted({idx[c] for c in node.refs()}), dtype=np.int64)
         return self._ev[key]
 
-    def step_ok_by(self, node: Timeout | Retry, chunk: StateChunk, space: StateSpace | None) -> np.ndarray:
-        """P(step ok and t ≤ deadline) per state (S,): the timeout's ok, or one attempt's ok."""
-        deadline = node.deadline if isinstance(node, Timeout) else node.per_try_timeout
-        assert deadline is not None
-        if isinstance(node.step, Ref):
-            return self._leaf_ok_by(node.step, deadline, chunk, space)
+    def step_ok_by(self, node: Node, chunk: StateChunk, space: StateSpace | None) -> np.ndarray:
+        """P(step ok and t ≤ deadline) per state (S,) of a node's ``timed_step``: the timeout's
+        ok, or one attempt's ok under a per-try timeout."""
+        timed = node.timed_step()  # type: ignore[attr-defined]
+        assert timed is not None
+        step, deadline = timed
+        if isinstance(step, Ref):
+            return self._leaf_ok_by(step, deadline, chunk, space)
         ev = self._evaluator(node, deadline)
         cols = self._cols[id(node)]
         key_rows = chunk.avail[:, cols]
@@ -682,7 +500,7 @@ class LatencyCuts:
         for start in range(0, len(todo), size):
             pick = first[todo[start : start + size]]
             part = StateChunk(chunk.weights[pick], chunk.avail[pick], None if chunk.latent is None else chunk.latent[pick])
-            law = ev.evaluate(part, space, node.step)
+            law = ev.evaluate(part, space, step)
             ok = law.s.sum(axis=1)  # ok and done by D: the success mass on the grid
             for i, v in zip(todo[start : start + size], ok):
                 self._memo[keys[i]] = float(v)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model import distributions as D
-from ..model.journey import Journey, Node, Race, Retry, Timeout
+from ..model.journey import Journey, Node
 
 Bound = Literal["upper", "independent"]
 QUANTILE_KEY = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
@@ -82,15 +82,9 @@ def scale_latency(journey: Journey, c: float) -> Journey:
 
 
 def has_fixed_delays(node: Node) -> bool:
-    """True when the tree has a time constant that does not scale with component latency."""
-    for n in node.walk():
-        if isinstance(n, Race) and n.hedge_delay > 0:
-            return True
-        if isinstance(n, Timeout):
-            return True
-        if isinstance(n, Retry) and (n.per_try_timeout is not None or n.backoff.initial > 0):
-            return True
-    return False
+    """True when the tree has a time constant that does not scale with component latency (a hedge
+    delay, a deadline, a per-try timeout, a backoff: each operator's ``fixed_delay``)."""
+    return any(not n.is_leaf and n.fixed_delay() for n in node.walk())  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Retry
+from ..model.journey import Journey, Node
 
 LATENCY_SHIFT = 0.10
 
@@ -41,18 +41,13 @@ def _refset(n: Node) -> frozenset[str]:
 
 
 def _groups(j: Journey) -> dict[tuple[str, frozenset], dict]:
+    """Redundancy groups (each operator's ``redundancy``) keyed by kind and the components below."""
     out = {}
     for n in _nodes(j.root):
-        # durations rounded to the nanosecond: a hedge delay read from traces is a sum of ns
-        if isinstance(n, Race):
-            out[("race", _refset(n))] = {"hedgeDelaySeconds": round(n.hedge_delay, 9)}
-        elif isinstance(n, Parallel) and n.join != "all":
-            out[(f"parallel-{n.join}", _refset(n))] = {"k": n.k} if n.k else {}
-        elif isinstance(n, Fallback):
-            out[("fallback", _refset(n))] = {"order": [sorted(_refset(b)) for b in n.branches]}
-        elif isinstance(n, Retry):
-            ptt = None if n.per_try_timeout is None else round(n.per_try_timeout, 9)
-            out[("retry", _refset(n))] = {"attempts": n.attempts, "perTryTimeoutSeconds": ptt}
+        group = None if n.is_leaf else n.redundancy()  # type: ignore[attr-defined]
+        if group is not None:
+            kind, params = group
+            out[(kind, _refset(n))] = params
     return out
 
 
@@ -60,11 +55,8 @@ def _choices(j: Journey) -> list[tuple[str, frozenset, float]]:
     """(kind, branch refs, probability) for every choice branch and optional step."""
     out = []
     for n in _nodes(j.root):
-        if isinstance(n, Choice):
-            for b, p in zip(n.branches, n.probabilities):
-                out.append(("choice", _refset(b), p))
-        elif isinstance(n, Optional):
-            out.append(("optional", _refset(n.step), n.probability))
+        if not n.is_leaf:
+            out += [(kind, _refset(b), p) for kind, b, p in n.branch_probabilities()]  # type: ignore[attr-defined]
     return out
 
 
@@ -72,32 +64,23 @@ def _field_interval(doc: dict, kind: str, refs: frozenset, journey: Journey) -> 
     """The candidate's interval for a choice branch or optional step (from provenance.fields)."""
     fields = ((doc.get("spec") or {}).get("provenance") or {}).get("fields") or {}
     for path, node in _ir_paths(journey.root, "spec.operator"):
-        if kind == "optional" and isinstance(node, Optional) and _refset(node.step) == refs:
-            v = (fields.get(path) or {}).get("values") or {}
-            return v.get("interval")
-        if kind == "choice" and isinstance(node, Choice):
-            for i, b in enumerate(node.branches):
-                if _refset(b) == refs:
-                    v = (fields.get(path) or {}).get("values") or {}
-                    iv = v.get("intervals")
-                    return iv[i] if iv and i < len(iv) else None
+        splits = [] if node.is_leaf else node.branch_probabilities()  # type: ignore[attr-defined]
+        for i, (k, b, _) in enumerate(splits):
+            if k == kind and _refset(b) == refs:
+                v = (fields.get(path) or {}).get("values") or {}
+                if kind == "optional":
+                    return v.get("interval")
+                iv = v.get("intervals")
+                return iv[i] if iv and i < len(iv) else None
     return None
 
 
 def _ir_paths(n: Node, path: str) -> Iterator[tuple[str, Node]]:
-    from ..model.journey import Series
-
+    """Nodes with their paths in the YAML document (each operator's ``spec_children``)."""
     yield path, n
-    if isinstance(n, Series):
-        kids = [(f"{path}.steps[{i}]", c) for i, c in enumerate(n.steps)]
-    elif isinstance(n, Choice):
-        kids = [(f"{path}.branches[{i}].step", c) for i, c in enumerate(n.branches)]
-    elif isinstance(n, (Parallel, Race, Fallback)):
-        kids = [(f"{path}.branches[{i}]", c) for i, c in enumerate(n.branches)]
-    else:
-        kids = [(f"{path}.step", c) for c in n.children]
-    for p, c in kids:
-        yield from _ir_paths(c, p)
+    if not n.is_leaf:
+        for name, c in n.spec_children():  # type: ignore[attr-defined]
+            yield from _ir_paths(c, f"{path}.{name}")
 
 
 def diff(accepted: Journey, candidate: Journey, candidate_doc: dict) -> list[dict]:

@@ -47,7 +47,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..model.groups import connected_groups
-from ..model.journey import Backoff, Choice, Fallback, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.journey import Node, Ref
+from ..operators import Backoff, Choice, Fallback, Optional, Parallel, Race, Repeat, Retry, Series, Timeout
 from .calls import Call
 from .stats import Evidence, wilson
 

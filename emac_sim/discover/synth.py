@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpecError
-from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.journey import Journey, Node, Ref
 from .manifest import manifest_document, manifest_path
 
 BASE_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
@@ -70,20 +70,23 @@ class _Replay:
         self.why = [""] * len(calls)
         self.stats = stats
 
-    def _cut(self, idx: list[int], at: float, why: str) -> None:
+    def cut_calls(self, idx: list[int], at: float, why: str) -> None:
+        """The caller stopped waiting for calls ``idx`` at ``at`` (``why``: CANCELLED, DEADLINE_EXCEEDED)."""
         for k in idx:
             if at < self.cut[k]:
                 self.cut[k] = at
                 self.why[k] = why
 
-    def _next_under(self, prefix: str) -> bool:
+    def next_under(self, prefix: str) -> bool:
+        """Whether the next recorded call was made under the node at ``prefix``."""
         if self.i >= len(self.calls):
             return False
         p = self.calls[self.i].path
         return p == prefix or p.startswith(prefix + ".")
 
     def run(self, node: Node, path: str, start: float) -> tuple[bool, float, list[int]]:
-        st = self.stats[path]
+        """Replay ``node`` over the next recorded calls: ``(ok, t, indices of its calls)``; the
+        operators replay through their own rule (``replay`` in :mod:`emac_sim.operators`)."""
         if isinstance(node, Ref):
             if self.i >= len(self.calls):
                 raise ReplayMismatch(f"{path}: expected a call of {node.component}, records exhausted")
@@ -92,132 +95,14 @@ class _Replay:
                 raise ReplayMismatch(f"{path}: expected {node.component} at {start!r}, record has {rec.component} at {rec.start!r}")
             self.i += 1
             return rec.ok, rec.end - rec.start, [self.i - 1]
-        if isinstance(node, (Series, Repeat)):
-            steps = (
-                [(f"{path}.steps[{i}]", s) for i, s in enumerate(node.steps)]
-                if isinstance(node, Series)
-                else [(f"{path}.step", node.step)] * node.count
-            )
-            total, idx = 0.0, []
-            for n_done, (p, step) in enumerate(steps, start=1):
-                ok, t, ix = self.run(step, p, start + total)
-                total += t
-                idx += ix
-                if not ok:
-                    if isinstance(node, Repeat):
-                        st["iterations"] += n_done
-                    return False, total, idx
-            if isinstance(node, Repeat):
-                st["iterations"] += len(steps)
-            return True, total, idx
-        if isinstance(node, Fallback):
-            total, idx = 0.0, []
-            for i, b in enumerate(node.branches):
-                if i:
-                    st["alternativeTaken"] += 1
-                ok, t, ix = self.run(b, f"{path}.branches[{i}]", start + total)
-                total += t
-                idx += ix
-                if ok:
-                    return True, total, idx
-            return False, total, idx
-        if isinstance(node, Parallel):
-            res = [self.run(b, f"{path}.branches[{i}]", start) for i, b in enumerate(node.branches)]
-            idx = [k for r in res for k in r[2]]
-            slowest = max(r[1] for r in res)
-            succ = sorted(r[1] for r in res if r[0])
-            need = node.needed
-            if len(succ) < need:
-                return False, slowest, idx
-            if need == len(res):
-                return True, slowest, idx
-            decided = succ[need - 1]
-            before = sum(1 for k in idx if self.cut[k] > start + decided + EPS_S and self.calls[k].end > start + decided + EPS_S)
-            self._cut(idx, start + decided, "CANCELLED")
-            st["cancelled"] += before
-            return True, decided, idx
-        if isinstance(node, Race):
-            h = node.hedge_delay
-            best: float | None = None
-            latest = -math.inf
-            idx = []
-            for jb, b in enumerate(node.branches):
-                s_j = jb * h
-                if jb > 0 and h != 0.0 and best is not None and best <= s_j:
-                    break
-                if jb == 1:
-                    st["hedgesIssued"] += 1
-                ok, t, ix = self.run(b, f"{path}.branches[{jb}]", start + s_j)
-                idx += ix
-                finish = s_j + t
-                if ok and (best is None or finish < best):
-                    best = finish
-                latest = max(latest, finish)
-            if best is None:
-                return False, latest, idx
-            before = sum(1 for k in idx if self.calls[k].end > start + best + EPS_S)
-            self._cut(idx, start + best, "CANCELLED")
-            st["cancelled"] += before
-            return True, best, idx
-        if isinstance(node, Retry):
-            tau = math.inf if node.per_try_timeout is None else node.per_try_timeout
-            total, idx = 0.0, []
-            for a in range(1, node.attempts + 1):
-                if a > 1:
-                    st["retried"] += 1
-                ok, t, ix = self.run(node.step, f"{path}.step", start + total)
-                idx += ix
-                if t > tau:
-                    self._cut(ix, start + total + tau, "DEADLINE_EXCEEDED")
-                    st["perTryTimeouts"] += 1
-                    ok, t = False, tau
-                total += t
-                if ok:
-                    return True, total, idx
-                if a < node.attempts:
-                    total += node.backoff.delay(a)
-            st["exhausted"] += 1
-            return False, total, idx
-        if isinstance(node, Timeout):
-            ok, t, idx = self.run(node.step, f"{path}.step", start)
-            if t > node.deadline:
-                self._cut(idx, start + node.deadline, "DEADLINE_EXCEEDED")
-                st["fired"] += 1
-                return False, node.deadline, idx
-            return ok, t, idx
-        if isinstance(node, Choice):
-            for jb, b in enumerate(node.branches):
-                if self._next_under(f"{path}.branches[{jb}]"):
-                    st[f"branch{jb}"] += 1
-                    return self.run(b, f"{path}.branches[{jb}]", start)
-            # the chosen branch made no call (an optional step inside it was skipped)
-            for jb, b in enumerate(node.branches):
-                if _can_be_empty(b):
-                    st[f"branch{jb}"] += 1
-                    return self.run(b, f"{path}.branches[{jb}]", start)
-            raise ReplayMismatch(f"{path}: no recorded call under any choice branch")
-        if isinstance(node, Optional):
-            st["reached"] += 1
-            if self._next_under(f"{path}.step"):
-                st["taken"] += 1
-                return self.run(node.step, f"{path}.step", start)
-            return True, 0.0, []
-        raise TypeError(f"unknown operator {node!r}")
+        return node.replay(self, path, start)  # type: ignore[attr-defined]
 
 
-def _can_be_empty(node: Node) -> bool:
+def can_be_empty(node: Node) -> bool:
     """Whether a subtree can run without making any call (only through skipped optional steps)."""
     if isinstance(node, Ref):
         return False
-    if isinstance(node, Optional):
-        return True
-    if isinstance(node, Choice):
-        return any(_can_be_empty(b) for b in node.branches)
-    if isinstance(node, (Retry, Timeout, Repeat)):
-        return _can_be_empty(node.step)
-    if isinstance(node, (Race, Fallback)):
-        return _can_be_empty(node.branches[0])
-    return all(_can_be_empty(c) for c in node.children)
+    return node.can_be_empty([can_be_empty(c) for c in node.children])  # type: ignore[attr-defined]
 
 
 def _attr(key: str, value: object) -> dict:

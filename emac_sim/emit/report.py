@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.journey import Choice, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Timeout
+from ..model.journey import Node, Ref
 from .derivation import Derivation
 from .prometheus import bound_series, contributors, record_prefix
 from .sloth import prom_duration
@@ -35,26 +35,11 @@ ARTIFACTS = {
 
 
 def operator_graph(node: Node) -> Any:
-    """The operator tree in the paper's compact form: ``{series: [front, {parallel: [cart, pricing]}, …]}``."""
+    """The operator tree in the paper's compact form: ``{series: [front, {parallel: [cart, pricing]}, …]}``
+    (each operator's ``graph``)."""
     if isinstance(node, Ref):
         return node.component
-    key = node.op
-    children = [operator_graph(c) for c in node.children]
-    if isinstance(node, Parallel) and node.join != "all":
-        return {key: children, "join": node.join, **({"k": node.k} if node.k is not None else {})}
-    if isinstance(node, Race) and node.hedge_delay:
-        return {key: children, "hedgeDelay": prom_duration(node.hedge_delay)}
-    if isinstance(node, Retry):
-        return {key: children[0], "attempts": node.attempts}
-    if isinstance(node, Timeout):
-        return {key: children[0], "deadline": prom_duration(node.deadline)}
-    if isinstance(node, Choice):
-        return {key: [{"weight": w, "step": c} for w, c in zip(node.probabilities, children)]}
-    if isinstance(node, Optional):
-        return {key: children[0], "probability": node.probability}
-    if isinstance(node, Repeat):
-        return {key: children[0], "count": node.count}
-    return {key: children}
+    return node.graph([operator_graph(c) for c in node.children], prom_duration)  # type: ignore[attr-defined]
 
 
 def _assumptions(d: Derivation) -> tuple[list[str], list[str], list[str]]:

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import special
 
 from ..model import distributions as D
-from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.journey import Journey, Node, Ref
 from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
 from ..model.scenario import Scenario, factor_model, fate_groups, shocks
 
@@ -95,38 +95,8 @@ class KernelSource:
     used: tuple[int, ...]
 
 
-# --------------------------------------------------------------------------- paths
-
-
-def children_with_names(node: Node) -> list[tuple[str, Node]]:
-    """(field name, child) pairs of an operator node, e.g. ``("steps[2]", node)``."""
-    if isinstance(node, Series):
-        return [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
-    if isinstance(node, (Parallel, Race, Fallback, Choice)):
-        return [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
-    if isinstance(node, (Retry, Timeout, Optional, Repeat)):
-        return [("step", node.step)]
-    return []
-
-
-def node_paths(root: Node) -> list[tuple[str, Node]]:
-    """Pre-order (path, node) pairs; the root is ``root``, children ``root.steps[1]`` etc."""
-    out: list[tuple[str, Node]] = []
-
-    def visit(path: str, node: Node) -> None:
-        out.append((path, node))
-        for name, child in children_with_names(node):
-            visit(f"{path}.{name}", child)
-
-    visit("root", root)
-    return out
-
-
-# --------------------------------------------------------------------------- the emitter
-
-
 @dataclass
-class _Res:
+class Res:
     """Names of the variables holding a node's outcome: ok, seconds, dominant component and
     the seconds of its call (the last two only when tail attribution is recorded)."""
 
@@ -163,7 +133,7 @@ class _Piece:
 
 
 @dataclass
-class _Gen:
+class KernelWriter:
     """State of one generation run."""
 
     journey: Journey
@@ -281,6 +251,72 @@ class _Gen:
         self.ip.append(int(index))
         return f"ip[{self.ip_base} + {len(self.ip) - 1 - self.ip_base_off}]"
 
+    # ---- services for the operators' ``emit`` rules
+    @property
+    def details(self) -> bool:
+        """Whether calls, hedges and the dominant component are being recorded."""
+        return self.opts.details
+
+    def emit(self, node: Node, path: str) -> Res:
+        """Emit ``node`` (a child) and return the names holding its outcome: inline, or as a call of
+        an outlined function when it does not fit the current function's node budget (large
+        journeys) or when the generated blocks already nest :data:`MAX_NESTING` deep (Python
+        refuses more than 20 nested blocks)."""
+        if isinstance(node, Ref):
+            self.remaining -= 1
+            return _emit_ref(self, node, path)
+        if self.depth >= MAX_NESTING or (self.outline and _size(node) > self.remaining):
+            return _emit_piece(self, node, path)
+        self.remaining -= 1
+        return node.emit(self, path)  # type: ignore[attr-defined]
+
+    def dom_vars(self) -> tuple[str, str]:
+        """Fresh (dominant component, its seconds) variables, or literals without details."""
+        if not self.details:
+            return "-1", "-1.0"
+        d, dt = self.name("d"), self.name("dt")
+        self.line(f"{d} = -1")
+        self.line(f"{dt} = -1.0")
+        return d, dt
+
+    def dom_state(self, names: list[str]) -> tuple[str, str]:
+        """The (dominant, seconds) pair at the head of ``names`` (accumulators), or literals."""
+        return (names[0], names[1]) if self.details else ("-1", "-1.0")
+
+    def take_dom_if_longer(self, d: str, dt: str, r: Res) -> None:
+        """``(d, dt) = (r.d, r.dt)`` when the child's dominant call was longer (first on ties)."""
+        if self.details:
+            with self.block(f"if {r.dt} > {dt}:"):
+                self.line(f"{d} = {r.d}")
+                self.line(f"{dt} = {r.dt}")
+
+    def assign(self, dst: Res, r: Res) -> None:
+        """Copy a child's outcome into ``dst``'s variables."""
+        self.line(f"{dst.ok} = {r.ok}")
+        self.line(f"{dst.t} = {r.t}")
+        if self.details:
+            self.line(f"{dst.d} = {r.d}")
+            self.line(f"{dst.dt} = {r.dt}")
+
+    def each_child(self, state: list[str], items: list, step: Callable[[list[str], int, Node], None]) -> list[str]:
+        """Emit ``step(state, i, child)`` for every ``(i, child)`` of ``items``: inline, or — for
+        more than :data:`WIDE` children — in chunks of outlined functions that take the accumulator
+        variables ``state`` and return them (a 1,000-wide fork stays a few small functions)."""
+        if len(items) <= WIDE:
+            for i, child in items:
+                step(state, i, child)
+            return state
+        for c0 in range(0, len(items), WIDE):
+            chunk = items[c0 : c0 + WIDE]
+
+            def body(inner: list[str], chunk: list = chunk) -> list[str]:
+                for i, child in chunk:
+                    step(inner, i, child)
+                return inner
+
+            state = _outlined(self, state, body)
+        return state
+
 
 def _sites(j: Journey, scenario: Scenario) -> tuple[dict[str, _Site], int, int, int, int]:
     ids = list(j.component_ids)
@@ -318,7 +354,7 @@ def _sites(j: Journey, scenario: Scenario) -> tuple[dict[str, _Site], int, int, 
 # --------------------------------------------------------------------------- samplers
 
 
-def _sample(g: _Gen, dist: D.Distribution | None, target: str, z: str | None) -> None:
+def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | None) -> None:
     """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation."""
     if dist is None:
         g.line(f"{target} = 0.0")
@@ -362,14 +398,14 @@ def _sample(g: _Gen, dist: D.Distribution | None, target: str, z: str | None) ->
         raise TypeError(f"no sampler for {type(dist).__name__}")
 
 
-def _piecewise_call(g: _Gen, dist: D.Distribution, u: str, s: str) -> str:
+def _piecewise_call(g: KernelWriter, dist: D.Distribution, u: str, s: str) -> str:
     p, x = piecewise_points(dist)
     pn, xn, theta = dist._tail()  # type: ignore[attr-defined]
     off = g.table(np.concatenate([p, x]))
     return f"_draws.piecewise(tab, {off}, {len(p)}, {g.param(pn)}, {g.param(xn)}, {g.param(theta)}, {u}, {s})"
 
 
-def _sample_latent(g: _Gen, dist: D.Distribution, target: str, z: str) -> None:
+def _sample_latent(g: KernelWriter, dist: D.Distribution, target: str, z: str) -> None:
     """Inverse CDF at ``u = Φ(z)`` for the non-lognormal kinds."""
     if isinstance(dist, D.Exponential):
         g.line(f"{target} = -{g.param(dist.mean_s)} * _draws.log_sf({z})")
@@ -397,7 +433,7 @@ def _sampler_kind(dist: D.Distribution | None) -> str:
 # --------------------------------------------------------------------------- operators
 
 
-def _emit_ref(g: _Gen, node: Ref, path: str) -> _Res:
+def _emit_ref(g: KernelWriter, node: Ref, path: str) -> Res:
     s = g.sites[node.component]
     ok, t = g.name("ok"), g.name("t")
     c = g.comp(s.index)
@@ -432,357 +468,12 @@ def _emit_ref(g: _Gen, node: Ref, path: str) -> _Res:
                 _sample(g, s.error, t, z)
     if g.opts.details:
         g.line(f"calls[{c}] += 1")
-        return _Res(ok, t, c, t)
-    return _Res(ok, t)
-
-
-def _dom_vars(g: _Gen) -> tuple[str, str]:
-    if not g.opts.details:
-        return "-1", "-1.0"
-    d, dt = g.name("d"), g.name("dt")
-    g.line(f"{d} = -1")
-    g.line(f"{dt} = -1.0")
-    return d, dt
-
-
-def _take_dom_if_longer(g: _Gen, d: str, dt: str, r: _Res) -> None:
-    if g.opts.details:
-        with g.block(f"if {r.dt} > {dt}:"):
-            g.line(f"{d} = {r.d}")
-            g.line(f"{dt} = {r.dt}")
-
-
-def _each_child(g: _Gen, state: list[str], items: list, step: Callable[[list[str], int, Node], None]) -> list[str]:
-    """Emit ``step(state, i, child)`` for every ``(i, child)`` of ``items``: inline, or — for more
-    than :data:`WIDE` children — in chunks of outlined functions that take the accumulator
-    variables ``state`` and return them (a 1,000-wide fork stays a few small functions)."""
-    if len(items) <= WIDE:
-        for i, child in items:
-            step(state, i, child)
-        return state
-    for c0 in range(0, len(items), WIDE):
-        chunk = items[c0 : c0 + WIDE]
-
-        def body(inner: list[str], chunk: list = chunk) -> list[str]:
-            for i, child in chunk:
-                step(inner, i, child)
-            return inner
-
-        state = _outlined(g, state, body)
-    return state
-
-
-def _dom_state(g: _Gen, names: list[str]) -> tuple[str, str]:
-    return (names[0], names[1]) if g.opts.details else ("-1", "-1.0")
-
-
-def _emit_sequence(g: _Gen, node: Series | Fallback, path: str, children: tuple[Node, ...], field: str, stop_on_failure: bool) -> _Res:
-    """Series (stop at the first failure) and fallback (stop at the first success): t sums the
-    steps run, the dominant call is the longest of theirs."""
-    ok, t = g.name("ok"), g.name("t")
-    g.line(f"{ok} = {stop_on_failure}")
-    g.line(f"{t} = 0.0")
-    d, dt = _dom_vars(g)
-    guard = "if {ok}:" if stop_on_failure else "if not {ok}:"
-
-    def step(st: list[str], i: int, child: Node) -> None:
-        ok_, t_ = st[0], st[1]
-        d_, dt_ = _dom_state(g, st[2:])
-        if i:
-            g.line(guard.format(ok=ok_))
-            g.depth += 1
-        r = _emit(g, child, f"{path}.{field}[{i}]")
-        g.line(f"{t_} += {r.t}")
-        _take_dom_if_longer(g, d_, dt_, r)
-        g.line(f"{ok_} = {r.ok}")
-        if i:
-            g.depth -= 1
-
-    st = _each_child(g, [ok, t, *((d, dt) if g.opts.details else ())], list(enumerate(children)), step)
-    return _Res(st[0], st[1], *_dom_state(g, st[2:]))
-
-
-def _emit_series(g: _Gen, node: Series, path: str) -> _Res:
-    return _emit_sequence(g, node, path, node.steps, "steps", True)
-
-
-def _emit_fallback(g: _Gen, node: Fallback, path: str) -> _Res:
-    return _emit_sequence(g, node, path, node.branches, "branches", False)
-
-
-def _emit_parallel(g: _Gen, node: Parallel, path: str) -> _Res:
-    nb, k = len(node.branches), node.needed
-    det = g.opts.details
-    sx, sn = g.name("sx"), g.name("sn")
-    g.line(f"{sx} = -1.0")
-    g.line(f"{sn} = 0")
-    state = [sx, sn]
-    if det:
-        state += list(_dom_vars(g))  # dominant of the slowest branch
-    if k == 1:
-        st = g.name("st")
-        g.line(f"{st} = math.inf")
-        state.append(st)
-        if det:
-            state += list(_dom_vars(g))  # dominant of the fastest success
-    elif k < nb:
-        q = g.name("q")
-        g.line(f"{q} = {g.quorum(nb)}")
-        state.append(q)
-
-    def step(s: list[str], i: int, branch: Node) -> None:
-        sx_, sn_ = s[0], s[1]
-        xd_, xdt_ = _dom_state(g, s[2:])
-        rest = s[4:] if det else s[2:]
-        r = _emit(g, branch, f"{path}.branches[{i}]")
-        with g.block(f"if {r.t} > {sx_}:"):
-            g.line(f"{sx_} = {r.t}")
-            if det:
-                g.line(f"{xd_} = {r.d}")
-                g.line(f"{xdt_} = {r.dt}")
-        with g.block(f"if {r.ok}:"):
-            if k == 1:
-                st_ = rest[0]
-                sd_, sdt_ = _dom_state(g, rest[1:])
-                with g.block(f"if {r.t} < {st_}:"):
-                    g.line(f"{st_} = {r.t}")
-                    if det:
-                        g.line(f"{sd_} = {r.d}")
-                        g.line(f"{sdt_} = {r.dt}")
-            elif k < nb:
-                # keep success times sorted (stable: after equal times)
-                q_ = rest[0]
-                p = g.name("p")
-                g.line(f"{p} = {q_} + {sn_}")
-                with g.block(f"while {p} > {q_} and qt[{p} - 1] > {r.t}:"):
-                    g.line(f"qt[{p}] = qt[{p} - 1]")
-                    if det:
-                        g.line(f"qd[{p}] = qd[{p} - 1]")
-                        g.line(f"qdt[{p}] = qdt[{p} - 1]")
-                    g.line(f"{p} -= 1")
-                g.line(f"qt[{p}] = {r.t}")
-                if det:
-                    g.line(f"qd[{p}] = {r.d}")
-                    g.line(f"qdt[{p}] = {r.dt}")
-            g.line(f"{sn_} += 1")
-
-    s = _each_child(g, state, list(enumerate(node.branches)), step)
-    sx, sn = s[0], s[1]
-    xd, xdt = _dom_state(g, s[2:])
-    rest = s[4:] if det else s[2:]
-    ok, t = g.name("ok"), g.name("t")
-    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
-    with g.block(f"if {sn} < {k}:"):
-        g.line(f"{ok} = False")
-        g.line(f"{t} = {sx}")
-        if det:
-            g.line(f"{d} = {xd}")
-            g.line(f"{dt} = {xdt}")
-    with g.block("else:"):
-        g.line(f"{ok} = True")
-        if k == 1:
-            src = (rest[0], *_dom_state(g, rest[1:]))
-        elif k == nb:
-            src = (sx, xd, xdt)
-        else:
-            q = rest[0]
-            src = (f"qt[{q} + {k - 1}]", f"qd[{q} + {k - 1}]", f"qdt[{q} + {k - 1}]")
-        g.line(f"{t} = {src[0]}")
-        if det:
-            g.line(f"{d} = {src[1]}")
-            g.line(f"{dt} = {src[2]}")
-    return _Res(ok, t, d, dt)
-
-
-def _emit_race(g: _Gen, node: Race, path: str) -> _Res:
-    """Branch j is issued at j·h unless an issued branch has already succeeded by then (the
-    condition is checked flat, branch by branch: a branch not issued keeps every later one back)."""
-    det = g.opts.details
-    h, st, sx = g.name("h"), g.name("st"), g.name("sx")
-    slot = g.race_slot(path, float(node.hedge_delay))
-    g.line(f"{h} = {g.param(node.hedge_delay)}")
-    g.line(f"{st} = math.inf")
-    g.line(f"{sx} = -1.0")
-    state = [h, st, sx]
-    if det:
-        state += [*_dom_vars(g), *_dom_vars(g)]  # fastest success, latest finish
-
-    def step(s: list[str], j: int, branch: Node) -> None:
-        h_, st_, sx_ = s[0], s[1], s[2]
-        sd_, sdt_ = _dom_state(g, s[3:])
-        xd_, xdt_ = _dom_state(g, s[5:])
-        if j:
-            g.line(f"if {h_} == 0.0 or {st_} > {j} * {h_}:")
-            g.depth += 1
-            if j == 1 and det:
-                g.line(f"hz[{g.race_ref(slot)}] = True")
-        r = _emit(g, branch, f"{path}.branches[{j}]")
-        f = g.name("f")
-        g.line(f"{f} = {j} * {h_} + {r.t}")
-        with g.block(f"if {r.ok} and {f} < {st_}:"):
-            g.line(f"{st_} = {f}")
-            if det:
-                g.line(f"{sd_} = {r.d}")
-                g.line(f"{sdt_} = {r.dt}")
-        with g.block(f"if {f} > {sx_}:"):
-            g.line(f"{sx_} = {f}")
-            if det:
-                g.line(f"{xd_} = {r.d}")
-                g.line(f"{xdt_} = {r.dt}")
-        if j:
-            g.depth -= 1
-
-    s = _each_child(g, state, list(enumerate(node.branches)), step)
-    st, sx = s[1], s[2]
-    sd, sdt = _dom_state(g, s[3:])
-    xd, xdt = _dom_state(g, s[5:])
-    ok, t = g.name("ok"), g.name("t")
-    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
-    g.line(f"{ok} = {st} < math.inf")
-    with g.block(f"if {ok}:"):
-        g.line(f"{t} = {st}")
-        if det:
-            g.line(f"{d} = {sd}")
-            g.line(f"{dt} = {sdt}")
-    with g.block("else:"):
-        g.line(f"{t} = {sx}")
-        if det:
-            g.line(f"{d} = {xd}")
-            g.line(f"{dt} = {xdt}")
-    return _Res(ok, t, d, dt)
-
-
-def _emit_retry(g: _Gen, node: Retry, path: str) -> _Res:
-    det = g.opts.details
-    ok, t = g.name("ok"), g.name("t")
-    a, oka, ta = g.name("a"), g.name("oka"), g.name("ta")
-    g.line(f"{ok} = False")
-    g.line(f"{t} = 0.0")
-    d, dt = _dom_vars(g)
-    tau = g.param(node.per_try_timeout) if node.per_try_timeout is not None else None
-    waits = g.params([node.backoff.delay(i) for i in range(1, node.attempts)]) if node.attempts > 1 else None
-    with g.block(f"for {a} in range(1, {node.attempts + 1}):"):
-        r = _emit(g, node.step, f"{path}.step")
-        g.line(f"{oka} = {r.ok}")
-        g.line(f"{ta} = {r.t}")
-        if tau is not None:
-            with g.block(f"if {ta} > {tau}:"):
-                g.line(f"{oka} = False")
-                g.line(f"{ta} = {tau}")
-        g.line(f"{t} += {ta}")
-        if det:
-            x = g.name("x")
-            g.line(f"{x} = {r.dt} if {r.dt} < {ta} else {ta}")
-            with g.block(f"if {r.d} >= 0 and {x} > {dt}:"):
-                g.line(f"{d} = {r.d}")
-                g.line(f"{dt} = {x}")
-        with g.block(f"if {oka}:"):
-            g.line(f"{ok} = True")
-            g.line("break")
-        if waits is not None:
-            with g.block(f"if {a} < {node.attempts}:"):
-                g.line(f"{t} += fp[{waits} + {a} - 1]")
-    return _Res(ok, t, d, dt)
-
-
-def _emit_timeout(g: _Gen, node: Timeout, path: str) -> _Res:
-    det = g.opts.details
-    r = _emit(g, node.step, f"{path}.step")
-    ok, t, dl = g.name("ok"), g.name("t"), g.name("dl")
-    g.line(f"{ok} = {r.ok}")
-    g.line(f"{t} = {r.t}")
-    d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
-    if det:
-        g.line(f"{d} = {r.d}")
-        g.line(f"{dt} = {r.dt}")
-    g.line(f"{dl} = {g.param(node.deadline)}")
-    with g.block(f"if {t} > {dl}:"):
-        g.line(f"{ok} = False")
-        g.line(f"{t} = {dl}")
-        if det:
-            with g.block(f"if {dt} > {dl}:"):
-                g.line(f"{dt} = {dl}")
-    return _Res(ok, t, d, dt)
-
-
-def _assign(g: _Gen, dst: _Res, r: _Res) -> None:
-    g.line(f"{dst.ok} = {r.ok}")
-    g.line(f"{dst.t} = {r.t}")
-    if g.opts.details:
-        g.line(f"{dst.d} = {r.d}")
-        g.line(f"{dst.dt} = {r.dt}")
-
-
-def _emit_choice(g: _Gen, node: Choice, path: str) -> _Res:
-    det = g.opts.details
-    out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
-    u = g.name("u")
-    g.line(f"{u} = {g.uniform()}")
-    cum = choice_cumulative(node.probabilities)
-    last = len(node.branches) - 1
-    if last == 0:
-        _assign(g, out, _emit(g, node.branches[0], f"{path}.branches[0]"))
-        return out
-    for j, branch in enumerate(node.branches):
-        head = "else:" if j == last else (f"if {u} < {g.param(cum[j])}:" if j == 0 else f"elif {u} < {g.param(cum[j])}:")
-        with g.block(head):
-            r = _emit(g, branch, f"{path}.branches[{j}]")
-            _assign(g, out, r)
-    return out
-
-
-def _emit_optional(g: _Gen, node: Optional, path: str) -> _Res:
-    det = g.opts.details
-    out = _Res(g.name("ok"), g.name("t"), *((g.name("d"), g.name("dt")) if det else ("-1", "-1.0")))
-    with g.block(f"if {g.uniform()} < {g.param(node.probability)}:"):
-        r = _emit(g, node.step, f"{path}.step")
-        _assign(g, out, r)
-    with g.block("else:"):
-        _assign(g, out, _Res("True", "0.0", "-1", "-1.0"))
-    return out
-
-
-def _emit_repeat(g: _Gen, node: Repeat, path: str) -> _Res:
-    ok, t, i = g.name("ok"), g.name("t"), g.name("i")
-    g.line(f"{ok} = True")
-    g.line(f"{t} = 0.0")
-    d, dt = _dom_vars(g)
-    with g.block(f"for {i} in range({node.count}):"):
-        r = _emit(g, node.step, f"{path}.step")
-        g.line(f"{t} += {r.t}")
-        _take_dom_if_longer(g, d, dt, r)
-        g.line(f"{ok} = {r.ok}")
-        with g.block(f"if not {ok}:"):
-            g.line("break")
-    return _Res(ok, t, d, dt)
-
-
-EMITTERS = {
-    Ref: _emit_ref,
-    Series: _emit_series,
-    Parallel: _emit_parallel,
-    Race: _emit_race,
-    Fallback: _emit_fallback,
-    Retry: _emit_retry,
-    Timeout: _emit_timeout,
-    Choice: _emit_choice,
-    Optional: _emit_optional,
-    Repeat: _emit_repeat,
-}
+        return Res(ok, t, c, t)
+    return Res(ok, t)
 
 
 def _size(node: Node) -> int:
-    return 1 + sum(_size(c) for _, c in children_with_names(node))
-
-
-def _emit(g: _Gen, node: Node, path: str) -> _Res:
-    """Emit ``node`` inline, or as a call of an outlined function when it does not fit the current
-    function's node budget (large journeys) or when the generated blocks already nest
-    :data:`MAX_NESTING` deep (Python refuses more than 20 nested blocks)."""
-    if not isinstance(node, Ref) and (g.depth >= MAX_NESTING or (g.outline and _size(node) > g.remaining)):
-        return _emit_piece(g, node, path)
-    g.remaining -= 1
-    return EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
+    return 1 + sum(_size(c) for c in node.children)
 
 
 # --------------------------------------------------------------------------- outlined pieces
@@ -791,7 +482,7 @@ def _emit(g: _Gen, node: Node, path: str) -> _Res:
 _STATE_ARGS = "rng, fp, ip, tab, qt, qd, qdt, calls, hz, force_c, force_ok"
 
 
-def _state_names(g: _Gen) -> list[str]:
+def _state_names(g: KernelWriter) -> list[str]:
     return [
         *(f"wf{k}" for k in range(g.n_wf)),
         *(f"wl{k}" for k in range(g.n_wl)),
@@ -800,7 +491,7 @@ def _state_names(g: _Gen) -> list[str]:
     ]
 
 
-def _outlined(g: _Gen, state: list[str], body: Callable[[list[str]], list[str]]) -> list[str]:
+def _outlined(g: KernelWriter, state: list[str], body: Callable[[list[str]], list[str]]) -> list[str]:
     """Emit ``body`` as an outlined ``@njit`` function and a call of it; return the caller-side
     names of what it returns.
 
@@ -844,16 +535,16 @@ def _outlined(g: _Gen, state: list[str], body: Callable[[list[str]], list[str]])
     return results
 
 
-def _emit_piece(g: _Gen, node: Node, path: str) -> _Res:
+def _emit_piece(g: KernelWriter, node: Node, path: str) -> Res:
     """``node`` evaluated by an outlined function."""
 
     def body(inner: list[str]) -> list[str]:
         g.remaining -= 1
-        r = EMITTERS[type(node)](g, node, path)  # type: ignore[operator]
+        r = node.emit(g, path)  # type: ignore[attr-defined]
         return [r.ok, r.t, r.d, r.dt] if g.opts.details else [r.ok, r.t]
 
     out = _outlined(g, [], body)
-    return _Res(*out) if g.opts.details else _Res(out[0], out[1])
+    return Res(*out) if g.opts.details else Res(out[0], out[1])
 
 
 # --------------------------------------------------------------------------- the module
@@ -888,7 +579,7 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
         ``source`` (a module defining ``sample_block``), its cache key, and the parameter arrays.
     """
     sites, n_wf, n_wl, n_groups, n_shocks = _sites(journey, scenario)
-    g = _Gen(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
+    g = KernelWriter(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
     g.outline = _size(journey.root) > INLINE_LIMIT
     if g.outline:
         g.remaining = PIECE_NODES
@@ -903,7 +594,7 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
         g.line(f"g{k} = {g.uniform()}")
     for k in range(n_shocks):
         g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
-    r = _emit(g, journey.root, "root")
+    r = g.emit(journey.root, "root")
     g.line(f"return {r.ok}, {r.t}, {r.d}")
     body = "\n".join(g.lines)
     n_comp = len(journey.components)
@@ -989,6 +680,6 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
         options=options,
         race_paths=tuple(p for p, _ in g.races),
         race_delays=tuple(d for _, d in g.races),
-        node_paths=tuple(p for p, _ in node_paths(journey.root)),
+        node_paths=tuple(p for p, _ in journey.root.paths()),
         used=used,
     )

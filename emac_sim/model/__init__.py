@@ -1,59 +1,39 @@
-"""The journey IR (DESIGN §3–4): frozen operator nodes, components, domains, distributions."""
+"""The journey IR (DESIGN §3–4): components, domains, distributions, the tree's base and leaf.
+
+The operators (series, parallel, race, …) live one module each in :mod:`emac_sim.operators`.
+"""
 
 from . import distributions
 from .distributions import Distribution
 from .journey import (
-    OPERATOR_TYPES,
     Action,
     AvailabilityObjective,
-    Backoff,
     BurnRateWindow,
     Capacity,
-    Choice,
     Component,
     CorrelationMatrix,
     Domain,
     Evidence,
-    Fallback,
     Governance,
     Journey,
     LatencyObjective,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
 )
+from .node import Node, Ref
 
 __all__ = [
-    "OPERATOR_TYPES",
     "Action",
     "AvailabilityObjective",
-    "Backoff",
     "BurnRateWindow",
     "Capacity",
-    "Choice",
     "Component",
     "CorrelationMatrix",
     "Distribution",
     "Domain",
     "Evidence",
-    "Fallback",
     "Governance",
     "Journey",
     "LatencyObjective",
     "Node",
-    "Optional",
-    "Parallel",
-    "Race",
     "Ref",
-    "Repeat",
-    "Retry",
-    "Series",
-    "Timeout",
     "distributions",
 ]

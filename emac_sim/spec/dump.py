@@ -11,62 +11,15 @@ from typing import Any
 
 import yaml
 
-from ..model.journey import (
-    Choice,
-    Domain,
-    Fallback,
-    Journey,
-    Node,
-    Optional,
-    Parallel,
-    Race,
-    Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
-)
+from ..model.journey import Domain, Journey, Node, Ref
 from .loader import API_VERSION
 
 
 def node_to_spec(node: Node) -> dict:
-    """One operator node as its YAML mapping."""
+    """One operator node as its YAML mapping (each operator's ``dump``)."""
     if isinstance(node, Ref):
         return {"ref": node.component}
-    if isinstance(node, Series):
-        return {"type": "series", "steps": [node_to_spec(s) for s in node.steps]}
-    if isinstance(node, Parallel):
-        d: dict[str, Any] = {"type": "parallel", "join": node.join, "branches": [node_to_spec(b) for b in node.branches]}
-        if node.k is not None:
-            d["k"] = node.k
-        return d
-    if isinstance(node, Race):
-        d = {"type": "race", "semantics": "hedged", "branches": [node_to_spec(b) for b in node.branches]}
-        if node.hedge_delay:
-            d["hedgeDelay"] = node.hedge_delay
-        return d
-    if isinstance(node, Fallback):
-        return {"type": "fallback", "branches": [node_to_spec(b) for b in node.branches]}
-    if isinstance(node, Retry):
-        d = {"type": "retry", "attempts": node.attempts, "step": node_to_spec(node.step)}
-        if node.per_try_timeout is not None:
-            d["perTryTimeout"] = node.per_try_timeout
-        b = node.backoff
-        if b.initial or b.multiplier != 1.0 or b.max is not None:
-            bd: dict[str, Any] = {"initial": b.initial, "multiplier": b.multiplier}
-            if b.max is not None:
-                bd["max"] = b.max
-            d["backoff"] = bd
-        return d
-    if isinstance(node, Timeout):
-        return {"type": "timeout", "deadline": node.deadline, "step": node_to_spec(node.step)}
-    if isinstance(node, Choice):
-        return {"type": "choice", "branches": [{"weight": w, "step": node_to_spec(b)} for w, b in zip(node.weights, node.branches)]}
-    if isinstance(node, Optional):
-        return {"type": "optional", "probability": node.probability, "step": node_to_spec(node.step)}
-    if isinstance(node, Repeat):
-        return {"type": "repeat", "count": node.count, "step": node_to_spec(node.step)}
-    raise TypeError(f"unknown node {node!r}")
+    return node.dump(node_to_spec)  # type: ignore[attr-defined]
 
 
 def journey_to_spec(j: Journey) -> dict:

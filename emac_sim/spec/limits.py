@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 from ..model import distributions as D
-from ..model.journey import Choice, Fallback, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.journey import Node, Ref
 
 MIN_LATENCY = 1e-9
 """Shortest non-zero duration accepted anywhere in a spec: 1 ns."""
@@ -60,6 +60,10 @@ def max_calls() -> int:
     return int(v) if math.isfinite(v) and v >= 1 else MAX_CALLS_DEFAULT
 
 
+CAP = 1e300
+"""Call counts saturate here (a count past it is refused anyway)."""
+
+
 @dataclass(frozen=True)
 class CallCount:
     """Calls one journey makes: ``expected`` (independent failures, every hedge issued: an upper
@@ -92,52 +96,9 @@ def call_count(node: Node, availability: dict[str, float]) -> CallCount:
 
 def _count(node: Node, a: dict[str, float]) -> tuple[CallCount, float]:
     """(calls, P(ok)) of ``node`` with independent failures; latency-driven failures ignored."""
-    cap = 1e300
     if isinstance(node, Ref):
         return CallCount(1.0, 1.0), a.get(node.component, 1.0)
-    kids = [_count(c, a) for c in node.children]
-    if isinstance(node, Series):
-        e, run = 0.0, 1.0
-        for c, p in kids:
-            e += run * c.expected
-            run *= p
-        return CallCount(min(e, cap), min(sum(c.worst for c, _ in kids), cap)), run
-    if isinstance(node, (Parallel, Race)):
-        ok = [p for _, p in kids]
-        if isinstance(node, Parallel) and node.join == "all":
-            p_ok = math.prod(ok)
-        else:
-            p_ok = 1.0 - math.prod(1.0 - p for p in ok)  # any / quorum / race: an upper estimate of success is enough here
-        return CallCount(min(sum(c.expected for c, _ in kids), cap), min(sum(c.worst for c, _ in kids), cap)), p_ok
-    if isinstance(node, Fallback):
-        e, run = 0.0, 1.0
-        for c, p in kids:
-            e += run * c.expected
-            run *= 1.0 - p
-        return CallCount(min(e, cap), min(sum(c.worst for c, _ in kids), cap)), 1.0 - run
-    if isinstance(node, Retry):
-        (c, p), n = kids[0], node.attempts
-        if p <= 0.0:
-            tries = float(n)
-        elif p >= 1.0:
-            tries = 1.0
-        else:
-            tries = (1.0 - (1.0 - p) ** n) / p  # Σ_{i<n} (1 − p)^i
-        return CallCount(min(c.expected * tries, cap), min(c.worst * n, cap)), 1.0 - (1.0 - p) ** n
-    if isinstance(node, Timeout):
-        return kids[0]
-    if isinstance(node, Choice):
-        probs = node.probabilities
-        e = sum(q * c.expected for q, (c, _) in zip(probs, kids))
-        return CallCount(min(e, cap), max(c.worst for c, _ in kids)), sum(q * p for q, (_, p) in zip(probs, kids))
-    if isinstance(node, Optional):
-        c, p = kids[0]
-        return CallCount(node.probability * c.expected, c.worst), 1.0 - node.probability * (1.0 - p)
-    if isinstance(node, Repeat):
-        (c, p), n = kids[0], node.count
-        e = c.expected * (float(n) if p >= 1.0 else (1.0 - p**n) / (1.0 - p))
-        return CallCount(min(e, cap), min(c.worst * n, cap)), p**n
-    raise TypeError(f"unknown operator {type(node).__name__}")
+    return node.call_count([_count(c, a) for c in node.children])  # type: ignore[attr-defined]
 
 
 def clamp_latency(seconds: float) -> float:

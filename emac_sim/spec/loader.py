@@ -22,31 +22,21 @@ import numpy as np
 from ..errors import SpecError, SpecWarning
 from ..model import distributions as D
 from ..model.journey import (
-    OPERATOR_TYPES,
     Action,
     AvailabilityObjective,
-    Backoff,
     BurnRateWindow,
     Capacity,
-    Choice,
     Component,
     CorrelationMatrix,
     Domain,
     Evidence,
-    Fallback,
     Governance,
     Journey,
     LatencyObjective,
     Node,
-    Optional,
-    Parallel,
-    Race,
     Ref,
-    Repeat,
-    Retry,
-    Series,
-    Timeout,
 )
+from ..operators import OPERATOR_TYPES, REGISTRY
 from ..units import parse_duration
 from . import limits as L
 from .atomic import TIMESLICES_NOTE, AtomicSLOIndex
@@ -353,36 +343,76 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Dist
 
 # --------------------------------------------------------------------------- operators
 
-_OP_KEYS: dict[str, tuple[str, ...]] = {
-    "series": ("steps",),
-    "parallel": ("branches", "join", "k"),
-    "race": ("branches", "semantics", "hedgeDelay"),
-    "fallback": ("branches",),
-    "retry": ("step", "attempts", "perTryTimeout", "backoff"),
-    "timeout": ("step", "deadline"),
-    "choice": ("branches",),
-    "optional": ("step", "probability"),
-    "repeat": ("step", "count"),
-}
-
-
 MAX_OPERATOR_DEPTH = 64
 
 
+class OperatorParser:
+    """What an operator's ``parse`` works with (:mod:`emac_sim.operators.base`): the node's
+    mapping ``d`` at ``path``, the loader's value checks, and child parsing."""
+
+    def __init__(self, ctx: _Ctx, d: dict, path: str, op: str, components: dict[str, Any], depth: int) -> None:
+        self.ctx = ctx
+        self.d = d
+        self.path = path
+        self.op = op
+        self.components = components
+        self.depth = depth
+        self.fail = ctx.fail
+        self.number = ctx.number
+        self.probability = ctx.probability
+        self.latency = ctx.latency
+        self.in_range = ctx.in_range
+        self.keys = ctx.keys
+        self.mapping = ctx.mapping
+        self.sequence = ctx.sequence
+        self.join = _join
+
+    def at(self, key: str) -> str:
+        """The path of ``key`` in this node's mapping."""
+        return _join(self.path, key)
+
+    def need(self, key: str) -> Any:
+        """The value of a required key (``<op> needs 'key'`` when missing)."""
+        if key not in self.d:
+            raise self.ctx.fail(self.path, f"{self.op} needs {key!r}")
+        return self.d[key]
+
+    def node(self, raw: Any, path: str) -> Node:
+        """Parse any node one level below this one."""
+        return parse_operator(self.ctx, raw, path, self.components, self.depth + 1)
+
+    def child(self, key: str) -> Node:
+        return self.node(self.need(key), self.at(key))
+
+    def children(self, key: str) -> tuple[Node, ...]:
+        items = self.ctx.sequence(self.need(key), self.at(key))
+        if not items:
+            raise self.ctx.fail(self.at(key), f"{self.op} has empty {key}")
+        return tuple(self.node(b, f"{self.path}.{key}[{i}]") for i, b in enumerate(items))
+
+    def component(self, cid: Any, path: str) -> str:
+        """A component id that must be defined (with a did-you-mean)."""
+        return _component_ref(self.ctx, cid, path, self.components)
+
+
+def _component_ref(ctx: _Ctx, cid: Any, path: str, components: dict[str, Any]) -> str:
+    if not isinstance(cid, str) or cid not in components:
+        known = difflib.get_close_matches(str(cid), list(components), n=1)
+        dym = f" (did you mean {known[0]!r}?)" if known else ""
+        raise ctx.fail(path, f"ref to undefined component {cid!r}{dym}")
+    return cid
+
+
 def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], depth: int = 0) -> Node:
-    """Parse an operator node; ``components`` holds the defined component ids."""
+    """Parse an operator node (a ``ref`` leaf, or an operator of :data:`~emac_sim.operators.REGISTRY`);
+    ``components`` holds the defined component ids."""
     if depth > MAX_OPERATOR_DEPTH:
         raise ctx.fail(path, f"operators nested more than {MAX_OPERATOR_DEPTH} levels deep")
     d = ctx.mapping(raw, path, "an operator mapping (with 'type' or 'ref')")
     common = ("name", "description")
-    if "ref" in d:
+    if "ref" in d and "type" not in d:
         ctx.keys(d, ("ref", *common), path)
-        cid = d["ref"]
-        if not isinstance(cid, str) or cid not in components:
-            known = difflib.get_close_matches(str(cid), list(components), n=1)
-            dym = f" (did you mean {known[0]!r}?)" if known else ""
-            raise ctx.fail(_join(path, "ref"), f"ref to undefined component {cid!r}{dym}")
-        return Ref(component=cid)
+        return Ref(component=_component_ref(ctx, d["ref"], _join(path, "ref"), components))
     if "type" not in d:
         raise ctx.fail(path, "operator needs 'type' (one of " + ", ".join(OPERATOR_TYPES) + ") or 'ref'")
     op = d["type"]
@@ -391,134 +421,13 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
     if op == "ref":
         ctx.keys(d, ("type", "component", *common), path, required=("component",))
         return parse_operator(ctx, {"ref": d["component"]}, path, components, depth)
-    if op not in _OP_KEYS:
+    cls = REGISTRY.get(op)
+    if cls is None:
         hint = difflib.get_close_matches(str(op), OPERATOR_TYPES, n=1)
         dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(OPERATOR_TYPES)})"
         raise ctx.fail(_join(path, "type"), f"unknown operator type {op!r}{dym}")
-    ctx.keys(d, ("type", *_OP_KEYS[op], *common), path)
-
-    def child(key: str) -> Node:
-        if key not in d:
-            raise ctx.fail(path, f"{op} needs {key!r}")
-        return parse_operator(ctx, d[key], _join(path, key), components, depth + 1)
-
-    def children(key: str) -> tuple[Node, ...]:
-        if key not in d:
-            raise ctx.fail(path, f"{op} needs {key!r}")
-        items = ctx.sequence(d[key], _join(path, key))
-        if not items:
-            raise ctx.fail(_join(path, key), f"{op} has empty {key}")
-        return tuple(parse_operator(ctx, b, f"{path}.{key}[{i}]", components, depth + 1) for i, b in enumerate(items))
-
-    if op == "series":
-        return Series(steps=children("steps"))
-    if op == "parallel":
-        branches = children("branches")
-        join = d.get("join", "all")
-        if join not in ("all", "any", "quorum"):
-            raise ctx.fail(_join(path, "join"), f"join must be all, any or quorum, got {join!r}")
-        k = None
-        if join == "quorum":
-            if "k" not in d:
-                raise ctx.fail(path, "quorum join needs 'k'")
-            k = int(ctx.number(d["k"], _join(path, "k"), lo=1, integer=True))
-            if k > len(branches):
-                raise ctx.fail(_join(path, "k"), f"quorum k = {k} is larger than the {len(branches)} branches")
-            n = len(branches)
-            work = n * min(k, n - k + 1)
-            if work > L.MAX_QUORUM_WORK:
-                raise ctx.fail(
-                    _join(path, "k"),
-                    f"a quorum of {k} out of {n} costs n*min(k, n-k+1) = {work:,} steps per latency grid point, more than {L.MAX_QUORUM_WORK:,}",
-                )
-        elif "k" in d:
-            raise ctx.fail(_join(path, "k"), f"'k' only applies to join: quorum (join is {join!r})")
-        return Parallel(branches=branches, join=join, k=k)
-    if op == "race":
-        branches = children("branches")
-        sem = d.get("semantics", "hedged")
-        if sem not in ("hedged", "first"):
-            raise ctx.fail(_join(path, "semantics"), f"semantics must be hedged or first, got {sem!r}")
-        delay = ctx.latency(d["hedgeDelay"], _join(path, "hedgeDelay"), zero_ok=True) if "hedgeDelay" in d else 0.0
-        return Race(branches=branches, hedge_delay=delay)
-    if op == "fallback":
-        return Fallback(branches=children("branches"))
-    if op == "retry":
-        step = child("step")
-        if "attempts" not in d:
-            raise ctx.fail(path, "retry needs 'attempts'")
-        attempts = int(ctx.number(d["attempts"], _join(path, "attempts"), lo=1, hi=100, integer=True))
-        ptt = ctx.latency(d["perTryTimeout"], _join(path, "perTryTimeout")) if "perTryTimeout" in d else None
-        backoff = _parse_backoff(ctx, d.get("backoff"), _join(path, "backoff"))
-        waits = _total_backoff(backoff, attempts)
-        if waits > L.MAX_LATENCY:
-            raise ctx.fail(_join(path, "backoff"), f"the {attempts - 1} backoff waits add up to {waits:.3g}s, more than 1d (cap them with 'max')")
-        return Retry(step=step, attempts=attempts, per_try_timeout=ptt, backoff=backoff)
-    if op == "timeout":
-        step = child("step")
-        if "deadline" not in d:
-            raise ctx.fail(path, "timeout needs 'deadline'")
-        return Timeout(step=step, deadline=ctx.latency(d["deadline"], _join(path, "deadline")))
-    if op == "choice":
-        if "branches" not in d:
-            raise ctx.fail(path, "choice needs 'branches'")
-        items = ctx.sequence(d["branches"], _join(path, "branches"))
-        if not items:
-            raise ctx.fail(_join(path, "branches"), "choice has empty branches")
-        weights, nodes = [], []
-        for i, raw_b in enumerate(items):
-            bp = f"{path}.branches[{i}]"
-            bm = ctx.mapping(raw_b, bp)
-            if "weight" not in bm:
-                raise ctx.fail(bp, "choice branch needs 'weight'")
-            weights.append(ctx.number(bm["weight"], _join(bp, "weight"), lo=0.0))
-            nodes.append(_parse_choice_branch(ctx, bm, bp, components, depth + 1))
-        if sum(weights) <= 0:
-            raise ctx.fail(_join(path, "branches"), "choice weights are all zero")
-        return Choice(branches=tuple(nodes), weights=tuple(weights))
-    if op == "optional":
-        step = child("step")
-        if "probability" not in d:
-            raise ctx.fail(path, "optional needs 'probability'")
-        return Optional(step=step, probability=ctx.probability(d["probability"], _join(path, "probability")))
-    # repeat
-    step = child("step")
-    if "count" not in d:
-        raise ctx.fail(path, "repeat needs 'count'")
-    return Repeat(step=step, count=int(ctx.number(d["count"], _join(path, "count"), lo=1, hi=10_000, integer=True)))
-
-
-def _parse_choice_branch(ctx: _Ctx, raw: dict, path: str, components: dict[str, Any], depth: int) -> Node:
-    """A choice branch is either ``{weight, step: node}`` or a node (a ``ref`` or any inline
-    operator, ``{type: series, steps: […], weight: 6}``) with an extra ``weight``."""
-    if "step" in raw and "type" not in raw and "ref" not in raw:
-        ctx.keys(raw, ("weight", "step", "name", "description"), path)
-        return parse_operator(ctx, raw["step"], _join(path, "step"), components, depth)
-    body = {k: v for k, v in raw.items() if k != "weight"}
-    return parse_operator(ctx, body, path, components, depth)
-
-
-def _parse_backoff(ctx: _Ctx, raw: Any, path: str) -> Backoff:
-    if raw is None:
-        return Backoff()
-    if not isinstance(raw, dict):
-        return Backoff(initial=ctx.latency(raw, path, zero_ok=True))
-    ctx.keys(raw, ("initial", "multiplier", "max"), path)
-    return Backoff(
-        initial=ctx.latency(raw.get("initial", 0), _join(path, "initial"), zero_ok=True),
-        multiplier=ctx.in_range(raw.get("multiplier", 1.0), _join(path, "multiplier"), 1.0, L.MAX_BACKOFF_MULTIPLIER, "backoff multiplier"),
-        max=ctx.latency(raw["max"], _join(path, "max"), zero_ok=True) if "max" in raw else None,
-    )
-
-
-def _total_backoff(b: Backoff, attempts: int) -> float:
-    """Sum of the waits between ``attempts`` tries, computed without overflow (``inf`` past 1e300)."""
-    total = 0.0
-    for i in range(1, attempts):
-        total += b.delay(i)
-        if total > 1e300:
-            return math.inf
-    return total
+    ctx.keys(d, ("type", *cls.keys, *common), path)
+    return cls.parse(OperatorParser(ctx, d, path, op, components, depth), d, path)
 
 
 # --------------------------------------------------------------------------- the document
