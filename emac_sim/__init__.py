@@ -3,8 +3,8 @@
 Public API (each maps one to one onto an ``emac`` command)::
 
     load_spec(path) -> Journey          # emac check
-    bounds(journey) -> dict             # emac bounds
-    simulate(journey, ...) -> Result    # emac simulate
+    bounds(journey) -> Bounds           # emac bounds
+    simulate(journey, ...) -> Result    # emac simulate (.estimate: Estimate)
     compile_spec(path, out, ...)        # emac compile
     collect_evidence(journey, client)   # emac evidence
 """

@@ -326,18 +326,19 @@ def bounds_cmd(
 
         j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         b = bounds(j, grid_points=grid_points, confidence=confidence)
-        if ev is not None:
-            b["evidence"] = ev.to_dict(evidence.value)
         if fmt is Format.json:
-            print_json(b)
+            out = b.to_dict()
+            if ev is not None:
+                out["evidence"] = ev.to_dict(evidence.value)
+            print_json(out)
             return 0
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
         con = Console(markup=False)  # ids and names are user text, never console markup
-        a = b["availability"]
-        con.print(Text.assemble((b["journey"], "bold"), f": {b['expression']}"))
+        a = b.availability
+        con.print(Text.assemble((b.journey, "bold"), f": {b.expression}"))
 
         def num(v: float | None) -> str:
             return "not computable" if v is None else f"{v:.8f}"
@@ -345,29 +346,28 @@ def bounds_cmd(
         t = Table(title="availability")
         for col in ("bound", "value", "how"):
             t.add_column(col)
-        shared = ", ".join(a["pessimisticShared"] or []) or "none"
-        t.add_row("independent (A+)", num(a["independent"]), "all calls independent")
-        t.add_row("declared", num(a["declared"]), a["declaredMethod"])
-        t.add_row("pessimistic (A-)", num(a["pessimistic"]), f"shared: {shared}")
-        t.add_row("shared", num(a["shared"]), "every sharable domain fully shared")
-        sfr, df = a["sharedFateRange"], a["dependenceFree"]
-        t.add_row("shared-fate range", f"[{num(sfr[0])}, {num(sfr[1])}]" if sfr else "not computable", a["pessimisticMethod"])
+        shared = ", ".join(a.pessimistic_shared or []) or "none"
+        t.add_row("independent (A+)", num(a.independent), "all calls independent")
+        t.add_row("declared", num(a.declared), a.declared_method)
+        t.add_row("pessimistic (A-)", num(a.pessimistic), f"shared: {shared}")
+        t.add_row("shared", num(a.shared), "every sharable domain fully shared")
+        sfr, df = a.shared_fate_range, a.dependence_free
+        t.add_row("shared-fate range", f"[{num(sfr[0])}, {num(sfr[1])}]" if sfr else "not computable", a.pessimistic_method)
         t.add_row("dependence-free", f"[{num(df[0])}, {num(df[1])}]", "any dependence (Frechet / Boole)")
         con.print(t)
-        lat = b["latency"]
+        lat = b.latency
         if lat is None:
             con.print("latency: not modelled")
         else:
             t = Table(title="latency of successful journeys")
             for col in ("quantile", "independent", "comonotone", "lower", "upper"):
                 t.add_column(col, justify="right")
-            for key in ("p50", "p90", "p99", "p999"):
-                row = lat[key]
-                t.add_row(key, *(_fmt_seconds(row[c]) for c in ("independent", "comonotone", "lower", "upper")))
+            for key, row in lat.quantiles.items():
+                t.add_row(key, *(_fmt_seconds(v) for v in (row.independent, row.comonotone, row.lower, row.upper)))
             con.print(t)
-            extra = f"; DKW band at {lat['dkwConfidence']:g} per histogram leaf" if lat["dkwConfidence"] is not None else ""
-            con.print(f"grid step {_fmt_seconds(lat['gridStep'])}, discretisation error <= {_fmt_seconds(lat['discretisationError'])}{extra}")
-        for note in a["notes"]:
+            extra = f"; DKW band at {lat.dkw_confidence:g} per histogram leaf" if lat.dkw_confidence is not None else ""
+            con.print(f"grid step {_fmt_seconds(lat.grid_step)}, discretisation error <= {_fmt_seconds(lat.discretisation_error)}{extra}")
+        for note in a.notes:
             con.print(f"note: {note}")
         if ev is not None:
             con.print(summary_line(ev, evidence.value), soft_wrap=True, highlight=False)
@@ -535,7 +535,7 @@ def compile_cmd(
 
 
 def _print_compile(res: Any) -> None:
-    av = res.bounds["availability"]
+    av = res.bounds.availability
     j = res.journey
     typer.echo(f"{j.name}: {j.expression}")
     if res.evidence is not None:
@@ -544,16 +544,16 @@ def _print_compile(res: Any) -> None:
         typer.echo(summary_line(res.evidence, res.evidence_mode))
     obj = j.availability_objective
     typer.echo(
-        f"availability  A+ {av['independent']:.8f}  A- {av['pessimistic']:.8f}  bound width {av['independent'] - av['pessimistic']:.8f}"
+        f"availability  A+ {av.independent:.8f}  A- {av.pessimistic:.8f}  bound width {av.independent - av.pessimistic:.8f}"
         + (f"  objective {obj.target:g}" if obj else "")
     )
     runs = [("accepted", res.check)] + ([("candidate", res.candidate_check)] if res.candidate_check is not None else [])
     for label, run in runs:
         sim, v = run.simulation, run.verdict
-        a = sim["availability"]
+        lo, hi = sim.availability_ci
         typer.echo(
-            f"monte carlo   {label}: {sim['correlation']}, {sim['samples']:,} samples, seed {sim['seed']}: "
-            f"{a['estimate']:.6f} [{a['ci'][0]:.6f}, {a['ci'][1]:.6f}] at {sim['confidence']:g}; check {'pass' if v.consistent else 'FAILED'}"
+            f"monte carlo   {label}: {sim.correlation}, {sim.samples:,} samples, seed {sim.seed}: "
+            f"{sim.availability:.6f} [{lo:.6f}, {hi:.6f}] at {sim.confidence:g}; check {'pass' if v.consistent else 'FAILED'}"
         )
     if res.refused:
         typer.echo(res.explanation())

@@ -133,9 +133,9 @@ def test_delta_against_the_accepted_spec(checkout_traces, tmp_path):
     assert not types & {"edgeAdded", "edgeRemoved", "operatorChange", "redundancyGroup", "failureDomainAssignment", "availabilityChange"}
     accepted = load_spec(CHECKOUT)
     eff = doc["spec"]["predictedEffect"]
-    assert eff["aMinus"]["accepted"] == bounds(accepted)["availability"]["pessimistic"]
+    assert eff["aMinus"]["accepted"] == bounds(accepted).availability.pessimistic
     cand = res.journeys[0].journey
-    assert eff["aMinus"]["candidate"] == bounds(cand)["availability"]["pessimistic"]
+    assert eff["aMinus"]["candidate"] == bounds(cand).availability.pessimistic
     assert eff["aMinus"]["delta"] == pytest.approx(eff["aMinus"]["candidate"] - eff["aMinus"]["accepted"])
     # the accepted policy, objectives and domain magnitudes are carried over to the candidate
     assert cand.availability_objective == accepted.availability_objective

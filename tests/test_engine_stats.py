@@ -461,7 +461,7 @@ def test_declared_matches_the_analytic_declared_value():
         load_spec(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml"),
     ]
     for k, j in enumerate(cases):
-        exact = an.bounds(j)["availability"]["declared"]
+        exact = an.bounds(j).availability.declared
         assert exact is not None
         n = 200_000
         assert_binomial(run_ok(j, Scenario.declared(), n, seed=60 + k), n, exact)
@@ -471,7 +471,7 @@ def test_latency_quantiles_match_the_analytic_grid():
     an = _analytic()
     j = load_spec(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml")
     exact = an.latency_quantiles(j, "independent")
-    disc = an.bounds(j)["latency"]["discretisationError"]
+    disc = an.bounds(j).latency.discretisation_error
     d = simulate(j, samples=300_000, seed=70, correlation="independent", confidence=1 - ALPHA).to_dict()
     for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
         lo, hi = d["latency"][key]["ci"]

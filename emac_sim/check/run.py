@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
 from .consistency import CHECK_CONFIDENCE, CheckVerdict, check_consistency
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
 
 DEFAULT_SAMPLES = 200_000
 DEFAULT_SEED = 0
@@ -16,15 +19,15 @@ DEFAULT_SEED = 0
 
 @dataclass(frozen=True)
 class CheckRun:
-    """Everything one check produced: analytic bounds, the simulation result and the verdict.
+    """Everything one check produced: analytic bounds, the Monte Carlo estimate and the verdict.
 
-    ``simulation`` is ``SimulationResult.to_dict()`` (DESIGN §9); ``bounds`` is
+    ``simulation`` is the run's :class:`~emac_sim.engine.result.Estimate`; ``bounds`` is
     ``emac_sim.analytic.bounds(journey)``.
     """
 
     journey: Journey
-    bounds: Mapping[str, Any]
-    simulation: Mapping[str, Any]
+    bounds: Bounds
+    simulation: Estimate
     verdict: CheckVerdict
 
 
@@ -34,7 +37,7 @@ def run_check(
     samples: int = DEFAULT_SAMPLES,
     seed: int | None = DEFAULT_SEED,
     correlation: str = "declared",
-    bounds: Mapping[str, Any] | None = None,
+    bounds: Bounds | None = None,
     workers: int | None = None,
 ) -> CheckRun:
     """Compute bounds (unless given), simulate ``correlation`` and hold one against the other.
@@ -46,7 +49,7 @@ def run_check(
     samples
         Monte Carlo samples (journeys).
     seed
-        Root seed; ``None`` lets the engine draw one (recorded in ``simulation["seed"]``).
+        Root seed; ``None`` lets the engine draw one (recorded in ``simulation.seed``).
         The default is fixed (0) so that a check, and everything derived from it, is
         reproducible byte for byte.
     correlation
@@ -77,5 +80,5 @@ def run_check(
         workers=workers,
         pessimistic_shared=pess,
         confidence=CHECK_CONFIDENCE,
-    ).to_dict()
+    ).estimate
     return CheckRun(journey=journey, bounds=b, simulation=sim, verdict=check_consistency(b, sim, scenario=correlation))

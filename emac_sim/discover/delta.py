@@ -208,15 +208,15 @@ def model_delta(accepted: Journey, discovered: Any, accepted_path: str) -> dict:
     if bounds is not None:
         b_acc = bounds(accepted)
         b_cand = bounds(cand)
-        aa, ac = b_acc["availability"], b_cand["availability"]
+        aa, ac = b_acc.availability, b_cand.availability
         effect = {
-            "aMinus": {"accepted": aa["pessimistic"], "candidate": ac["pessimistic"], "delta": ac["pessimistic"] - aa["pessimistic"]},
-            "aPlus": {"accepted": aa["independent"], "candidate": ac["independent"], "delta": ac["independent"] - aa["independent"]},
+            "aMinus": {"accepted": aa.pessimistic, "candidate": ac.pessimistic, "delta": ac.pessimistic - aa.pessimistic},
+            "aPlus": {"accepted": aa.independent, "candidate": ac.independent, "delta": ac.independent - aa.independent},
         }
         if accepted.availability_objective is not None:
             t = accepted.availability_objective.target
             effect["objective"] = t
-            effect["candidateMeetsObjective"] = ac["pessimistic"] >= t
+            effect["candidateMeetsObjective"] = ac.pessimistic >= t
     if b_acc is not None and b_cand is not None:
         try:
             from ..govern import CandidateEvidence, decide

@@ -27,10 +27,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..budgets import Budgets, derive_budgets
 from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
@@ -38,6 +38,11 @@ from ..errors import SpecError
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
 from ..outdir import check_output_dir
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..evidence.report import EvidenceReport
+    from ..govern.decision import CandidateEvidence, Decision
 
 
 @dataclass(frozen=True)
@@ -71,17 +76,17 @@ class CompileResult:
     """
 
     journey: Journey
-    bounds: Mapping[str, Any]
+    bounds: Bounds
     check: CheckRun
     candidate_check: CheckRun | None
     budgets: Budgets | None
-    decision: Any
-    candidate: Any
+    decision: Decision | None
+    candidate: CandidateEvidence | None
     out_dir: Path
     written: tuple[str, ...]
     samples: int
     correlation: str
-    evidence: Any = None
+    evidence: EvidenceReport | None = None
     evidence_mode: str = "declared"
 
     @property
@@ -100,9 +105,9 @@ class CompileResult:
         return 1 if self.decision is None else int(self.decision.exit_code)
 
     @property
-    def seed(self) -> int | None:
+    def seed(self) -> int:
         """The Monte Carlo seed actually used."""
-        return self.check.simulation.get("seed")
+        return self.check.simulation.seed
 
     def explanation(self) -> str:
         """Why the check refused (all failing comparisons), or an empty string."""
@@ -110,7 +115,7 @@ class CompileResult:
         return "\n".join(r.verdict.explanation() for r in runs if not r.verdict.consistent)
 
     def to_dict(self) -> dict[str, Any]:
-        av = self.bounds["availability"]
+        av = self.bounds.availability
         out: dict[str, Any] = {
             "command": "compile",
             "journey": self.journey.name,
@@ -118,16 +123,16 @@ class CompileResult:
             "status": self.status,
             "exitCode": self.exit_code,
             "availability": {
-                "aPlus": av["independent"],
-                "aMinus": av["pessimistic"],
-                "boundWidth": float(av["independent"]) - float(av["pessimistic"]),
+                "aPlus": av.independent,
+                "aMinus": av.pessimistic,
+                "boundWidth": float(av.independent) - float(av.pessimistic),  # type: ignore[arg-type]
                 "objective": self.journey.availability_objective.target if self.journey.availability_objective else None,
             },
             "samples": self.samples,
             "seed": self.seed,
             "correlation": self.correlation,
             "check": self.check.verdict.to_dict(),
-            "simulation": dict(self.check.simulation),
+            "simulation": self.check.simulation.to_dict(),
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "budgets": self.budgets.to_dict() if self.budgets is not None else None,
             "outDir": str(self.out_dir),
@@ -148,7 +153,7 @@ def _domain_members(j: Journey) -> dict[str, tuple[str, ...]]:
     return {d.name: tuple(sorted(d.members)) for d in j.domains if d.members}
 
 
-def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Mapping[str, Any], candidate_bounds: Mapping[str, Any]) -> tuple[str, ...]:
+def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Bounds, candidate_bounds: Bounds) -> tuple[str, ...]:
     """Human-readable differences between the accepted and the candidate model.
 
     Covers the operator expression, components added / removed, availability changes, failure
@@ -175,7 +180,7 @@ def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Mappin
         if acc_d[name] != cand_d[name]:
             lines.append(f"failure domain {name}: members {', '.join(acc_d[name])} -> {', '.join(cand_d[name])}")
     for key, label in (("pessimistic", "A-"), ("independent", "A+")):
-        a, c = float(accepted_bounds["availability"][key]), float(candidate_bounds["availability"][key])
+        a, c = float(accepted_bounds.availability.value(key)), float(candidate_bounds.availability.value(key))  # type: ignore[arg-type]
         if a != c:
             lines.append(f"{label}: {a:.8f} -> {c:.8f} ({c - a:+.8f})")
     return tuple(lines)
@@ -201,7 +206,7 @@ def with_capacity(j: Journey) -> tuple[Journey, str | None]:
     return dataclasses.replace(cap.journey, source=j.source, inputs=j.inputs), None
 
 
-def _saturated(decision: Any, j: Journey, why: str) -> Any:
+def _saturated(decision: Decision, j: Journey, why: str) -> Decision:
     """A saturated journey fails its latency objective, or needs review when it declares none."""
     if j.latency_objective is not None:
         reason = f"latency objective {j.latency_objective.metric} <= {j.latency_objective.threshold:g}s fails: {why}"
@@ -308,7 +313,7 @@ def compile_spec(
 
     b_acc = analytic_bounds(accepted)
     run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers)
-    used_seed = run_acc.simulation.get("seed")
+    used_seed = run_acc.simulation.seed
     run_cand = None
     b_cand = None
     if cand_journey is not None:
@@ -362,7 +367,8 @@ def compile_spec(
         candidate=evidence,
         candidate_bounds=b_cand,
         options=options if options is not None else EmitOptions(),
-        evidence=ev_report.to_dict(ev.mode) if ev is not None and ev_report is not None else None,
+        evidence=ev_report if ev is not None else None,
+        evidence_mode=ev.mode if ev is not None else "declared",
     )
     paths = emit_all(derivation, out_dir)
     written = tuple(Path(p).relative_to(out_dir).as_posix() for p in paths)

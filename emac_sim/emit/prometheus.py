@@ -233,8 +233,8 @@ def bound_rules(d: Derivation) -> list[dict[str, Any]]:
     p = record_prefix(j)
     base = journey_labels(j)
     gov = d.governed
-    av = d.governed_model_bounds["availability"]
-    values = {"independent": gov.a_plus, "pessimistic": av.get("pessimistic"), "declared": av.get("declared")}
+    av = d.governed_model_bounds.availability
+    values = {"independent": gov.a_plus, "pessimistic": av.pessimistic, "declared": av.declared}
     values[gov.availability_key] = gov.a_minus
     rules = [
         _rule(f"{p}availability_bound", float(values[key]), {**base, "bound": label})
@@ -259,7 +259,7 @@ def bound_rules(d: Derivation) -> list[dict[str, Any]]:
 def contributors(d: Derivation) -> list[tuple[str, str, float, dict[str, str]]]:
     """(contributor, kind, value, extra labels): the shared-fate gap A⁺ − A⁻ and the objective shortfall."""
     out: list[tuple[str, str, float, dict[str, str]]] = []
-    shared = list(d.bounds["availability"].get("pessimisticShared") or [])
+    shared = list(d.bounds.availability.pessimistic_shared or [])
     if d.width > 0:
         extra = {"domains": ",".join(shared)} if shared else {}
         out.append(("shared_fate", "pessimistic_gap", d.width, extra))

@@ -116,17 +116,17 @@ class SpecValidation:
                 (skipped if item.status == "skip" else checks).append(entry)
             s = r.simulation
             sims[v.scenario] = {
-                "samples": s.get("samples"),
-                "seed": s.get("seed"),
-                "confidence": s.get("confidence"),
-                "availability": {"estimate": s["availability"]["estimate"], "ci": list(s["availability"]["ci"])},
+                "samples": s.samples,
+                "seed": s.seed,
+                "confidence": s.confidence,
+                "availability": {"estimate": s.availability, "ci": list(s.availability_ci)},
             }
         out: dict[str, Any] = {"file": self.file, "journey": self.journey, "status": self.status, "checks": checks, "skipped": skipped}
         if self.runs:
-            av = self.runs[0].bounds["availability"]
+            av = self.runs[0].bounds.availability.to_dict()
             out["bounds"] = {
                 "availability": {
-                    k: av.get(k) for k in ("independent", "declared", "pessimistic", "shared", "sharedFateRange", "dependenceFree")
+                    k: av[k] for k in ("independent", "declared", "pessimistic", "shared", "sharedFateRange", "dependenceFree")
                 }
             }
             out["simulation"] = sims

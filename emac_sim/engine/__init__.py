@@ -30,13 +30,15 @@ Design decisions (each module's docstring has the details):
 from .blocks import BLOCK_SIZE, BlockResult, SampleTrace, block_generator, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey
 from .intervals import histogram_quantile, order_statistic_ranks, wilson_interval
-from .result import SimulationResult, result_from_blocks
+from .result import Estimate, EstimatedQuantile, SimulationResult, result_from_blocks
 from .simulate import draw_seed, simulate
 
 __all__ = [
     "BLOCK_SIZE",
     "BlockResult",
     "CompiledJourney",
+    "Estimate",
+    "EstimatedQuantile",
     "SampleTrace",
     "SimulationResult",
     "block_generator",

@@ -218,7 +218,7 @@ def whatif_command(
             slo_paths=slo_paths,
         )
         if result is not None:
-            result.find_max = fm.to_dict()
+            result.find_max = fm
     if result is not None and ev_report is not None:
         from ..evidence.commands import summary_line
 

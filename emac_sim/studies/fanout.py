@@ -187,14 +187,14 @@ def fanout_study(
             from ..engine import simulate
 
             kw = dict(samples=samples, seed=use_seed, correlation="independent", confidence=confidence, block_size=CRN_BLOCK_SIZE)
-            st = simulate(jt, **kw).to_dict()
-            sp = simulate(jp, **kw).to_dict()
-            a = st["availability"]
-            row.update(slow_mc=1.0 - a["estimate"], slow_mc_lo=1.0 - a["ci"][1], slow_mc_hi=1.0 - a["ci"][0])
+            st = simulate(jt, **kw).estimate
+            sp = simulate(jp, **kw).estimate
+            lo, hi = st.availability_ci
+            row.update(slow_mc=1.0 - st.availability, slow_mc_lo=1.0 - hi, slow_mc_hi=1.0 - lo)
             for key in ("p50", "p99"):
-                q = (sp.get("latency") or {}).get(key) or {}
-                ci = q.get("ci") or [None, None]
-                row.update({f"{key}_mc": q.get("estimate"), f"{key}_mc_lo": ci[0], f"{key}_mc_hi": ci[1]})
+                q = sp.quantile(key)
+                est, (q_lo, q_hi) = (q.estimate, q.ci) if q is not None else (None, (None, None))
+                row.update({f"{key}_mc": est, f"{key}_mc_lo": q_lo, f"{key}_mc_hi": q_hi})
         else:
             row.update(slow_mc=None, slow_mc_lo=None, slow_mc_hi=None)
             row.update({f"{k}_mc{x}": None for k in ("p50", "p99") for x in ("", "_lo", "_hi")})

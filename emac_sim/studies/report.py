@@ -143,8 +143,8 @@ def _fanout_component_study(journey: Journey, seed: int, samples: int, confidenc
             for n in FANOUT_MC_WIDTHS:
                 jf = fanout_journey(n, lat_spec)
                 res = simulate(jf, samples=samples, seed=seed, correlation="independent", confidence=confidence, block_size=CRN_BLOCK_SIZE)
-                q = res.quantiles(True) or {}
-                est = (q.get("p99") or {}).get("estimate")
+                q = res.estimate.quantile("p99")
+                est = q.estimate if q is not None else None
                 slow, slo, shi = _share_above(res.counts.hist_ok, p99, confidence)
                 mc.append({"width": n, "p99": est, "amplification": None if est is None else est / p99, "slow": slow, "slowLo": slo, "slowHi": shi})
         out[cid] = {"p99": p99, "widths": list(FANOUT_WIDTHS), "amplification": curve.tolist(), "mc": mc}
@@ -179,19 +179,20 @@ def _tradeoff_points(doc: SpecDocument, base: Any, path: str, key: str, values: 
         j = _capacity(doc.journey(set_value(base, sp, v, doc.shown))).journey
         b = analytic.bounds(j, confidence=confidence)
         amp = analytic.call_amplification(j)
+        qb = b.quantile("p99")
         row: dict[str, Any] = {
             "value": float(v),
-            "p99": _get(b, "latency", "p99", "independent"),
-            "availability": b["availability"]["independent"],
+            "p99": qb.independent if qb is not None else None,
+            "availability": b.availability.independent,
             "calls": float(sum(amp.values())),
         }
         if samples > 0:
-            res = _simulate(j, samples, seed, correlation, confidence)
-            d = res.to_dict()
-            p = (d.get("latency") or {}).get("p99") or {}
-            row.update(mcP99=p.get("estimate"), mcP99Lo=(p.get("ci") or [None, None])[0], mcP99Hi=(p.get("ci") or [None, None])[1])
-            row["mcCalls"] = float(sum(d["callAmplification"].values()))
-            row["hedgeRate"] = d.get("hedgeRate")
+            e = _simulate(j, samples, seed, correlation, confidence).estimate
+            p = e.quantile("p99")
+            p_est, (p_lo, p_hi) = (p.estimate, p.ci) if p is not None else (None, (None, None))
+            row.update(mcP99=p_est, mcP99Lo=p_lo, mcP99Hi=p_hi)
+            row["mcCalls"] = float(sum((e.call_amplification or {}).values()))
+            row["hedgeRate"] = e.hedge_rate
         pts.append(row)
     ref = base_calls if base_calls is not None else min(p["calls"] for p in pts)
     for p in pts:
@@ -199,14 +200,6 @@ def _tradeoff_points(doc: SpecDocument, base: Any, path: str, key: str, values: 
         if "mcCalls" in p:
             p["mcExtraLoad"] = p["mcCalls"] / ref - 1.0
     return {"path": f"{path}.{key}", "points": pts, "baselineCalls": ref, "correlation": correlation}
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _capacity(journey: Journey) -> CapacityResult:
@@ -395,10 +388,10 @@ def _write_report(
     j0 = doc.journey()
     cap = _capacity(j0)
     j = cap.journey
-    b = analytic.bounds(j, confidence=confidence)
-    pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
+    bounds = analytic.bounds(j, confidence=confidence)
+    pess = frozenset(bounds.availability.pessimistic_shared or ()) if correlation == "pessimistic" else None
     sim = _simulate(j, samples, use_seed, correlation, confidence, pess)
-    s = sim.to_dict()
+    b, s = bounds.to_dict(), sim.to_dict()  # rendered as report.md / report.html / report.json
     kw = dict(samples=sweep_samples, seed=use_seed, correlation=correlation, confidence=confidence)
 
     figures: list[Path] = []

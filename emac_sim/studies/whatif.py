@@ -30,7 +30,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -43,6 +43,10 @@ from .constraints import Constraint
 from .document import SpecDocument
 from .grid import Vary, grid_points
 from .specpath import SpecPath, parse_path, resolved_path
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
 
 LATENCY_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
 #: samples per engine block in studies. The engine draws a request's uniforms from its block's
@@ -90,11 +94,12 @@ def numeric(value: Any) -> float | None:
 
 @dataclass
 class PointEvaluation:
-    """Everything computed at one point."""
+    """Everything computed at one point: the analytic bounds (``None`` when skipped), the Monte
+    Carlo estimate (``None`` without samples) and the capacity fixed point (when declared)."""
 
     journey: Journey
-    bounds: dict
-    simulation: dict | None
+    bounds: Bounds | None
+    simulation: Estimate | None
     capacity: CapacityResult | None
 
     @property
@@ -123,24 +128,16 @@ def evaluate(
 
     cap = derive_capacity(journey, tolerance=capacity_tolerance) if capacity_components(journey) else None
     j = cap.journey if cap is not None else journey
-    b = bounds(j, confidence=confidence) if analytic else {"availability": {}, "latency": None}
+    b = bounds(j, confidence=confidence) if analytic else None
     sim = None
     if samples > 0:
         from ..engine import simulate
 
-        pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
+        pess = frozenset((b.availability.pessimistic_shared if b is not None else None) or ()) if correlation == "pessimistic" else None
         sim = simulate(
             j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess, block_size=CRN_BLOCK_SIZE
-        ).to_dict()
+        ).estimate
     return PointEvaluation(j, b, sim, cap)
-
-
-def _get(d: dict | None, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _f(v: Any) -> float | None:
@@ -155,33 +152,34 @@ def _f(v: Any) -> float | None:
 def row(ev: PointEvaluation) -> dict[str, Any]:
     """Flat table row for one evaluated point (availability dimensionless, latency seconds)."""
     b, s = ev.bounds, ev.simulation
-    av = b["availability"]
-    sfr = av.get("sharedFateRange") or [None, None]
-    dfr = av.get("dependenceFree") or [None, None]
+    av = b.availability if b is not None else None
+    sfr = (av.shared_fate_range if av is not None else None) or (None, None)
+    dfr = av.dependence_free if av is not None else (None, None)
+    ci = s.availability_ci if s is not None else (None, None)
     out: dict[str, Any] = {
-        "availability_independent": _f(av.get("independent")),
-        "availability_declared": _f(av.get("declared")),
-        "availability_pessimistic": _f(av.get("pessimistic")),
+        "availability_independent": _f(av.independent) if av is not None else None,
+        "availability_declared": _f(av.declared) if av is not None else None,
+        "availability_pessimistic": _f(av.pessimistic) if av is not None else None,
         "shared_fate_lo": _f(sfr[0]),
         "shared_fate_hi": _f(sfr[1]),
         "dependence_free_lo": _f(dfr[0]),
         "dependence_free_hi": _f(dfr[1]),
-        "mc_availability": _f(_get(s, "availability", "estimate")),
-        "mc_availability_lo": _f((_get(s, "availability", "ci") or [None, None])[0]),
-        "mc_availability_hi": _f((_get(s, "availability", "ci") or [None, None])[1]),
+        "mc_availability": _f(s.availability) if s is not None else None,
+        "mc_availability_lo": _f(ci[0]),
+        "mc_availability_hi": _f(ci[1]),
     }
-    lat = b.get("latency")
     inf = math.inf if ev.saturated else None
     for k in LATENCY_KEYS:
+        qb = b.quantile(k) if b is not None else None
         for part in ("independent", "comonotone", "lower", "upper"):
-            out[f"{k}_{part}"] = inf if ev.saturated else _f(_get(lat, k, part))
-        est = _get(s, "latency", k)
-        ci = (est or {}).get("ci") or [None, None]
-        out[f"mc_{k}"] = inf if ev.saturated else _f((est or {}).get("estimate"))
-        out[f"mc_{k}_lo"] = inf if ev.saturated else _f(ci[0])
-        out[f"mc_{k}_hi"] = inf if ev.saturated else _f(ci[1])
-    out["tail_amplification"] = None if ev.saturated else _f(_get(s, "tailAmplification"))
-    out["hedge_rate"] = _f(_get(s, "hedgeRate"))
+            out[f"{k}_{part}"] = inf if ev.saturated else (_f(qb.value(part)) if qb is not None else None)
+        est = s.quantile(k) if s is not None else None
+        qci = est.ci if est is not None else (None, None)
+        out[f"mc_{k}"] = inf if ev.saturated else (_f(est.estimate) if est is not None else None)
+        out[f"mc_{k}_lo"] = inf if ev.saturated else _f(qci[0])
+        out[f"mc_{k}_hi"] = inf if ev.saturated else _f(qci[1])
+    out["tail_amplification"] = None if ev.saturated or s is None else _f(s.tail_amplification)
+    out["hedge_rate"] = _f(s.hedge_rate) if s is not None else None
     cap = ev.capacity
     out["saturated"] = ev.saturated
     out["saturated_components"] = ",".join(cap.saturated) if cap else ""
@@ -217,7 +215,7 @@ class WhatIfResult:
     correlation: str
     confidence: float
     notes: list[str] = field(default_factory=list)
-    find_max: dict | None = None
+    find_max: FindMaxResult | None = None
     inputs: tuple[tuple[str, str], ...] = ()
 
     def meta(self) -> dict:
@@ -237,7 +235,7 @@ class WhatIfResult:
     def to_dict(self) -> dict:
         out = {**self.meta(), "points": self.frame.to_dicts()}
         if self.find_max is not None:
-            out["findMax"] = self.find_max
+            out["findMax"] = self.find_max.to_dict()
         return out
 
     def write(self, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
@@ -399,25 +397,28 @@ class FindMaxResult:
 
 def _metric_value(ev: PointEvaluation, c: Constraint, using: str) -> float | None:
     """The value of ``c.metric`` at an evaluated point under the ``using`` rule."""
+    b, s = ev.bounds, ev.simulation
     if c.metric == "availability":
-        av = ev.bounds["availability"]
         if using == "independent":
-            return _f(av.get("independent"))
+            return _f(b.availability.independent) if b is not None else None
         if using == "upper":  # the conservative side: the pessimistic availability A⁻
-            return _f(av.get("pessimistic"))
-        return _f(_get(ev.simulation, "availability", "estimate"))
+            return _f(b.availability.pessimistic) if b is not None else None
+        return _f(s.availability) if s is not None else None
     if ev.saturated:
         return math.inf
     if using == "montecarlo":
-        est = _get(ev.simulation, "latency", c.metric, "estimate")
+        q = s.quantile(c.metric) if s is not None else None
+        est = q.estimate if q is not None else None
         return math.inf if est is None else _f(est)
     if using == "upper":
         if c.metric not in LATENCY_KEYS:
             raise SpecError("--subject-to", c.metric, f"--using upper knows {', '.join(LATENCY_KEYS)} only")
-        v = _get(ev.bounds, "latency", c.metric, "upper")
+        qb = b.quantile(c.metric) if b is not None else None
+        v = qb.upper if qb is not None else None
         return math.inf if v is None else _f(v)
     if c.metric in LATENCY_KEYS:
-        v = _get(ev.bounds, "latency", c.metric, "independent")
+        qb = b.quantile(c.metric) if b is not None else None
+        v = qb.independent if qb is not None else None
     else:
         from ..analytic import latency_quantiles
 
