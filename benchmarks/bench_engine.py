@@ -32,8 +32,9 @@ from numba import njit
 from scipy import special
 
 from emac_sim import load_spec
+from emac_sim.core.histogram import N_BUCKETS
 from emac_sim.engine import simulate
-from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
+from emac_sim.kernels.histogram import bucket_index
 
 try:
     from . import journeys as J
@@ -120,7 +121,7 @@ def throughput(n: int, repeats: int) -> dict:
     """Single-thread CPU time of the hand kernel and of ``simulate(workers=1)`` on
     :func:`benchmarks.journeys.checkout_lognormal` (details off, as validation and sweeps run it,
     and on, as ``emac simulate`` runs it), plus the paper checkout without latency."""
-    from emac_sim.engine.intervals import histogram_quantile
+    from emac_sim.core.intervals import histogram_quantile
 
     j = J.checkout_lognormal()
     args = hand_arguments(j)

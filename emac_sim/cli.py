@@ -6,7 +6,6 @@ Exit codes: 0 ok; 1 a check or gate fell short; 2 bad input (one line ``FILE: PA
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,6 +23,8 @@ except ImportError:  # pragma: no cover - older typer on the click package
     import click.exceptions as clickx  # type: ignore[no-redef]
     from click import get_current_context  # type: ignore[no-redef]
 
+from .core.jsonio import print_json
+from .core.seeds import DEFAULT_SEED
 from .errors import SpecError, SpecWarning
 
 COMMAND_LINE = "<command line>"  # the "file" of a SpecError about an option; shown as "emac <command>"
@@ -103,7 +104,7 @@ class Format(str, Enum):
 
 
 SEED_HELP = (
-    "Random seed, a non-negative integer; default 0 in every command, so the same inputs give the same numbers "
+    f"Random seed, a non-negative integer; default {DEFAULT_SEED} in every command, so the same inputs give the same numbers "
     "and bytes. The seed used is printed and recorded."
 )
 SloPath = typer.Option(None, "--slo-path", help="Directory (or file) with OpenSLO / Sloth SLO documents; repeatable.")
@@ -180,23 +181,6 @@ def run_guarded(fn: Callable[[], int | None]) -> None:
         raise typer.Exit(130) from None
     if code:
         raise typer.Exit(code)
-
-
-def print_json(obj: Any) -> None:
-    """One JSON object on stdout (NaN/inf rendered as null)."""
-    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=False))
-
-
-def _json_safe(o: Any) -> Any:
-    if isinstance(o, float):
-        return o if o == o and o not in (float("inf"), float("-inf")) else None
-    if isinstance(o, dict):
-        return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_json_safe(v) for v in o]
-    if hasattr(o, "item") and callable(o.item):  # numpy scalars
-        return _json_safe(o.item())
-    return o
 
 
 def check_run_options(seed: int | None, workers: int | None) -> None:
@@ -322,7 +306,7 @@ def bounds_cmd(
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds
-        from .evidence.commands import evidence_request, summary_line, with_evidence
+        from .pipeline.evidence import evidence_request, summary_line, with_evidence
 
         j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         b = bounds(j, grid_points=grid_points, confidence=confidence)
@@ -415,7 +399,7 @@ SchedulerOpt = typer.Option(
 def simulate_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
     samples: str = typer.Option("1e5", "--samples", "-n", help="Journeys to simulate (1e5 style accepted); the cap with --target-ci."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
     workers: int | None = WorkersOpt,
@@ -449,7 +433,7 @@ def simulate_cmd(
             check_traces_path(traces)  # before the run: a folder or a device is refused at once
         from .engine import simulate
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request, summary_line, with_evidence
+        from .pipeline.evidence import evidence_request, summary_line, with_evidence
 
         j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         with scheduler_session(scheduler, workers):
@@ -498,7 +482,7 @@ def compile_cmd(
     spec: Path = typer.Argument(..., help="The accepted EmaC spec (JourneyIntent YAML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the artifacts (new, empty, or a previous emac-sim output)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples for the check (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
     candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
     workers: int | None = WorkersOpt,
@@ -515,9 +499,9 @@ def compile_cmd(
     def body() -> int:
         n = parse_samples(samples)
         check_run_options(seed, workers)
-        from .emit.compile import compile_spec
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request
+        from .pipeline.compile import compile_spec
+        from .pipeline.evidence import evidence_request
 
         request = evidence_request(prometheus, evidence.value, window, at)
         with scheduler_session(scheduler, workers):
@@ -539,7 +523,7 @@ def _print_compile(res: Any) -> None:
     j = res.journey
     typer.echo(f"{j.name}: {j.expression}")
     if res.evidence is not None:
-        from .evidence.commands import summary_line
+        from .pipeline.evidence import summary_line
 
         typer.echo(summary_line(res.evidence, res.evidence_mode))
     obj = j.availability_objective
@@ -595,7 +579,7 @@ def _print_compile(res: Any) -> None:
 def validate(
     paths: list[Path] = typer.Argument(..., help="Spec files and/or directories (searched for kind: JourneyIntent)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples per spec and scenario (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: list[Correlation] = typer.Option(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
@@ -613,8 +597,8 @@ def validate(
     """Check every spec: bounds, Monte Carlo and their agreement. Exit 0 all pass, 1 a check failed, 2 bad input."""
 
     def body() -> int:
-        from .emit.validate import validate_paths, write_bytes_atomic
-        from .evidence.commands import evidence_request
+        from .pipeline.evidence import evidence_request
+        from .pipeline.validate import validate_paths, write_bytes_atomic
 
         n = parse_samples(samples)
         check_run_options(seed, workers)
@@ -814,8 +798,8 @@ def whatif_cmd(
 
     def body() -> int:
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request
-        from .studies.commands import whatif_command
+        from .pipeline.evidence import evidence_request
+        from .pipeline.whatif import whatif_command
 
         n = parse_samples(samples, minimum=0) if samples is not None else None
         check_run_options(seed, None)
@@ -845,7 +829,7 @@ def evidence_cmd(
     """Observed availability and latency from Prometheus against the spec. Exit 0 consistent, 1 drift or inconsistent, 2 bad input or unreachable."""
 
     def body() -> int:
-        from .evidence.commands import evidence_command, evidence_request
+        from .pipeline.evidence import evidence_command, evidence_request
 
         if prometheus is None:
             raise SpecError("<command line>", "--prometheus", "missing: give the URL of the Prometheus server to ask")
@@ -868,7 +852,7 @@ def report_cmd(
     sweep_samples: str = typer.Option(
         "2e4", "--sweep-samples", help="Samples per point of the fan-out and trade-off sweeps (1e4 style accepted; 0: analytic only)."
     ),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP + " One seed for every simulation (common random numbers)."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP + " One seed for every simulation (common random numbers)."),
     correlation: str = typer.Option("declared", "--correlation", help="Scenario simulated: declared, independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
     slo_path: list[Path] = SloPath,
@@ -877,7 +861,7 @@ def report_cmd(
     """Tail-amplification report: latency CCDF, availability intervals, attribution, fan-out, trade-offs."""
 
     def body() -> int:
-        from .studies.commands import report_command
+        from .pipeline.report import report_command
 
         n, sweep = parse_samples(samples), parse_samples(sweep_samples, "--sweep-samples", minimum=0)
         check_run_options(seed, None)

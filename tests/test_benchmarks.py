@@ -50,8 +50,8 @@ def test_thirty_leaf_journey_has_retries_and_hedges() -> None:
 
 def test_hand_kernel_agrees_with_the_engine_in_distribution() -> None:
     from benchmarks import bench_engine as E
-    from emac_sim.engine.intervals import histogram_quantile
-    from emac_sim.kernels.histogram import N_BUCKETS
+    from emac_sim.core.histogram import N_BUCKETS
+    from emac_sim.core.intervals import histogram_quantile
 
     j = J.checkout_lognormal()
     n = 400_000

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emac_sim import load_spec
+from emac_sim.core.histogram import N_BUCKETS, bucket_index
 from emac_sim.engine import (
     BlockResult,
     block_generator,
@@ -22,7 +23,6 @@ from emac_sim.engine import (
     simulate,
     wilson_interval,
 )
-from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
 from emac_sim.model.scenario import named_scenario
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emac_sim.emit.compile import compile_spec
+from emac_sim.pipeline.compile import compile_spec
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs Debian's prometheus package)")

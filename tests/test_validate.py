@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import emac_sim.analytic
-from emac_sim.emit.validate import find_specs
+from emac_sim.pipeline.validate import find_specs
 
 DATA = Path(__file__).resolve().parent / "data" / "compile"
 SMALL = "20000"

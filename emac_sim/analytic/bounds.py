@@ -66,6 +66,11 @@ class AvailabilityBounds:
     pessimistic_method: str = ""
     notes: tuple[str, ...] = ()
 
+    @property
+    def pessimistic_set(self) -> frozenset[str] | None:
+        """The domains shared in the ``pessimistic`` scenario (``None`` when not computable)."""
+        return frozenset(self.pessimistic_shared) if self.pessimistic_shared is not None else None
+
     def value(self, name: str) -> float | None:
         """The bound called ``name``: ``independent``, ``declared``, ``pessimistic`` or ``shared``."""
         values = {"independent": self.independent, "declared": self.declared, "pessimistic": self.pessimistic, "shared": self.shared}

@@ -9,8 +9,7 @@ factors, :mod:`.states`) of the independent composition given the state.
 from __future__ import annotations
 
 from ..model.journey import Journey
-from ..model.scenario import Scenario, named_scenario
-from .availability import pessimistic_shared
+from ..model.scenario import Scenario
 from .comonotone import comonotone_law, comonotone_points
 from .grid import Grid, Law, fitted_law, make_grid, mixture_law, refined_quantiles
 from .states import state_space
@@ -94,7 +93,8 @@ def latency_quantiles(
     elif scenario_name == "comonotone":
         sc = "comonotone"
     else:
-        ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
-        sc = named_scenario(journey, scenario_name, ps)
+        from .scenarios import resolve_scenario
+
+        sc = resolve_scenario(journey, scenario_name)[0]
     got = scenario_quantiles(journey, sc, tuple(qs), grid_points)
     return None if got is None else got[0]

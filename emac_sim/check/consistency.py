@@ -28,7 +28,7 @@ Tolerances (all documented, none tuned):
   side; the analytic band is widened by its reported ``discretisationError`` (seconds).
 
 The false-refusal rate of one comparison is ``1 − confidence`` of the intervals compared; the
-pipeline (:mod:`emac_sim.emit.compile`) simulates at ``CHECK_CONFIDENCE = 0.999`` so that a
+pipeline (:mod:`emac_sim.pipeline.compile`) simulates at ``CHECK_CONFIDENCE = 0.999`` so that a
 correct model is refused with probability at most ~1 % over its (≤ 10) comparisons, and, with
 the default fixed seed, never flakily: the same inputs give the same verdict.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..core.seeds import DEFAULT_SEED
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
 from .consistency import CHECK_CONFIDENCE, CheckVerdict, check_consistency
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
     from ..engine.result import Estimate
 
 DEFAULT_SAMPLES = 200_000
-DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -65,20 +65,18 @@ def run_check(
         For an unknown scenario name.
     """
     from ..analytic import bounds as analytic_bounds
-    from ..analytic import pessimistic_shared
     from ..engine import simulate
 
     if correlation not in SCENARIO_NAMES:
         raise ValueError(f"unknown correlation scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
     b = bounds if bounds is not None else analytic_bounds(journey)
-    pess = pessimistic_shared(journey) if correlation == "pessimistic" else None
     sim = simulate(
         journey,
         samples=samples,
         seed=seed,
         correlation=correlation,
         workers=workers,
-        pessimistic_shared=pess,
+        pessimistic_shared=b.availability.pessimistic_set,
         confidence=CHECK_CONFIDENCE,
     ).estimate
     return CheckRun(journey=journey, bounds=b, simulation=sim, verdict=check_consistency(b, sim, scenario=correlation))

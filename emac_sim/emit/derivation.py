@@ -21,13 +21,10 @@ Every member is a typed result (their ``to_dict()`` is what the derivation repor
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..core.provenance import Provenance
 from ..govern.decision import CandidateEvidence, Decision, GovernedBounds, governed_bounds
 from ..model.journey import Journey
 
@@ -38,104 +35,7 @@ if TYPE_CHECKING:
     from ..engine.result import Estimate
     from ..evidence.report import EvidenceReport
 
-#: Libraries whose versions are recorded in provenance (results may depend on them).
-TRACKED_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "numba", "pyyaml", "emac-sim")
-
 DEFAULT_PROMETHEUS_ADDRESS = "http://prometheus.monitoring.svc:9090"
-
-
-def _library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> tuple[tuple[str, str], ...]:
-    out = []
-    for n in names:
-        try:
-            out.append((n, metadata.version(n)))
-        except metadata.PackageNotFoundError:
-            out.append((n, "not installed"))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a derivation came from.
-
-    Attributes
-    ----------
-    version
-        emac-sim version.
-    seed
-        The Monte Carlo seed actually used (``None`` when nothing was sampled).
-    parameters
-        Resolved parameters as ``(name, value)`` pairs (samples, correlation, confidence, ...).
-    command
-        The command line. Write the output directory as ``OUT`` so that the same inputs give
-        the same bytes wherever they are written.
-    inputs
-        ``(file, sha256)`` of every input file (spec, atomic SLO files, candidate model).
-    libraries
-        ``(name, version)`` of the libraries results depend on.
-    """
-
-    version: str
-    seed: int | None = None
-    parameters: tuple[tuple[str, Any], ...] = ()
-    command: str = ""
-    inputs: tuple[tuple[str, str], ...] = ()
-    libraries: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def collect(
-        cls,
-        journey: Journey,
-        *,
-        seed: int | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        command: str = "",
-        extra_inputs: tuple[tuple[str, str], ...] = (),
-    ) -> Provenance:
-        """Provenance for a journey: its input files' sha256s, the library versions, this version."""
-        from .. import __version__
-
-        return cls(
-            version=__version__,
-            seed=seed,
-            parameters=tuple((str(k), v) for k, v in (parameters or {}).items()),
-            command=command,
-            inputs=tuple(journey.inputs) + tuple(extra_inputs),
-            libraries=_library_versions(),
-        )
-
-    def digest(self) -> str:
-        """sha256 (hex) over the inputs' sha256s, the seed, the parameters and the version.
-
-        File names and the command line are left out: the same bytes under another name, or
-        written to another directory, give the same digest.
-        """
-        payload = {
-            "version": self.version,
-            "seed": self.seed,
-            "parameters": [[k, _canonical(v)] for k, v in self.parameters],
-            "inputs": [sha for _, sha in self.inputs],
-        }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tool": "emac-sim",
-            "version": self.version,
-            "digest": f"sha256:{self.digest()}",
-            "seed": self.seed,
-            "parameters": {k: _canonical(v) for k, v in self.parameters},
-            "command": self.command,
-            "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
-            "libraries": dict(self.libraries),
-        }
-
-
-def _canonical(v: Any) -> Any:
-    from .yamltext import plain
-
-    return plain(v)
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,7 @@ def add_matcher(template: str, matcher: str, source: str = "<spec>", path: str =
 
 def recording_groups(d: Derivation) -> list[dict[str, Any]]:
     """SLI + metadata groups (when there is an objective), then the journey bounds group."""
-    from .. import __version__
+    from ..core.version import __version__
 
     slo = journey_slo(d)
     groups: list[dict[str, Any]] = []

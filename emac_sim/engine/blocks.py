@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.histogram import N_BUCKETS
+from ..core.histogram import N_BUCKETS
 from .compile import CompiledJourney
 
 BLOCK_SIZE = 65536
@@ -50,7 +50,7 @@ class BlockResult:
         Number of journeys, successful journeys, journeys that issued a hedge, and journeys
         used for Birnbaum importance.
     hist_ok, hist_all
-        Latency histograms (``emac_sim.kernels.histogram``) of successful / all journeys.
+        Latency histograms (:mod:`emac_sim.core.histogram`) of successful / all journeys.
     joint
         ``(n_components + 1, N_BUCKETS)``: successful journeys by dominant component (row 0:
         none) and latency bucket; gives tail attribution at any threshold after merging.

@@ -48,10 +48,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.intervals import wilson_half_width
 from ..errors import SpecError
 from .blocks import BlockResult, run_block
 from .compile import CompiledJourney
-from .intervals import wilson_half_width
 
 #: The one-line hint printed when a Dask scheduler is asked for but Dask is not installed.
 INSTALL_HINT = "pip install 'emac-sim[dask]'"

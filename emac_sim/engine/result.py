@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.histogram import bucket_index
+from ..core.histogram import bucket_index
+from ..core.intervals import histogram_quantile, wilson_interval
 from ..model.journey import Journey
 from .blocks import BlockResult
 from .compile import CompiledJourney
-from .intervals import histogram_quantile, wilson_interval
 
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
 

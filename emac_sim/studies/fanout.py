@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,22 +95,6 @@ class FanOutResult:
             "points": self.frame.to_dicts(),
         }
 
-    def write(self, out: str | Path, stem: str = "fanout") -> dict[str, list[str]]:
-        import json
-
-        from ..outdir import staged_output
-        from .plots import plot_fanout
-        from .whatif import _json_safe
-
-        with staged_output(out, "whatif") as stage:
-            d = stage.path
-            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-            self.frame.write_parquet(pq)
-            self.frame.write_csv(csv)
-            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-            plots = plot_fanout(self, d, stem)
-            return {"table": [str(stage.final(p)) for p in (pq, csv, js)], "plots": [str(stage.final(p)) for p in plots]}
-
 
 def fanout_study(
     widths: Sequence[int],
@@ -149,8 +132,9 @@ def fanout_study(
         ``_analytic``, ``_mc``, ``_mc_lo``, ``_mc_hi`` (seconds).
     """
     from ..analytic import latency_quantiles, scenario_availability
+    from ..core.seeds import resolve_seed
     from ..model.scenario import Scenario
-    from .whatif import CRN_BLOCK_SIZE, draw_seed
+    from .whatif import CRN_BLOCK_SIZE
 
     fast = fast or {"dist": "constant", "value": 0.01}
     slow = slow or {"dist": "constant", "value": 1.0}
@@ -163,7 +147,7 @@ def fanout_study(
     (_, fdist), (_, sdist) = mix.components
     if not float(fdist.ppf(1 - 1e-9)) < threshold < float(sdist.ppf(1e-9)):
         raise SpecError("<fan-out study>", "threshold", f"{threshold:g}s must separate the fast and the slow latency distributions")
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     single = {"p50": float(mix.ppf(0.5)), "p99": float(mix.ppf(0.99))}
     rows = []
     for n in widths:

@@ -32,9 +32,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
+from ..core.provenance import input_records, tool_name
+from ..core.seeds import resolve_seed
 from ..errors import SpecError
 from ..model.journey import Journey
 from ..units import parse_duration
@@ -65,17 +66,6 @@ CRN_NOTE = (
     "common random numbers: every point uses the same seed, so sample k sees the same uniforms at every point; "
     "differences between points are driven by the parameter change, not by independent noise"
 )
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-def draw_seed() -> int:
-    """A fresh 63-bit seed from OS entropy (recorded in every result)."""
-    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def numeric(value: Any) -> float | None:
@@ -133,7 +123,7 @@ def evaluate(
     if samples > 0:
         from ..engine import simulate
 
-        pess = frozenset((b.availability.pessimistic_shared if b is not None else None) or ()) if correlation == "pessimistic" else None
+        pess = b.availability.pessimistic_set if b is not None else None
         sim = simulate(
             j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess, block_size=CRN_BLOCK_SIZE
         ).estimate
@@ -229,7 +219,7 @@ class WhatIfResult:
             "commonRandomNumbers": CRN_NOTE,
             "blockSize": CRN_BLOCK_SIZE,
             "notes": list(self.notes),
-            "provenance": {"tool": f"emac-sim {_version()}", "inputs": [{"file": f, "sha256": h} for f, h in self.inputs]},
+            "provenance": {"tool": tool_name(), "inputs": input_records(self.inputs)},
         }
 
     def to_dict(self) -> dict:
@@ -237,44 +227,6 @@ class WhatIfResult:
         if self.find_max is not None:
             out["findMax"] = self.find_max.to_dict()
         return out
-
-    def write(self, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
-        """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
-
-        ``out`` is written as a whole (:func:`emac_sim.outdir.staged_output`): a new, empty or
-        previous emac-sim output directory. Returns the written paths by kind.
-        """
-        import json
-
-        from ..outdir import staged_output
-        from .plots import plot_sweep
-
-        files: dict[str, list[str]] = {}
-        with staged_output(out, "whatif") as stage:
-            d = stage.path
-            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-            self.frame.write_parquet(pq)
-            self.frame.write_csv(csv)
-            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-            files["table"] = [str(stage.final(p)) for p in (pq, csv, js)]
-            if self.varies and len(self.frame):
-                files["plots"] = [str(stage.final(p)) for p in plot_sweep(self, d, stem)]
-        return files
-
-
-def _json_safe(o: Any) -> Any:
-    """JSON-ready copy: non-finite floats become null, numpy scalars and arrays plain Python."""
-    if isinstance(o, np.ndarray):
-        return _json_safe(o.tolist())
-    if isinstance(o, np.generic):
-        return _json_safe(o.item())
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, set, frozenset)):
-        return [_json_safe(v) for v in (sorted(o) if isinstance(o, (set, frozenset)) else o)]
-    return o
 
 
 def whatif(
@@ -330,7 +282,7 @@ def whatif(
     varies = tuple(varies)
     points = grid_points(varies)
     resolved = {v.path.text: resolved_path(doc.doc, v.path, doc.shown) for v in varies}
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     # validate every point before computing any: a bad value fails fast with its path
@@ -479,7 +431,7 @@ def find_max(
     integer = sp.segments[-1] in INTEGER_KEYS
     if start is None or start <= 0:
         start = 1.0
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     sims = samples if using == "montecarlo" else 0
     evaluations: list[dict[str, Any]] = []
     cache: dict[float, bool] = {}

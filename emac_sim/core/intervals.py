@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import special
 
-from ..kernels.histogram import bucket_edges, bucket_values
+from .histogram import bucket_edges, bucket_values
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -73,7 +73,7 @@ def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> 
     Parameters
     ----------
     hist
-        Counts per bucket, shape ``(N_BUCKETS,)`` (``emac_sim.kernels.histogram``).
+        Counts per bucket, shape ``(N_BUCKETS,)`` (:mod:`emac_sim.core.histogram`).
     q
         Probability in (0, 1).
     confidence

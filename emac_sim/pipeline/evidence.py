@@ -1,6 +1,6 @@
-"""Glue between the command line and the evidence package: option parsing, ``emac evidence``'s
-output, and the ``--prometheus`` / ``--evidence`` options of compile, simulate, bounds, whatif and
-validate (kept here so ``cli.py`` stays a thin typer layer)."""
+"""Evidence in the pipeline: option parsing, ``emac evidence``'s output, and the
+``--prometheus`` / ``--evidence`` options of compile, simulate, bounds, whatif and validate (kept
+here so ``cli.py`` stays a thin typer layer)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.jsonio import print_json
 from ..errors import SpecError
+from ..evidence.client import PrometheusClient
+from ..evidence.collect import collect_evidence
+from ..evidence.overlay import observed_journey
+from ..evidence.report import QUANTILES, EvidenceReport, LatencyEvidence, rfc3339
 from ..model.journey import Journey
 from ..units import format_duration, parse_duration
-from .client import PrometheusClient
-from .collect import collect_evidence
-from .overlay import observed_journey
-from .report import QUANTILES, EvidenceReport, LatencyEvidence, rfc3339
 
 MODES = ("declared", "observed")
 
@@ -148,7 +149,6 @@ def summary_line(report: EvidenceReport, mode: str) -> str:
 
 def evidence_command(spec: Path, request: EvidenceRequest, slo_paths: list[Path], as_json: bool) -> int:
     """Run ``emac evidence``; return the exit code (0 consistent, 1 drift or inconsistent)."""
-    from ..cli import print_json
     from ..spec import load_spec
 
     _, report = with_evidence(load_spec(spec, slo_paths=slo_paths), request)
