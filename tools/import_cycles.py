@@ -6,8 +6,10 @@ import still ties two modules together). An edge goes to the module the statemen
 ``__init__`` (a re-exported name); ``import a.b`` on ``a.b``. Cycles are the strongly connected
 components of the graph with more than one module (or a module importing itself).
 
-``--rules`` also checks the layering contracts of docs/architecture.md: the reference simulator
-imports nothing from ``emac_sim.engine`` or ``emac_sim.kernels``.
+``--rules`` also checks the layering: every module belongs to one layer of :data:`LAYERS` and
+imports nothing from a layer above its own (lower layers never import upper ones); and the
+contracts of :data:`FORBIDDEN`: the reference simulator imports nothing from
+``emac_sim.engine`` or ``emac_sim.kernels`` (it is the engine's independent check).
 
 Usage: ``python tools/import_cycles.py [--rules] [PACKAGE_DIR]`` (default: ``emac_sim``).
 """
@@ -22,6 +24,21 @@ FORBIDDEN = {
     # module (or package prefix) -> prefixes it must not import
     "emac_sim.reference": ("emac_sim.engine", "emac_sim.kernels"),
 }
+
+#: The layers, lowest first: a module may import its own layer and those below, never above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("emac_sim.core", "emac_sim.errors", "emac_sim.units", "emac_sim.kernelcache"),  # foundations
+    ("emac_sim.model", "emac_sim.outdir"),  # the journey IR; output folders
+    ("emac_sim.spec",),  # YAML documents -> IR
+    ("emac_sim.analytic", "emac_sim.kernels"),  # exact values and bounds; numba building blocks
+    ("emac_sim.engine", "emac_sim.reference"),  # Monte Carlo; the slow reference simulator
+    ("emac_sim.check",),  # Monte Carlo vs bounds
+    ("emac_sim.budgets",),  # budgets of a consistent model
+    ("emac_sim.govern",),  # PASS / FAIL / REVIEW, guards
+    ("emac_sim.emit", "emac_sim.evidence", "emac_sim.discover", "emac_sim.studies"),  # renderers, evidence, discovery, studies
+    ("emac_sim.pipeline",),  # the commands' orchestration
+    ("emac_sim.cli", "emac_sim"),  # the command line and the public API
+)
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -120,14 +137,36 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return sorted(out)
 
 
+def _within(mod: str, prefix: str) -> bool:
+    return mod == prefix or mod.startswith(prefix + ".")
+
+
+def layer_of(mod: str) -> int | None:
+    """Index in :data:`LAYERS` of the longest prefix that holds ``mod`` (``None``: unassigned)."""
+    best: tuple[int, int] | None = None
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if _within(mod, p) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return None if best is None else best[0]
+
+
 def rule_violations(g: dict[str, set[str]]) -> list[str]:
     bad = []
     for mod, deps in sorted(g.items()):
         for owner, banned in FORBIDDEN.items():
-            if mod == owner or mod.startswith(owner + "."):
+            if _within(mod, owner):
                 for d in sorted(deps):
                     if d.startswith(banned):
                         bad.append(f"{mod} imports {d} (forbidden: {', '.join(banned)})")
+        own = layer_of(mod)
+        if own is None:
+            bad.append(f"{mod} belongs to no layer (add it to LAYERS)")
+            continue
+        for d in sorted(deps):
+            up = layer_of(d)
+            if up is not None and up > own:
+                bad.append(f"{mod} imports {d}, a layer above its own ({', '.join(LAYERS[up])} over {', '.join(LAYERS[own])})")
     return bad
 
 

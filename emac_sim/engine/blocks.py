@@ -11,6 +11,7 @@ deterministic.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,14 @@ from ..core.histogram import N_BUCKETS
 from .compile import CompiledJourney
 
 BLOCK_SIZE = 65536
+
+def default_workers() -> int:
+    """CPUs this process may run on (the default number of block workers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
 
 def plan_blocks(samples: int, block_size: int = BLOCK_SIZE) -> list[int]:
     """Sizes of the blocks that make up ``samples`` draws: full blocks then the remainder.

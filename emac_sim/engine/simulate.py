@@ -10,7 +10,6 @@ blocks computed beyond it are discarded, so early stopping is deterministic too.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,17 +20,9 @@ from ..core.seeds import resolve_seed
 from ..errors import numeric_layer
 from ..model.journey import Journey
 from . import dask_backend
-from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
+from .blocks import BLOCK_SIZE, BlockResult, default_workers, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey, default_birnbaum_stride
 from .result import SimulationResult, result_from_blocks
-
-
-def default_workers() -> int:
-    """CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def iter_blocks(compiled: CompiledJourney, seed: int, sizes: list[int], workers: int) -> Iterator[BlockResult]:
