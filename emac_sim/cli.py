@@ -424,12 +424,9 @@ def simulate_cmd(
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         writer = None
         if traces is not None:
-            try:
-                from .discover.synth import check_traces_path
-                from .discover.synth import write_otlp_traces as writer
-            except ImportError:
-                msg = "trace writing needs emac_sim.discover.synth.write_otlp_traces, which is not available"
-                raise SpecError("<command line>", "--traces", msg) from None
+            from .discover.synth import check_traces_path
+            from .discover.synth import write_otlp_traces as writer
+
             check_traces_path(traces)  # before the run: a folder or a device is refused at once
         from .engine import simulate
         from .engine.dask_backend import scheduler_session

@@ -218,16 +218,6 @@ class Bounds:
     latency: LatencyBounds | None = None
     latency_modelled: bool = field(default=False)
 
-    @property
-    def a_minus(self) -> float | None:
-        """A⁻, the pessimistic bound."""
-        return self.availability.pessimistic
-
-    @property
-    def a_plus(self) -> float:
-        """A⁺, the independent (optimistic) estimate."""
-        return self.availability.independent
-
     def quantile(self, key: str) -> QuantileBounds | None:
         """The bounds of quantile ``key`` (``p99`` …), ``None`` when not modelled."""
         return None if self.latency is None else self.latency.quantiles.get(key)

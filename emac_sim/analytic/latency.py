@@ -18,15 +18,6 @@ QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
 QUANTILE_KEYS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
 
 
-def scenario_law(j: Journey, scenario: Scenario, grid_points: int | None = None) -> tuple[Law, Grid] | None:
-    """The journey's joint (ok, t) law under ``scenario`` (shape (1, G)) on a grid fitted to it;
-    ``None`` when the scenario's states cannot be enumerated (more than 3 gaussian factors)."""
-    space = state_space(j, scenario, latency_matters=True, grid=True)
-    if space is None:
-        return None
-    return fitted_law(j, space, grid_points)
-
-
 def scenario_quantiles(
     j: Journey, scenario: Scenario | str, qs: tuple[float, ...] = QUANTILES, grid_points: int | None = None
 ) -> tuple[dict[float, float], float] | None:

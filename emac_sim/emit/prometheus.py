@@ -384,11 +384,7 @@ def alerts_text(d: Derivation) -> str:
 def prometheusrule_text(d: Derivation) -> str:
     """prometheus-operator ``PrometheusRule`` with the recording and alert groups."""
     j = d.journey
-    meta: dict[str, Any] = {"name": f"emac-{_k8s_name(j.name)}"}
-    if d.options.namespace:
-        meta["namespace"] = d.options.namespace
-    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(j.name)}
-    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
+    meta = k8s_metadata(d, f"emac-{_k8s_name(j.name)}")
     doc = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -396,6 +392,17 @@ def prometheusrule_text(d: Derivation) -> str:
         "spec": {"groups": recording_groups(d) + alert_groups(d)},
     }
     return dump(doc)
+
+
+def k8s_metadata(d: Derivation, name: str) -> dict[str, Any]:
+    """``metadata`` of a generated Kubernetes resource: name, namespace (when set), the
+    managed-by and journey labels and the provenance annotation."""
+    meta: dict[str, Any] = {"name": name}
+    if d.options.namespace:
+        meta["namespace"] = d.options.namespace
+    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(d.journey.name)}
+    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
+    return meta
 
 
 def _k8s_name(name: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,9 @@ DEFAULT_SAMPLES = 20_000
 DEFAULT_OUT = Path("whatif-out")  # tables and plots go to whatif-out/<name> without --out (never inside compile's out/)
 
 
-def write_sweep(result: WhatIfResult, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
+def _write_study(
+    result: WhatIfResult | FanOutResult, out: str | os.PathLike, stem: str, plot: Callable[[Path], list[Path]] | None
+) -> dict[str, list[str]]:
     """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
 
     ``out`` is written as a whole (:func:`emac_sim.outdir.staged_output`): a new, empty or
@@ -50,21 +53,20 @@ def write_sweep(result: WhatIfResult, out: str | os.PathLike, stem: str = "whati
         result.frame.write_csv(csv)
         js.write_text(dumps(result.to_dict()) + "\n")
         files["table"] = [str(stage.final(p)) for p in (pq, csv, js)]
-        if result.varies and len(result.frame):
-            files["plots"] = [str(stage.final(p)) for p in plots.plot_sweep(result, d, stem)]
+        if plot is not None:
+            files["plots"] = [str(stage.final(p)) for p in plot(d)]
     return files
 
 
+def write_sweep(result: WhatIfResult, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
+    """The sweep's table and its plots (when it has points), written as a whole into ``out``."""
+    plot = (lambda d: plots.plot_sweep(result, d, stem)) if result.varies and len(result.frame) else None
+    return _write_study(result, out, stem, plot)
+
+
 def write_fanout(result: FanOutResult, out: str | os.PathLike, stem: str = "fanout") -> dict[str, list[str]]:
-    """Write the fan-out study's table (Parquet, CSV, JSON) and plots as a whole into ``out``."""
-    with staged_output(out, "whatif") as stage:
-        d = stage.path
-        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-        result.frame.write_parquet(pq)
-        result.frame.write_csv(csv)
-        js.write_text(dumps(result.to_dict()) + "\n")
-        figures = plots.plot_fanout(result, d, stem)
-        return {"table": [str(stage.final(p)) for p in (pq, csv, js)], "plots": [str(stage.final(p)) for p in figures]}
+    """The fan-out study's table and plots, written as a whole into ``out``."""
+    return _write_study(result, out, stem, lambda d: plots.plot_fanout(result, d, stem))
 
 
 def _console() -> Any:
