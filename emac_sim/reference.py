@@ -44,6 +44,7 @@ from .model.journey import (
     Retry,
     Series,
     Timeout,
+    node_paths,
 )
 from .model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, piecewise_points, quantile_table
 from .model.scenario import Scenario, factor_model, fate_groups, shocks
@@ -492,7 +493,7 @@ def simulate_block(
     sim = ReferenceSimulator(journey, scenario)
     ids = sim.ids
     used = sorted({ids.index(c) for c in journey.root.refs()})
-    races = [p for p, nd in _paths(journey.root) if isinstance(nd, Race)]
+    races = [p for p, nd in node_paths(journey.root) if isinstance(nd, Race)]
     res = ReferenceCounts(
         samples=0,
         ok=0,
@@ -531,17 +532,3 @@ def simulate_block(
                 res.birnbaum_up[i] += int(sim.forced_ok(rng_b, ids[i], True))
                 res.birnbaum_down[i] += int(sim.forced_ok(rng_b, ids[i], False))
     return res, records
-
-
-def _paths(node: Node, path: str = "root"):
-    yield path, node
-    if isinstance(node, Series):
-        kids = [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
-    elif isinstance(node, (Parallel, Race, Fallback, Choice)):
-        kids = [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
-    elif isinstance(node, (Retry, Timeout, Optional, Repeat)):
-        kids = [("step", node.step)]
-    else:
-        kids = []
-    for name, child in kids:
-        yield from _paths(child, f"{path}.{name}")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Retry
+from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Retry, node_paths
 
 LATENCY_SHIFT = 0.10
 
@@ -70,7 +70,7 @@ def _choices(j: Journey) -> list[tuple[str, frozenset, float]]:
 def _field_interval(doc: dict, kind: str, refs: frozenset, journey: Journey) -> list[float] | None:
     """The candidate's interval for a choice branch or optional step (from provenance.fields)."""
     fields = ((doc.get("spec") or {}).get("provenance") or {}).get("fields") or {}
-    for path, node in _ir_paths(journey.root, "spec.operator"):
+    for path, node in node_paths(journey.root, "spec.operator", spec=True):
         if kind == "optional" and isinstance(node, Optional) and _refset(node.step) == refs:
             v = (fields.get(path) or {}).get("values") or {}
             return v.get("interval")
@@ -81,22 +81,6 @@ def _field_interval(doc: dict, kind: str, refs: frozenset, journey: Journey) -> 
                     iv = v.get("intervals")
                     return iv[i] if iv and i < len(iv) else None
     return None
-
-
-def _ir_paths(n: Node, path: str) -> Iterator[tuple[str, Node]]:
-    from ..model.journey import Series
-
-    yield path, n
-    if isinstance(n, Series):
-        kids = [(f"{path}.steps[{i}]", c) for i, c in enumerate(n.steps)]
-    elif isinstance(n, Choice):
-        kids = [(f"{path}.branches[{i}].step", c) for i, c in enumerate(n.branches)]
-    elif isinstance(n, (Parallel, Race, Fallback)):
-        kids = [(f"{path}.branches[{i}]", c) for i, c in enumerate(n.branches)]
-    else:
-        kids = [(f"{path}.step", c) for c in n.children]
-    for p, c in kids:
-        yield from _ir_paths(c, p)
 
 
 def diff(accepted: Journey, candidate: Journey, candidate_doc: dict) -> list[dict]:

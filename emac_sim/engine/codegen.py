@@ -43,7 +43,22 @@ import numpy as np
 from scipy import special
 
 from ..model import distributions as D
-from ..model.journey import Choice, Fallback, Journey, Node, Optional, Parallel, Race, Ref, Repeat, Retry, Series, Timeout
+from ..model.journey import (
+    Choice,
+    Fallback,
+    Journey,
+    Node,
+    Optional,
+    Parallel,
+    Race,
+    Ref,
+    Repeat,
+    Retry,
+    Series,
+    Timeout,
+    children_with_names,
+    node_paths,
+)
 from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
 from ..model.scenario import Scenario, factor_model, fate_groups, shocks
 
@@ -93,33 +108,6 @@ class KernelSource:
     race_delays: tuple[float, ...]
     node_paths: tuple[str, ...]
     used: tuple[int, ...]
-
-
-# --------------------------------------------------------------------------- paths
-
-
-def children_with_names(node: Node) -> list[tuple[str, Node]]:
-    """(field name, child) pairs of an operator node, e.g. ``("steps[2]", node)``."""
-    if isinstance(node, Series):
-        return [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
-    if isinstance(node, (Parallel, Race, Fallback, Choice)):
-        return [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
-    if isinstance(node, (Retry, Timeout, Optional, Repeat)):
-        return [("step", node.step)]
-    return []
-
-
-def node_paths(root: Node) -> list[tuple[str, Node]]:
-    """Pre-order (path, node) pairs; the root is ``root``, children ``root.steps[1]`` etc."""
-    out: list[tuple[str, Node]] = []
-
-    def visit(path: str, node: Node) -> None:
-        out.append((path, node))
-        for name, child in children_with_names(node):
-            visit(f"{path}.{name}", child)
-
-    visit("root", root)
-    return out
 
 
 # --------------------------------------------------------------------------- the emitter

@@ -260,6 +260,40 @@ OPERATOR_TYPES: tuple[str, ...] = (
     "repeat",
 )
 
+
+def children_with_names(node: Node, *, spec: bool = False) -> list[tuple[str, Node]]:
+    """(field name, child) pairs of an operator node, e.g. ``("steps[2]", node)``.
+
+    With ``spec`` the names are the children's places in the spec document, where a choice
+    branch's node sits under ``branches[i].step`` (beside its ``weight``).
+    """
+    if isinstance(node, Series):
+        return [(f"steps[{i}]", c) for i, c in enumerate(node.steps)]
+    if isinstance(node, Choice):
+        return [(f"branches[{i}].step" if spec else f"branches[{i}]", c) for i, c in enumerate(node.branches)]
+    if isinstance(node, (Parallel, Race, Fallback)):
+        return [(f"branches[{i}]", c) for i, c in enumerate(node.branches)]
+    if isinstance(node, (Retry, Timeout, Optional, Repeat)):
+        return [("step", node.step)]
+    return []
+
+
+def node_paths(root: Node, base: str = "root", *, spec: bool = False) -> list[tuple[str, Node]]:
+    """Pre-order (path, node) pairs; the root is ``base``, children ``base.steps[1]`` etc.
+
+    The engine names race nodes by these paths (``hedgeRates``); ``spec=True`` with
+    ``base="spec.operator"`` gives the paths of the spec document.
+    """
+    out: list[tuple[str, Node]] = []
+
+    def visit(path: str, node: Node) -> None:
+        out.append((path, node))
+        for name, child in children_with_names(node, spec=spec):
+            visit(f"{path}.{name}", child)
+
+    visit(base, root)
+    return out
+
 # --------------------------------------------------------------------------- components, domains
 
 
