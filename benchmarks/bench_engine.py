@@ -157,8 +157,8 @@ def throughput(n: int, repeats: int) -> dict:
             abs(ok_hand / n - res.availability) <= 5 * math.sqrt(res.availability * (1 - res.availability) * 2 / n)
             and hand_p99 is not None
             and eng_p99 is not None
-            and hand_p99["ci"][0] <= eng_p99["ci"][1] * (1 + 1 / 256)
-            and eng_p99["ci"][0] * (1 - 1 / 256) <= hand_p99["ci"][1]
+            and hand_p99.ci[0] <= eng_p99.ci[1] * (1 + 1 / 256)
+            and eng_p99.ci[0] * (1 - 1 / 256) <= hand_p99.ci[1]
         ),
     }
     paper_spec = ROOT.parent / "shared" / "reference" / "paper-checkout" / "spec" / "emac.checkout.yaml"

@@ -247,6 +247,6 @@ def test_histogram_quantile_from_known_samples():
     for q in (0.5, 0.9, 0.99):
         r = histogram_quantile(hist, q, 0.999)
         exact = -0.05 * math.log(1 - q)
-        assert r["ci"][0] <= exact <= r["ci"][1]
-        assert abs(r["estimate"] - np.quantile(x, q)) / exact < 2 / 256 + 1e-3
+        assert r.ci[0] <= exact <= r.ci[1]
+        assert abs(r.estimate - np.quantile(x, q)) / exact < 2 / 256 + 1e-3
     assert histogram_quantile(np.zeros(N_BUCKETS, np.int64), 0.5) is None

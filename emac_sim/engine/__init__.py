@@ -27,11 +27,11 @@ Design decisions (each module's docstring has the details):
   so the stopping point does not depend on scheduling.
 """
 
-from ..core.intervals import histogram_quantile, order_statistic_ranks, wilson_interval
+from ..core.intervals import EstimatedQuantile, histogram_quantile, order_statistic_ranks, wilson_interval
 from ..core.seeds import draw_seed
 from .blocks import BLOCK_SIZE, BlockResult, SampleTrace, block_generator, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey
-from .result import Estimate, EstimatedQuantile, SimulationResult, result_from_blocks
+from .result import Estimate, SimulationResult, result_from_blocks
 from .simulate import simulate
 
 __all__ = [

@@ -4,7 +4,7 @@ Definitions (all on the merged integer counts of :class:`emac_sim.engine.blocks.
 
 * **availability** — successful journeys / journeys, Wilson interval.
 * **latency** / **latencyAll** — p50, p90, p99, p99.9 of successful / all journeys from the
-  log-bucketed histograms, with order-statistic intervals (``intervals.histogram_quantile``);
+  log-bucketed histograms, with order-statistic intervals (:func:`emac_sim.core.intervals.histogram_quantile`);
   ``None`` when the journey has no latency model.
 * **tailAmplification** — journey p99 (successful) / the largest p99 among the latency
   distributions of the components the journey calls (DESIGN §6; the component p99 is the
@@ -37,29 +37,12 @@ from typing import Any
 import numpy as np
 
 from ..core.histogram import bucket_index
-from ..core.intervals import histogram_quantile, wilson_interval
+from ..core.intervals import EstimatedQuantile, histogram_quantile, wilson_interval
 from ..model.journey import Journey
 from .blocks import BlockResult
 from .compile import CompiledJourney
 
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
-
-
-@dataclass(frozen=True)
-class EstimatedQuantile:
-    """A Monte Carlo quantile (seconds) with its order-statistic interval (``hi`` may be inf);
-    ``estimate`` is ``None`` when no journey was counted."""
-
-    estimate: float | None
-    ci: tuple[float | None, float | None] = (None, None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"estimate": self.estimate, "ci": list(self.ci)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedQuantile:
-        ci = d.get("ci") or (None, None)
-        return cls(d.get("estimate"), (ci[0], ci[1]))
 
 
 def _quantiles_from_dict(d: Mapping[str, Any] | None) -> dict[str, EstimatedQuantile] | None:
@@ -245,7 +228,7 @@ class SimulationResult:
         out = {}
         for name, q in QUANTILES:
             v = histogram_quantile(hist, q, self.confidence)
-            out[name] = EstimatedQuantile(v["estimate"], (v["ci"][0], v["ci"][1])) if v is not None else EstimatedQuantile(None)
+            out[name] = v if v is not None else EstimatedQuantile(None)
         return out
 
     def tail_amplification(self) -> float | None:
@@ -255,7 +238,7 @@ class SimulationResult:
         top = max(self.component_p99.values())
         if v is None or top <= 0:
             return None
-        return float(v["estimate"]) / top
+        return float(v.estimate) / top
 
     def tail_attribution(self) -> tuple[dict[str, float], float | None]:
         """Shares of slow successful journeys per dominant component, and the threshold (s)."""
@@ -264,7 +247,7 @@ class SimulationResult:
         v = histogram_quantile(self.counts.hist_ok, 0.99, self.confidence)
         if v is None:
             return {}, None
-        b = bucket_index(float(v["estimate"]))
+        b = bucket_index(float(v.estimate))
         slow = self.counts.joint[:, b:].sum(axis=1)
         total = int(slow.sum())
         out: dict[str, float] = {}
@@ -273,7 +256,7 @@ class SimulationResult:
             out[cid] = float(slow[i + 1]) / total if total else 0.0
         if slow[0]:
             out["(none)"] = float(slow[0]) / total
-        return out, float(v["estimate"])
+        return out, float(v.estimate)
 
     def birnbaum(self) -> dict[str, float]:
         if self.exact_birnbaum is not None:
