@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.quantiles import LATENCY_KEYS
 from ..errors import numeric_layer
 from ..model.journey import Journey
 from ..model.scenario import Scenario
@@ -20,9 +21,6 @@ from .dependence_free import BandEvaluator, BandGrid, availability_bounds, condi
 from .grid import DEFAULT_GRID_POINTS, latency_matters, sum_depth, support
 from .latency import QUANTILE_KEYS, QUANTILES, scenario_quantiles
 from .states import state_space
-
-#: Quantile names of the latency bounds, in order.
-LATENCY_KEYS: tuple[str, ...] = tuple(QUANTILE_KEYS[q] for q in QUANTILES)
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,15 @@ factors, :mod:`.states`) of the independent composition given the state.
 
 from __future__ import annotations
 
+from ..core.quantiles import LATENCY_QUANTILES
 from ..model.journey import Journey
 from ..model.scenario import Scenario
 from .comonotone import comonotone_law, comonotone_points
 from .grid import Grid, Law, fitted_law, make_grid, mixture_law, refined_quantiles
 from .states import state_space
 
-QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
-QUANTILE_KEYS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
+QUANTILES: tuple[float, ...] = tuple(q for _, q in LATENCY_QUANTILES)
+QUANTILE_KEYS: dict[float, str] = {q: k for k, q in LATENCY_QUANTILES}
 
 
 def scenario_quantiles(

@@ -39,6 +39,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.quantiles import LATENCY_KEYS
+
 if TYPE_CHECKING:
     from ..analytic.bounds import Bounds
     from ..engine.result import Estimate
@@ -47,7 +49,6 @@ CHECK_CONFIDENCE = 0.999
 ABS_TOL_EXACT = 1e-12
 ABS_TOL_QUADRATURE = 1e-9
 HISTOGRAM_REL_ERR = 0.005
-QUANTILE_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -285,7 +286,7 @@ def check_consistency(bounds: Bounds, simulation: Estimate, scenario: str | None
         items.append(CheckItem("latency", "fail", None, None, None, "band", 0.0, f"the {has} models latency but the {lacks} reports none"))
     else:
         disc = float(blat.discretisation_error or 0.0)
-        for key in QUANTILE_KEYS:
+        for key in LATENCY_KEYS:
             b, s = blat.quantiles.get(key), slat.get(key)
             name = f"latency.{key}"
             if b is None or s is None or s.estimate is None or b.lower is None or b.upper is None:

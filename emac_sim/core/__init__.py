@@ -3,6 +3,7 @@
 - :mod:`.version` — the tool's version;
 - :mod:`.seeds` — the seed policy: ``seed: int | None``, ``None`` draws one (recorded), the
   command line's default 0;
+- :mod:`.quantiles` — the latency quantiles every layer reports (p50, p90, p99, p999);
 - :mod:`.histogram` — the log-bucketed latency histogram layout the kernels fill and every
   reader of their counts (engine, reference simulator, reports) interprets;
 - :mod:`.intervals` — Wilson and order-statistic confidence intervals;

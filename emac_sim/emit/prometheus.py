@@ -23,6 +23,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ..core.quantiles import LATENCY_KEYS, LATENCY_QUANTILES
 from ..errors import SpecError
 from ..govern.decision import guard_environment
 from ..govern.guard import NOT_MODELLED, left_out, to_promql
@@ -31,8 +32,7 @@ from .derivation import Derivation
 from .sloth import SLO, AlertMeta, BurnWindow, has_window_placeholder, prom_duration, render_window, replace_window, rule_groups
 from .yamltext import dump
 
-LATENCY_KEYS = ("p50", "p90", "p99", "p999")
-_QUANTILE = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+_QUANTILE = dict(LATENCY_QUANTILES)
 
 
 def metric_part(name: str) -> str:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..core.quantiles import LATENCY_KEYS
 from .result import SimulationResult
 
 
@@ -33,7 +34,7 @@ def print_result(res: SimulationResult, console: Console | None = None) -> None:
         t = Table(title=f"latency in ms ({pct} order-statistic intervals)")
         for col in ("quantile", "successful", "interval", "all journeys", "interval "):
             t.add_column(col, no_wrap=True)
-        for q in ("p50", "p90", "p99", "p999"):
+        for q in LATENCY_KEYS:
             s, al = e.latency[q], e.latency_all[q]
             t.add_row(
                 q,

@@ -38,11 +38,10 @@ import numpy as np
 
 from ..core.histogram import bucket_index
 from ..core.intervals import EstimatedQuantile, histogram_quantile, wilson_interval
+from ..core.quantiles import LATENCY_QUANTILES
 from ..model.journey import Journey
 from .blocks import BlockResult
 from .compile import CompiledJourney
-
-QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
 
 
 def _quantiles_from_dict(d: Mapping[str, Any] | None) -> dict[str, EstimatedQuantile] | None:
@@ -226,7 +225,7 @@ class SimulationResult:
             return None
         hist = self.counts.hist_ok if successful else self.counts.hist_all
         out = {}
-        for name, q in QUANTILES:
+        for name, q in LATENCY_QUANTILES:
             v = histogram_quantile(hist, q, self.confidence)
             out[name] = v if v is not None else EstimatedQuantile(None)
         return out

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.quantiles import LATENCY_KEYS
 from ..model.journey import Action, Journey
 from .guard import NOT_MODELLED, Evaluation, evaluate_guard
 
@@ -55,7 +56,6 @@ LATENCY_BOUND_KEYS = {
     "independent": "independent",
     "comonotone": "comonotone",
 }
-_LATENCY_KEYS = ("p50", "p90", "p99", "p999")
 
 
 def _fmt(x: float) -> str:
@@ -106,7 +106,7 @@ def latency_bounds(journey: Journey, bounds: Bounds) -> tuple[str, dict[str, flo
     ``upper`` (the dependence-free bound) when no Monte Carlo interval is attached.
     """
     key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-    entries = {q: e for q in _LATENCY_KEYS if (e := bounds.quantile(q)) is not None}
+    entries = {q: e for q in LATENCY_KEYS if (e := bounds.quantile(q)) is not None}
     if key == "upperConfidence" and not any(e.upper_confidence is not None for e in entries.values()):
         key = "upper"
     return key, {q: float(v) for q, e in entries.items() if (v := e.value(key)) is not None}
@@ -124,7 +124,7 @@ def with_simulated_latency(bounds: Bounds, simulation: Estimate | None) -> Bound
     if bounds.latency is None or simulation is None or simulation.latency is None:
         return bounds
     quantiles = dict(bounds.latency.quantiles)
-    for q in _LATENCY_KEYS:
+    for q in LATENCY_KEYS:
         est = simulation.latency.get(q)
         if q in quantiles and est is not None and est.ci[1] is not None:
             quantiles[q] = dataclasses.replace(quantiles[q], upper_confidence=float(est.ci[1]))
@@ -386,7 +386,7 @@ def guard_environment(journey: Journey, bounds: Bounds, candidate: CandidateEvid
         "conf(delta)": g.confidence,
         "no_unresolved_domain_conflict": not g.unresolved_conflicts,
     }
-    for q in _LATENCY_KEYS:
+    for q in LATENCY_KEYS:
         env[f"{q}_U"] = g.latency_of(q) if g.latency else NOT_MODELLED
     return env
 

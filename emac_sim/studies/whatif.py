@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..core.provenance import input_records, tool_name
+from ..core.quantiles import LATENCY_KEYS
 from ..core.seeds import resolve_seed
 from ..errors import SpecError
 from ..model.journey import Journey
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from ..analytic.bounds import Bounds
     from ..engine.result import Estimate
 
-LATENCY_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
 #: samples per engine block in studies. The engine draws a request's uniforms from its block's
 #: stream in call order, so a sample that makes a different number of calls at two points (a
 #: hedge issued at one and not the other, a series cut short by a failure) shifts the stream for
