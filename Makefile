@@ -14,7 +14,8 @@ test-all:
 	$(PYTHON) -m pytest -q -m ''
 
 lint:
-	$(PYTHON) -m ruff check emac_sim tests benchmarks
+	$(PYTHON) -m ruff check emac_sim tests benchmarks tools
+	$(PYTHON) tools/import_cycles.py --rules
 
 verify:
 	$(PYTHON) -m pytest -q -m verification

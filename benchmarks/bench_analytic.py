@@ -128,7 +128,8 @@ def run(quick: bool = False) -> dict:
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     assert result is not None
-    a = result["availability"]
+    out = result.to_dict()  # the benchmark record is JSON
+    a = out["availability"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {
         "benchmark": "analytic.bounds",
@@ -149,7 +150,7 @@ def run(quick: bool = False) -> dict:
         "dependenceFree": a["dependenceFree"],
         "declared": a["declared"],
         "scenarioCount": a["scenarioCount"],
-        "p99": result["latency"]["p99"] if result["latency"] else None,
+        "p99": out["latency"]["p99"] if out["latency"] else None,
     }
 
 

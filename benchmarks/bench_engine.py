@@ -22,8 +22,9 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from emac_sim.core.histogram import N_BUCKETS
 from emac_sim.engine import simulate
-from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
+from emac_sim.kernels.histogram import bucket_index
 
 from . import LoadMeter, median, timed
 from . import journeys as J
@@ -128,8 +129,8 @@ def compare_hand(n: int, repeats: int, costs: DrawCosts | None = None, seed: int
     (:func:`benchmarks.profile.draw_counts`); with ``costs``, each side's ns per request split into
     fixed cost, draws and the rest.
     """
+    from emac_sim.core.intervals import histogram_quantile
     from emac_sim.engine import compile_journey
-    from emac_sim.engine.intervals import histogram_quantile
     from emac_sim.model.scenario import named_scenario
 
     j = J.checkout_lognormal()
@@ -183,8 +184,8 @@ def compare_hand(n: int, repeats: int, costs: DrawCosts | None = None, seed: int
             abs(ok_hand / n - p) <= 5 * math.sqrt(p * (1 - p) * 2 / n)
             and hand_p99 is not None
             and eng_p99 is not None
-            and hand_p99["ci"][0] <= eng_p99["ci"][1] * (1 + 1 / 256)
-            and eng_p99["ci"][0] * (1 - 1 / 256) <= hand_p99["ci"][1]
+            and hand_p99.ci[0] <= eng_p99.ci[1] * (1 + 1 / 256)
+            and eng_p99.ci[0] * (1 - 1 / 256) <= hand_p99.ci[1]
         ),
         "handDraws": HAND_DRAWS,
         "engineDraws": draw_counts(j, 20_000),

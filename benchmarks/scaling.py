@@ -344,7 +344,7 @@ def accuracy_per_cost(targets: list[float], throughput_samples: dict[str, int], 
     from .baselines import NumpyJourney, SimPyJourney, engine_run
 
     j = J.four_nines()
-    exact = float(bounds(j)["availability"]["independent"])  # no failure domains: every scenario agrees
+    exact = float(bounds(j).availability.independent)  # no failure domains: every scenario agrees
     z = 1.959963984540054
     var = exact * (1.0 - exact)
     simulate(j, samples=1000, seed=seed)

@@ -3,8 +3,8 @@
 Public API (each maps one to one onto an ``emac`` command)::
 
     load_spec(path) -> Journey          # emac check
-    bounds(journey) -> dict             # emac bounds
-    simulate(journey, ...) -> Result    # emac simulate
+    bounds(journey) -> Bounds           # emac bounds
+    simulate(journey, ...) -> Result    # emac simulate (.estimate: Estimate)
     compile_spec(path, out, ...)        # emac compile
     collect_evidence(journey, client)   # emac evidence
 """
@@ -18,18 +18,17 @@ from . import kernelcache as _kernelcache  # noqa: F401  first: points numba's c
 
 # isort: split
 from . import govern as _govern  # noqa: F401  registers guard checks with the spec loader
+from .core.version import __version__
 from .errors import SpecError
 from .model import Journey
 from .spec import dump_spec, load_spec
-
-__version__ = "0.1.0"
 
 # heavy layers (numba, scipy grids) load on first use so `emac check` starts fast
 _LAZY = {
     "bounds": ("emac_sim.analytic", "bounds"),
     "simulate": ("emac_sim.engine", "simulate"),
-    "compile_spec": ("emac_sim.emit.compile", "compile_spec"),
-    "validate": ("emac_sim.emit.validate", "validate_paths"),
+    "compile_spec": ("emac_sim.pipeline.compile", "compile_spec"),
+    "validate": ("emac_sim.pipeline.validate", "validate_paths"),
     "discover": ("emac_sim.discover", "discover"),
     "collect_evidence": ("emac_sim.evidence", "collect_evidence"),
     "whatif": ("emac_sim.studies", "whatif"),

@@ -6,7 +6,6 @@ Exit codes: 0 ok; 1 a check or gate fell short; 2 bad input (one line ``FILE: PA
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,6 +23,8 @@ except ImportError:  # pragma: no cover - older typer on the click package
     import click.exceptions as clickx  # type: ignore[no-redef]
     from click import get_current_context  # type: ignore[no-redef]
 
+from .core.jsonio import print_json
+from .core.seeds import DEFAULT_SEED
 from .errors import SpecError, SpecWarning
 
 COMMAND_LINE = "<command line>"  # the "file" of a SpecError about an option; shown as "emac <command>"
@@ -103,7 +104,7 @@ class Format(str, Enum):
 
 
 SEED_HELP = (
-    "Random seed, a non-negative integer; default 0 in every command, so the same inputs give the same numbers "
+    f"Random seed, a non-negative integer; default {DEFAULT_SEED} in every command, so the same inputs give the same numbers "
     "and bytes. The seed used is printed and recorded."
 )
 SloPath = typer.Option(None, "--slo-path", help="Directory (or file) with OpenSLO / Sloth SLO documents; repeatable.")
@@ -180,23 +181,6 @@ def run_guarded(fn: Callable[[], int | None]) -> None:
         raise typer.Exit(130) from None
     if code:
         raise typer.Exit(code)
-
-
-def print_json(obj: Any) -> None:
-    """One JSON object on stdout (NaN/inf rendered as null)."""
-    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=False))
-
-
-def _json_safe(o: Any) -> Any:
-    if isinstance(o, float):
-        return o if o == o and o not in (float("inf"), float("-inf")) else None
-    if isinstance(o, dict):
-        return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_json_safe(v) for v in o]
-    if hasattr(o, "item") and callable(o.item):  # numpy scalars
-        return _json_safe(o.item())
-    return o
 
 
 def check_run_options(seed: int | None, workers: int | None) -> None:
@@ -322,22 +306,23 @@ def bounds_cmd(
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         from .analytic import bounds
-        from .evidence.commands import evidence_request, summary_line, with_evidence
+        from .pipeline.evidence import evidence_request, summary_line, with_evidence
 
         j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         b = bounds(j, grid_points=grid_points, confidence=confidence)
-        if ev is not None:
-            b["evidence"] = ev.to_dict(evidence.value)
         if fmt is Format.json:
-            print_json(b)
+            out = b.to_dict()
+            if ev is not None:
+                out["evidence"] = ev.to_dict(evidence.value)
+            print_json(out)
             return 0
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 
         con = Console(markup=False)  # ids and names are user text, never console markup
-        a = b["availability"]
-        con.print(Text.assemble((b["journey"], "bold"), f": {b['expression']}"))
+        a = b.availability
+        con.print(Text.assemble((b.journey, "bold"), f": {b.expression}"))
 
         def num(v: float | None) -> str:
             return "not computable" if v is None else f"{v:.8f}"
@@ -345,29 +330,28 @@ def bounds_cmd(
         t = Table(title="availability")
         for col in ("bound", "value", "how"):
             t.add_column(col)
-        shared = ", ".join(a["pessimisticShared"] or []) or "none"
-        t.add_row("independent (A+)", num(a["independent"]), "all calls independent")
-        t.add_row("declared", num(a["declared"]), a["declaredMethod"])
-        t.add_row("pessimistic (A-)", num(a["pessimistic"]), f"shared: {shared}")
-        t.add_row("shared", num(a["shared"]), "every sharable domain fully shared")
-        sfr, df = a["sharedFateRange"], a["dependenceFree"]
-        t.add_row("shared-fate range", f"[{num(sfr[0])}, {num(sfr[1])}]" if sfr else "not computable", a["pessimisticMethod"])
+        shared = ", ".join(a.pessimistic_shared or []) or "none"
+        t.add_row("independent (A+)", num(a.independent), "all calls independent")
+        t.add_row("declared", num(a.declared), a.declared_method)
+        t.add_row("pessimistic (A-)", num(a.pessimistic), f"shared: {shared}")
+        t.add_row("shared", num(a.shared), "every sharable domain fully shared")
+        sfr, df = a.shared_fate_range, a.dependence_free
+        t.add_row("shared-fate range", f"[{num(sfr[0])}, {num(sfr[1])}]" if sfr else "not computable", a.pessimistic_method)
         t.add_row("dependence-free", f"[{num(df[0])}, {num(df[1])}]", "any dependence (Frechet / Boole)")
         con.print(t)
-        lat = b["latency"]
+        lat = b.latency
         if lat is None:
             con.print("latency: not modelled")
         else:
             t = Table(title="latency of successful journeys")
             for col in ("quantile", "independent", "comonotone", "lower", "upper"):
                 t.add_column(col, justify="right")
-            for key in ("p50", "p90", "p99", "p999"):
-                row = lat[key]
-                t.add_row(key, *(_fmt_seconds(row[c]) for c in ("independent", "comonotone", "lower", "upper")))
+            for key, row in lat.quantiles.items():
+                t.add_row(key, *(_fmt_seconds(v) for v in (row.independent, row.comonotone, row.lower, row.upper)))
             con.print(t)
-            extra = f"; DKW band at {lat['dkwConfidence']:g} per histogram leaf" if lat["dkwConfidence"] is not None else ""
-            con.print(f"grid step {_fmt_seconds(lat['gridStep'])}, discretisation error <= {_fmt_seconds(lat['discretisationError'])}{extra}")
-        for note in a["notes"]:
+            extra = f"; DKW band at {lat.dkw_confidence:g} per histogram leaf" if lat.dkw_confidence is not None else ""
+            con.print(f"grid step {_fmt_seconds(lat.grid_step)}, discretisation error <= {_fmt_seconds(lat.discretisation_error)}{extra}")
+        for note in a.notes:
             con.print(f"note: {note}")
         if ev is not None:
             con.print(summary_line(ev, evidence.value), soft_wrap=True, highlight=False)
@@ -415,7 +399,7 @@ SchedulerOpt = typer.Option(
 def simulate_cmd(
     spec: Path = typer.Argument(..., help="EmaC spec (JourneyIntent YAML); - reads it from stdin."),
     samples: str = typer.Option("1e5", "--samples", "-n", help="Journeys to simulate (1e5 style accepted); the cap with --target-ci."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
     workers: int | None = WorkersOpt,
@@ -440,16 +424,13 @@ def simulate_cmd(
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         writer = None
         if traces is not None:
-            try:
-                from .discover.synth import check_traces_path
-                from .discover.synth import write_otlp_traces as writer
-            except ImportError:
-                msg = "trace writing needs emac_sim.discover.synth.write_otlp_traces, which is not available"
-                raise SpecError("<command line>", "--traces", msg) from None
+            from .discover.synth import check_traces_path
+            from .discover.synth import write_otlp_traces as writer
+
             check_traces_path(traces)  # before the run: a folder or a device is refused at once
         from .engine import simulate
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request, summary_line, with_evidence
+        from .pipeline.evidence import evidence_request, summary_line, with_evidence
 
         j, ev = with_evidence(load(spec, slo_path), evidence_request(prometheus, evidence.value, window, at))
         with scheduler_session(scheduler, workers):
@@ -498,7 +479,7 @@ def compile_cmd(
     spec: Path = typer.Argument(..., help="The accepted EmaC spec (JourneyIntent YAML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for the artifacts (new, empty, or a previous emac-sim output)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples for the check (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
     candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
     workers: int | None = WorkersOpt,
@@ -515,9 +496,9 @@ def compile_cmd(
     def body() -> int:
         n = parse_samples(samples)
         check_run_options(seed, workers)
-        from .emit.compile import compile_spec
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request
+        from .pipeline.compile import compile_spec
+        from .pipeline.evidence import evidence_request
 
         request = evidence_request(prometheus, evidence.value, window, at)
         with scheduler_session(scheduler, workers):
@@ -535,25 +516,25 @@ def compile_cmd(
 
 
 def _print_compile(res: Any) -> None:
-    av = res.bounds["availability"]
+    av = res.bounds.availability
     j = res.journey
     typer.echo(f"{j.name}: {j.expression}")
     if res.evidence is not None:
-        from .evidence.commands import summary_line
+        from .pipeline.evidence import summary_line
 
         typer.echo(summary_line(res.evidence, res.evidence_mode))
     obj = j.availability_objective
     typer.echo(
-        f"availability  A+ {av['independent']:.8f}  A- {av['pessimistic']:.8f}  bound width {av['independent'] - av['pessimistic']:.8f}"
+        f"availability  A+ {av.independent:.8f}  A- {av.pessimistic:.8f}  bound width {av.independent - av.pessimistic:.8f}"
         + (f"  objective {obj.target:g}" if obj else "")
     )
     runs = [("accepted", res.check)] + ([("candidate", res.candidate_check)] if res.candidate_check is not None else [])
     for label, run in runs:
         sim, v = run.simulation, run.verdict
-        a = sim["availability"]
+        lo, hi = sim.availability_ci
         typer.echo(
-            f"monte carlo   {label}: {sim['correlation']}, {sim['samples']:,} samples, seed {sim['seed']}: "
-            f"{a['estimate']:.6f} [{a['ci'][0]:.6f}, {a['ci'][1]:.6f}] at {sim['confidence']:g}; check {'pass' if v.consistent else 'FAILED'}"
+            f"monte carlo   {label}: {sim.correlation}, {sim.samples:,} samples, seed {sim.seed}: "
+            f"{sim.availability:.6f} [{lo:.6f}, {hi:.6f}] at {sim.confidence:g}; check {'pass' if v.consistent else 'FAILED'}"
         )
     if res.refused:
         typer.echo(res.explanation())
@@ -595,7 +576,7 @@ def _print_compile(res: Any) -> None:
 def validate(
     paths: list[Path] = typer.Argument(..., help="Spec files and/or directories (searched for kind: JourneyIntent)."),
     samples: str = typer.Option("2e5", "--samples", "-n", help="Monte Carlo samples per spec and scenario (1e5 style accepted)."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: list[Correlation] = typer.Option(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
@@ -613,8 +594,8 @@ def validate(
     """Check every spec: bounds, Monte Carlo and their agreement. Exit 0 all pass, 1 a check failed, 2 bad input."""
 
     def body() -> int:
-        from .emit.validate import validate_paths, write_bytes_atomic
-        from .evidence.commands import evidence_request
+        from .pipeline.evidence import evidence_request
+        from .pipeline.validate import validate_paths, write_bytes_atomic
 
         n = parse_samples(samples)
         check_run_options(seed, workers)
@@ -814,8 +795,8 @@ def whatif_cmd(
 
     def body() -> int:
         from .engine.dask_backend import scheduler_session
-        from .evidence.commands import evidence_request
-        from .studies.commands import whatif_command
+        from .pipeline.evidence import evidence_request
+        from .pipeline.whatif import whatif_command
 
         n = parse_samples(samples, minimum=0) if samples is not None else None
         check_run_options(seed, None)
@@ -845,7 +826,7 @@ def evidence_cmd(
     """Observed availability and latency from Prometheus against the spec. Exit 0 consistent, 1 drift or inconsistent, 2 bad input or unreachable."""
 
     def body() -> int:
-        from .evidence.commands import evidence_command, evidence_request
+        from .pipeline.evidence import evidence_command, evidence_request
 
         if prometheus is None:
             raise SpecError("<command line>", "--prometheus", "missing: give the URL of the Prometheus server to ask")
@@ -868,7 +849,7 @@ def report_cmd(
     sweep_samples: str = typer.Option(
         "2e4", "--sweep-samples", help="Samples per point of the fan-out and trade-off sweeps (1e4 style accepted; 0: analytic only)."
     ),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP + " One seed for every simulation (common random numbers)."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP + " One seed for every simulation (common random numbers)."),
     correlation: str = typer.Option("declared", "--correlation", help="Scenario simulated: declared, independent, shared, pessimistic."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the intervals."),
     slo_path: list[Path] = SloPath,
@@ -877,7 +858,7 @@ def report_cmd(
     """Tail-amplification report: latency CCDF, availability intervals, attribution, fan-out, trade-offs."""
 
     def body() -> int:
-        from .studies.commands import report_command
+        from .pipeline.report import report_command
 
         n, sweep = parse_samples(samples), parse_samples(sweep_samples, "--sweep-samples", minimum=0)
         check_run_options(seed, None)

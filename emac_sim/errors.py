@@ -16,7 +16,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 TOO_EXTREME = "numbers too extreme to compute with"
 
 
-class SpecError(ValueError):
+class _Located:
+    """A one-line message about a place in the inputs: ``file``, ``path`` inside it, ``message``."""
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file = _printable(str(file))
+        self.path = _printable(str(path))
+        self.message = " ".join(str(message).split())
+        super().__init__(self.line())
+
+    def line(self) -> str:  # pragma: no cover - each subclass renders its own line
+        raise NotImplementedError
+
+
+class SpecError(_Located, ValueError):
     """Bad input: names the file, the path inside it and what is wrong.
 
     Parameters
@@ -28,12 +41,6 @@ class SpecError(ValueError):
     message
         What is wrong, in one line.
     """
-
-    def __init__(self, file: str, path: str, message: str) -> None:
-        self.file = _printable(str(file))
-        self.path = _printable(str(path))
-        self.message = " ".join(str(message).split())
-        super().__init__(self.line())
 
     def line(self) -> str:
         """The one-line rendering ``FILE: PATH: message``."""
@@ -48,11 +55,7 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-class CheckRefused(RuntimeError):
-    """Monte Carlo estimates and analytic bounds disagree: budgets and artifacts are refused."""
-
-
-class SpecWarning(UserWarning):
+class SpecWarning(_Located, UserWarning):
     """Something in the inputs looks wrong or was skipped, but the command can go on (a bare
     ``70`` seconds beside ``18ms``; an unreadable SLO file beside the spec).
 
@@ -60,13 +63,8 @@ class SpecWarning(UserWarning):
     ``FILE: PATH: warning: message``, and goes on.
     """
 
-    def __init__(self, file: str, path: str, message: str) -> None:
-        self.file = _printable(str(file))
-        self.path = _printable(str(path))
-        self.message = " ".join(str(message).split())
-        super().__init__(self.line())
-
     def line(self) -> str:
+        """The one-line rendering ``FILE: PATH: warning: message``."""
         where = f"{self.path}: " if self.path else ""
         return f"{self.file}: {where}warning: {self.message}"
 

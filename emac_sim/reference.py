@@ -33,7 +33,7 @@ from scipy import special
 from .model import distributions as D
 from .model.journey import Journey, Node, Ref
 from .model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, piecewise_points, quantile_table
-from .model.scenario import Scenario, factor_model, fate_groups, named_scenario, shocks
+from .model.scenario import Scenario, factor_model, fate_groups, shocks
 
 _SQRT1_2 = 0.7071067811865476
 
@@ -297,11 +297,9 @@ class ReferenceSimulator:
 
 
 def _scenario(journey: Journey, correlation: str, pessimistic_shared: frozenset[str] | None) -> Scenario:
-    if correlation == "pessimistic" and pessimistic_shared is None:
-        from .analytic import pessimistic_shared as minimiser
+    from .analytic.scenarios import resolve_scenario
 
-        pessimistic_shared = frozenset(minimiser(journey))
-    return named_scenario(journey, correlation, pessimistic_shared)
+    return resolve_scenario(journey, correlation, pessimistic_shared)[0]
 
 
 def simulate_requests(
@@ -349,21 +347,6 @@ def simulate_requests(
     return out
 
 
-def _bucket_index(t: float) -> int:
-    from .kernels.histogram import E_MAX, E_MIN, N_BUCKETS, SUB
-
-    if t <= 0.0:
-        return 0
-    if not t < math.inf:
-        return N_BUCKETS - 1
-    m, e = math.frexp(t)
-    if e < E_MIN:
-        return 1
-    if e >= E_MAX:
-        return N_BUCKETS - 1
-    return 2 + (e - E_MIN) * SUB + int((2.0 * m - 1.0) * SUB)
-
-
 @dataclass
 class ReferenceCounts:
     """Block counts with the fields of ``emac_sim.engine.BlockResult`` (compared field by field)."""
@@ -395,7 +378,7 @@ def simulate_block(
     -------
     (ReferenceCounts, list[RequestRecord])
     """
-    from .kernels.histogram import N_BUCKETS
+    from .core.histogram import N_BUCKETS, bucket_index
 
     sim = ReferenceSimulator(journey, scenario)
     ids = sim.ids
@@ -420,7 +403,7 @@ def simulate_block(
     for r in range(n):
         req = sim.sample(rng)
         records.append(req)
-        b = _bucket_index(req.t)
+        b = bucket_index(req.t)
         res.samples += 1
         res.hist_all[b] += 1
         if req.ok:

@@ -185,7 +185,7 @@ def test_no_latency_model_means_no_latency() -> None:
     j = Journey(name="x", root=Ref("c0"), components=(Component("c0", 0.9),))
     assert latency_quantiles(j) is None
     b = bounds(j)
-    assert b["latency"] is None and b["latencyModelled"] is False
+    assert b.latency is None and b.latency_modelled is False
 
 
 # --------------------------------------------------------------------------- comonotone
@@ -281,14 +281,14 @@ def test_dkw_band_widens_histogram_leaves() -> None:
     large = Histogram(buckets=tuple((le, c * 1e6) for le, c in buckets))
     b_small = bounds(journey(Ref("c0"), {"c0": (1.0, small)}), confidence=0.95)
     b_large = bounds(journey(Ref("c0"), {"c0": (1.0, large)}), confidence=0.95)
-    assert b_small["latency"]["dkwConfidence"] == 0.95
+    assert b_small.latency.dkw_confidence == 0.95
     eps = math.sqrt(math.log(2 / 0.05) / 200)
-    p90 = b_small["latency"]["p90"]
+    p90 = b_small.quantile("p90")
     # the band must hold the quantiles of every CDF within ±eps of the histogram's
-    assert p90["upper"] >= float(small.ppf(0.9 + eps)) * (1 - 1e-9)
-    assert p90["lower"] <= float(small.ppf(0.9 - eps)) * (1 + 1e-9)
-    assert p90["upper"] > b_large["latency"]["p90"]["upper"]
-    assert p90["lower"] < b_large["latency"]["p90"]["lower"]
+    assert p90.upper >= float(small.ppf(0.9 + eps)) * (1 - 1e-9)
+    assert p90.lower <= float(small.ppf(0.9 - eps)) * (1 + 1e-9)
+    assert p90.upper > b_large.quantile("p90").upper
+    assert p90.lower < b_large.quantile("p90").lower
 
 
 ALL_OPERATORS = Series(
@@ -311,14 +311,14 @@ def test_independent_and_comonotone_inside_the_band() -> None:
         "c4": (0.98, Exponential(0.06)),
     }
     b = bounds(journey(ALL_OPERATORS, comps, error={"c4": "fast"}))
-    lat = b["latency"]
-    tol = lat["discretisationError"]
+    lat = b.latency
+    tol = lat.discretisation_error
     for key in ("p50", "p90", "p99", "p999"):
-        row = lat[key]
-        assert row["lower"] - tol <= row["independent"] <= row["upper"] + tol, (key, row)
-        assert row["lower"] - lat["comonotoneDiscretisationError"] <= row["comonotone"] <= row["upper"] + lat["comonotoneDiscretisationError"], (
+        row = lat.quantiles[key]
+        assert row.lower - tol <= row.independent <= row.upper + tol, (key, row)
+        assert row.lower - lat.comonotone_discretisation_error <= row.comonotone <= row.upper + lat.comonotone_discretisation_error, (
             key,
             row,
         )
-    a = b["availability"]
-    assert a["dependenceFree"][0] <= a["independent"] <= a["dependenceFree"][1]
+    a = b.availability
+    assert a.dependence_free[0] <= a.independent <= a.dependence_free[1]

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import journeys
 
-from emac_sim.analytic import bounds, scenario_availability
+from emac_sim.analytic import Bounds, bounds, scenario_availability
 from emac_sim.analytic.states import STEEP_SD
 from emac_sim.model.distributions import Empirical, LogNormal, Mixture
 from emac_sim.model.journey import Component, Journey
@@ -54,23 +54,23 @@ def _marginals_kept(j: Journey) -> bool:
     return all(keep[c] >= a[c] - 1e-12 for c in a)
 
 
-def _check_ordering(j: Journey, b: dict) -> None:
-    a = b["availability"]
-    df = a["dependenceFree"]
-    for v in (a["independent"], a["pessimistic"], a["shared"], a["declared"], *df, *(a["sharedFateRange"] or [])):
+def _check_ordering(j: Journey, b: Bounds) -> None:
+    a = b.availability
+    df = a.dependence_free
+    for v in (a.independent, a.pessimistic, a.shared, a.declared, *df, *(a.shared_fate_range or [])):
         if v is not None:
             assert -EPS <= v <= 1 + EPS
-    lo, hi = a["sharedFateRange"]
+    lo, hi = a.shared_fate_range
     assert df[0] - EPS <= lo <= hi <= df[1] + EPS
-    assert a["pessimistic"] == lo
-    assert lo - EPS <= a["shared"] <= hi + EPS
-    assert df[0] - EPS <= a["independent"] <= df[1] + EPS
-    if a["declared"] is not None:
-        assert df[0] - EPS <= a["declared"] <= df[1] + EPS
-    attained = scenario_availability(j, Scenario.shared_fate(frozenset(a["pessimisticShared"])))
+    assert a.pessimistic == lo
+    assert lo - EPS <= a.shared <= hi + EPS
+    assert df[0] - EPS <= a.independent <= df[1] + EPS
+    if a.declared is not None:
+        assert df[0] - EPS <= a.declared <= df[1] + EPS
+    attained = scenario_availability(j, Scenario.shared_fate(frozenset(a.pessimistic_shared)))
     assert attained == pytest.approx(lo, abs=1e-12)
     if _no_shocks(j):
-        assert lo - EPS <= a["independent"] <= hi + EPS
+        assert lo - EPS <= a.independent <= hi + EPS
 
 
 @SETTINGS
@@ -95,13 +95,13 @@ def test_every_bound_is_monotone_in_each_availability(j: Journey, data: st.DataO
     higher = Journey(name=j.name, root=j.root, components=comps, domains=j.domains, correlation=j.correlation)
     # a shock probability must stay below every member's unavailability
     assume(_marginals_kept(higher))
-    a0, a1 = bounds(j)["availability"], bounds(higher)["availability"]
+    a0, a1 = bounds(j).availability, bounds(higher).availability
     for key in ("independent", "pessimistic", "shared", "declared"):
-        if a0[key] is not None and a1[key] is not None:
-            assert a1[key] >= a0[key] - 1e-12, key
+        if a0.value(key) is not None and a1.value(key) is not None:
+            assert a1.value(key) >= a0.value(key) - 1e-12, key
     for i in (0, 1):
-        assert a1["dependenceFree"][i] >= a0["dependenceFree"][i] - 1e-12
-        assert a1["sharedFateRange"][i] >= a0["sharedFateRange"][i] - 1e-12
+        assert a1.dependence_free[i] >= a0.dependence_free[i] - 1e-12
+        assert a1.shared_fate_range[i] >= a0.shared_fate_range[i] - 1e-12
 
 
 def _near_deterministic_latency(j: Journey) -> bool:
@@ -137,26 +137,26 @@ def _atoms(j: Journey) -> bool:
 def test_latency_columns_sit_in_the_dependence_free_band(j: Journey) -> None:
     assume(_marginals_kept(j) and not _atoms(j) and not _near_deterministic_latency(j))
     b = bounds(j)
-    lat = b["latency"]
+    lat = b.latency
     assert lat is not None
-    tol_i, tol_c = lat["discretisationError"], lat["comonotoneDiscretisationError"]
+    tol_i, tol_c = lat.discretisation_error, lat.comonotone_discretisation_error
     previous = {k: 0.0 for k in ("independent", "comonotone", "lower", "upper")}
     for key in ("p50", "p90", "p99", "p999"):
-        row = lat[key]
-        if b["availability"]["independent"] <= 1e-9:
+        row = lat.quantiles[key]
+        if b.availability.independent <= 1e-9:
             continue
-        assert row["lower"] <= row["upper"]
-        if math.isfinite(row["independent"]):
-            assert row["lower"] - tol_i <= row["independent"] <= row["upper"] + tol_i, (key, row, tol_i)
-        if math.isfinite(row["comonotone"]):
-            assert row["lower"] - tol_c <= row["comonotone"] <= row["upper"] + tol_c, (key, row, tol_c)
-        for col, v in row.items():
+        assert row.lower <= row.upper
+        if math.isfinite(row.independent):
+            assert row.lower - tol_i <= row.independent <= row.upper + tol_i, (key, row, tol_i)
+        if math.isfinite(row.comonotone):
+            assert row.lower - tol_c <= row.comonotone <= row.upper + tol_c, (key, row, tol_c)
+        for col, v in row.to_dict().items():
             if not math.isnan(v):
                 assert v >= previous[col] - 1e-12, (key, col)
                 previous[col] = v
-    a = b["availability"]
+    a = b.availability
     # with deadlines in the tree, the dependence-free band reads P(ok, t <= D) on its latency
     # grid while the exact routes evaluate the CDF at D: allow the band's relative resolution
-    eps = EPS + (1e-6 * a["dependenceFree"][1] if _has_deadlines(j) else 0.0)
-    assert a["dependenceFree"][0] - eps <= a["independent"] <= a["dependenceFree"][1] + eps
-    assert a["dependenceFree"][0] - eps <= a["sharedFateRange"][0] <= a["sharedFateRange"][1] <= a["dependenceFree"][1] + eps
+    eps = EPS + (1e-6 * a.dependence_free[1] if _has_deadlines(j) else 0.0)
+    assert a.dependence_free[0] - eps <= a.independent <= a.dependence_free[1] + eps
+    assert a.dependence_free[0] - eps <= a.shared_fate_range[0] <= a.shared_fate_range[1] <= a.dependence_free[1] + eps

@@ -60,8 +60,8 @@ def test_thirty_leaf_journey_has_retries_and_hedges() -> None:
 
 def test_hand_kernel_agrees_with_the_engine_in_distribution() -> None:
     from benchmarks import bench_engine as E
-    from emac_sim.engine.intervals import histogram_quantile
-    from emac_sim.kernels.histogram import N_BUCKETS
+    from emac_sim.core.histogram import N_BUCKETS
+    from emac_sim.core.intervals import histogram_quantile
 
     j = J.checkout_lognormal()
     n = 400_000
@@ -73,7 +73,7 @@ def test_hand_kernel_agrees_with_the_engine_in_distribution() -> None:
     assert abs(ok / n - p) <= 5 * math.sqrt(p * (1 - p) * 2 / n)
     hand_p99 = histogram_quantile(h_ok, 0.99, 0.999)
     eng_p99 = histogram_quantile(res.counts.hist_ok, 0.99, 0.999)
-    assert hand_p99["ci"][0] <= eng_p99["ci"][1] and eng_p99["ci"][0] <= hand_p99["ci"][1]
+    assert hand_p99.ci[0] <= eng_p99.ci[1] and eng_p99.ci[0] <= hand_p99.ci[1]
 
 
 # --------------------------------------------------------------------------- deterministic semantics

@@ -109,11 +109,11 @@ def test_latency_budget_uses_homogeneity_and_the_analytic_layer_agrees() -> None
     bd = bounds(j)
     lb = latency_budgets(j, bd)
     assert lb is not None
-    disc = bd["latency"]["discretisationError"]
+    disc = bd.latency.discretisation_error
     for sol in lb.solutions:
         assert sol.method.startswith("homogeneous")
         key = sol.bound
-        assert sol.journey_before == bd["latency"]["p99"][key]
+        assert sol.journey_before == bd.quantile("p99").value(key)
         assert sol.factor == pytest.approx(0.15 / sol.journey_before, rel=1e-12)
         # the recomputed quantile sits on the threshold up to the grid's discretisation error
         # (which itself scales with the journey)
@@ -122,4 +122,4 @@ def test_latency_budget_uses_homogeneity_and_the_analytic_layer_agrees() -> None
             assert cb.budget == pytest.approx(cb.current * sol.factor, rel=1e-12)
     scaled = scale_latency(j, lb.solution("independent").factor)
     assert dataclasses.replace(scaled, components=j.components) == j
-    assert math.isclose(bounds(scaled)["latency"]["p99"]["independent"], lb.solution("independent").journey_after)
+    assert math.isclose(bounds(scaled).quantile("p99").independent, lb.solution("independent").journey_after)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emac_sim.emit.compile import compile_spec
 from emac_sim.errors import SpecError
+from emac_sim.pipeline.compile import compile_spec
 from emac_sim.spec import load_spec
 from emac_sim.spec.candidate import load_candidate
 

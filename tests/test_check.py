@@ -1,19 +1,22 @@
-"""The consistency check on hand-built bounds/simulation dicts (DESIGN §7, §9 shapes)."""
+"""The consistency check on hand-built bounds and estimates (read from DESIGN §9 JSON shapes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
+from emac_sim.analytic import Bounds
 from emac_sim.check import CHECK_CONFIDENCE, HISTOGRAM_REL_ERR, availability_reference, check_consistency
+from emac_sim.engine import Estimate
 
 PAPER_INDEPENDENT = 0.99747706
 PAPER_PESSIMISTIC = 0.99251449
 
 
-def _bounds(declared: float | None = PAPER_INDEPENDENT, latency: dict | None = None) -> dict:
-    return {
+def _bounds(declared: float | None = PAPER_INDEPENDENT, latency: dict | None = None) -> Bounds:
+    return Bounds.from_dict({
         "journey": "checkout",
         "availability": {
             "independent": PAPER_INDEPENDENT,
@@ -26,18 +29,18 @@ def _bounds(declared: float | None = PAPER_INDEPENDENT, latency: dict | None = N
         },
         "latency": latency,
         "latencyModelled": latency is not None,
-    }
+    })
 
 
-def _sim(estimate: float, ci: tuple[float, float], correlation: str = "declared", latency: dict | None = None) -> dict:
-    return {
+def _sim(estimate: float, ci: tuple[float, float], correlation: str = "declared", latency: dict | None = None) -> Estimate:
+    return Estimate.from_dict({
         "samples": 200_000,
         "seed": 1,
         "correlation": correlation,
         "confidence": CHECK_CONFIDENCE,
         "availability": {"estimate": estimate, "ci": list(ci), "failures": 0},
         "latency": latency,
-    }
+    })
 
 
 def test_interval_containing_the_exact_value_passes() -> None:
@@ -79,7 +82,7 @@ def test_declared_not_computable_uses_the_dependence_free_range() -> None:
     # valid reference for an uncomputable declared value is the dependence-free range
     b = _bounds(declared=None)
     (lo, hi), kind, _, what = availability_reference(b, "declared")
-    assert kind == "range" and [lo, hi] == list(b["availability"]["dependenceFree"])
+    assert kind == "range" and (lo, hi) == b.availability.dependence_free
     assert "not computable" in what
     inside = check_consistency(b, _sim(0.9950, (0.9948, 0.9952)))
     assert inside.consistent
@@ -90,8 +93,7 @@ def test_declared_not_computable_uses_the_dependence_free_range() -> None:
 
 def test_dependence_free_range_is_checked_whatever_the_scenario() -> None:
     b = _bounds()
-    b["availability"]["shared"] = 0.9997
-    b["availability"]["sharedFateRange"] = [0.98, 0.9999]
+    b = dataclasses.replace(b, availability=dataclasses.replace(b.availability, shared=0.9997, shared_fate_range=(0.98, 0.9999)))
     v = check_consistency(b, _sim(0.9997, (0.9996, 0.9998), correlation="shared"))
     assert [i.name for i in v.failures] == ["availability.dependenceFree"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -161,9 +162,7 @@ def test_inconsistent_estimate_refuses_budgets_and_artifacts(cli, paper_spec: Pa
 
     def off_by_a_bit(journey, **kw):
         b = real(journey, **kw)
-        av = dict(b["availability"])
-        av["declared"] = av["declared"] - 0.004
-        return {**b, "availability": av}
+        return dataclasses.replace(b, availability=dataclasses.replace(b.availability, declared=b.availability.declared - 0.004))
 
     monkeypatch.setattr(emac_sim.analytic, "bounds", off_by_a_bit)
     out = tmp_path / "out"

@@ -96,11 +96,11 @@ def test_multi_process_cluster_matches_threads(proc_client, spec, correlation):
     kw = dict(samples=60_000, seed=5, correlation=correlation, block_size=4096)
     threads = simulate(j, workers=1, **kw)
     with distributed.get_task_stream(proc_client) as ts:
-        on_dask = db.simulate_on(proc_client, j, **kw)
+        on_dask = simulate(j, client=proc_client, **kw)
     assert len(_keys(ts, "emac-blocks-")) > 1
     _same(threads, on_dask)
     # a different seed gives different samples on the cluster too
-    assert not db.simulate_on(proc_client, j, **{**kw, "seed": 6}).counts.equals(on_dask.counts)
+    assert not simulate(j, client=proc_client, **{**kw, "seed": 6}).counts.equals(on_dask.counts)
 
 
 @pytest.mark.parametrize("blocks_per_task", [1, 3, 7])

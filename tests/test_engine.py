@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emac_sim import load_spec
+from emac_sim.core.histogram import N_BUCKETS, bucket_index
 from emac_sim.engine import (
     BlockResult,
     block_generator,
@@ -22,7 +23,6 @@ from emac_sim.engine import (
     simulate,
     wilson_interval,
 )
-from emac_sim.kernels.histogram import N_BUCKETS, bucket_index
 from emac_sim.model.scenario import named_scenario
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -247,6 +247,6 @@ def test_histogram_quantile_from_known_samples():
     for q in (0.5, 0.9, 0.99):
         r = histogram_quantile(hist, q, 0.999)
         exact = -0.05 * math.log(1 - q)
-        assert r["ci"][0] <= exact <= r["ci"][1]
-        assert abs(r["estimate"] - np.quantile(x, q)) / exact < 2 / 256 + 1e-3
+        assert r.ci[0] <= exact <= r.ci[1]
+        assert abs(r.estimate - np.quantile(x, q)) / exact < 2 / 256 + 1e-3
     assert histogram_quantile(np.zeros(N_BUCKETS, np.int64), 0.5) is None

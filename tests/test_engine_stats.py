@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+import emac_sim.analytic as an
 from emac_sim import load_spec
 from emac_sim.engine import compile_journey, run_block, simulate
 from emac_sim.model import distributions as D
@@ -417,16 +418,11 @@ def test_tail_attribution_and_birnbaum_on_a_lopsided_series():
 # ----------------------------------------------------------------------------- against the analytic layer
 
 
-def _analytic():
-    return pytest.importorskip("emac_sim.analytic", reason="the analytic layer is not available")
-
-
 ANALYTIC_CASES = [x for x in INDEPENDENT] + [(f"shared-{x[0]}", x[1], None) for x in SHARED]
 
 
 @pytest.mark.parametrize(("name", "j", "_exact"), ANALYTIC_CASES, ids=[x[0] for x in ANALYTIC_CASES])
 def test_independent_shared_pessimistic_match_the_analytic_values(name, j, _exact):
-    an = _analytic()
     for k, scen in enumerate(("independent", "shared", "pessimistic")):
         shared = frozenset(an.pessimistic_shared(j)) if scen == "pessimistic" else None
         scenario = named_scenario(j, scen, shared)
@@ -436,7 +432,6 @@ def test_independent_shared_pessimistic_match_the_analytic_values(name, j, _exac
 
 
 def test_declared_matches_the_analytic_declared_value():
-    an = _analytic()
     cases = [
         journey(
             Parallel(branches=(Series(steps=(Ref("p"), Ref("q"))), Ref("r")), join="any"),
@@ -446,17 +441,16 @@ def test_declared_matches_the_analytic_declared_value():
         load_spec(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml"),
     ]
     for k, j in enumerate(cases):
-        exact = an.bounds(j)["availability"]["declared"]
+        exact = an.bounds(j).availability.declared
         assert exact is not None
         n = 200_000
         assert_binomial(run_ok(j, Scenario.declared(), n, seed=60 + k), n, exact)
 
 
 def test_latency_quantiles_match_the_analytic_grid():
-    an = _analytic()
     j = load_spec(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml")
     exact = an.latency_quantiles(j, "independent")
-    disc = an.bounds(j)["latency"]["discretisationError"]
+    disc = an.bounds(j).latency.discretisation_error
     d = simulate(j, samples=300_000, seed=70, correlation="independent", confidence=1 - ALPHA).to_dict()
     for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
         lo, hi = d["latency"][key]["ci"]
@@ -464,7 +458,6 @@ def test_latency_quantiles_match_the_analytic_grid():
 
 
 def test_birnbaum_and_call_amplification_match_the_analytic_values():
-    an = _analytic()
     j = load_spec(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "checkout.yaml")
     n = 200_000
     d = simulate(j, samples=n, seed=71, correlation="independent", birnbaum_stride=2).to_dict()

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import emac_sim.analytic as an
 from emac_sim import load_spec
 from emac_sim.engine import compile_journey, run_block, simulate, wilson_interval
 from emac_sim.model import distributions as D
@@ -130,15 +131,14 @@ FAMILY_CONFIDENCE = 1 - 1e-3 / (4 * RANDOM_JOURNEYS)  # α = 1e-3 over every int
 @hypothesis.settings(max_examples=RANDOM_JOURNEYS, deadline=None, derandomize=True)
 @hypothesis.given(random_journeys())
 def test_declared_estimates_sit_inside_the_analytic_range(j):
-    an = pytest.importorskip("emac_sim.analytic")
-    b = an.bounds(j)["availability"]
+    b = an.bounds(j).availability
     res = simulate(j, samples=200_000, seed=5, correlation="declared", confidence=FAMILY_CONFIDENCE)
     lo, hi = res.availability_ci()
-    if b["declared"] is not None:
-        assert lo <= b["declared"] <= hi, (str(j.root), res.availability, b["declared"])
+    if b.declared is not None:
+        assert lo <= b.declared <= hi, (str(j.root), res.availability, b.declared)
     partial_gaussian = any(d.model == "gaussian" and 0 < d.rho < 1 for d in j.domains)
     if not partial_gaussian:
-        low, high = b["pessimistic"], b["sharedFateRange"][1]
+        low, high = b.pessimistic, b.shared_fate_range[1]
         assert hi >= low and lo <= high, (str(j.root), res.availability, low, high)
     # independent and shared reproduce their exact values too
     for name in ("independent", "shared"):

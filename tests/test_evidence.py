@@ -13,10 +13,10 @@ from scipy import stats
 
 from emac_sim.errors import SpecError
 from emac_sim.evidence.client import ENV_CA, ENV_PASSWORD, ENV_TIMEOUT, ENV_TOKEN, ENV_USER, PrometheusClient
-from emac_sim.evidence.commands import evidence_request, parse_at, parse_window
 from emac_sim.evidence.estimates import availability_interval, bucket_quantile, histogram_quantile
 from emac_sim.evidence.openmetrics import Family, Timeline, counter, histogram_increments, histogram_series, spread, write_openmetrics
 from emac_sim.evidence.queries import component_telemetry, count_scale, journey_queries, render
+from emac_sim.pipeline.evidence import evidence_request, parse_at, parse_window
 from emac_sim.spec import load_spec
 
 INF = math.inf

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emac_sim.emit.compile import compile_spec
+from emac_sim.pipeline.compile import compile_spec
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (CI installs Debian's prometheus package)")
@@ -115,7 +115,7 @@ def test_one_value_per_bound_across_outputs(tmp_path: Path, request: pytest.Fixt
     res = _compile("checkout-payments-999", tmp_path, request)
     out = tmp_path / "out"
     p99 = res.decision.latency_upper
-    assert p99 == res.check.simulation["latency"]["p99"]["ci"][1]  # upperConfidence: the Monte Carlo upper limit
+    assert p99 == res.check.simulation.quantile("p99").ci[1]  # upperConfidence: the Monte Carlo upper limit
     rules = yaml.safe_load((out / "prometheus" / "recording-rules.yaml").read_text())["groups"][-1]["rules"]
     recorded = {r["record"] + str(sorted(r["labels"].items())): r["expr"] for r in rules}
     [p99_rule] = [r for r in rules if r["record"] == "journey:checkout:latency_seconds:p99_upper_bound"]

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emac_sim.govern as gov
+from emac_sim.analytic import Bounds
 from emac_sim.errors import SpecError
 from emac_sim.govern.guard import (
     And,
@@ -39,14 +40,16 @@ A_PLUS = K * (1 - 0.005**2)  # providers independent
 A_MINUS = K * 0.995  # providers share fate: the race is one draw
 
 
-def bounds(a_minus: float, a_plus: float, p99_upper: float | None = None) -> dict:
+def bounds(a_minus: float, a_plus: float, p99_upper: float | None = None) -> Bounds:
     lat = None
     if p99_upper is not None:
         lat = {
             q: {"independent": p99_upper * 0.8, "comonotone": p99_upper * 0.9, "lower": p99_upper * 0.5, "upper": p99_upper}
             for q in ("p50", "p90", "p99", "p999")
         }
-    return {"availability": {"independent": a_plus, "pessimistic": a_minus, "declared": None}, "latency": lat, "latencyModelled": lat is not None}
+    return Bounds.from_dict(
+        {"availability": {"independent": a_plus, "pessimistic": a_minus, "declared": None}, "latency": lat, "latencyModelled": lat is not None}
+    )
 
 
 def test_paper_numbers_from_closed_forms() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from emac_sim.analytic import Bounds
+from emac_sim.engine import Estimate, EstimatedQuantile
 from emac_sim.govern import decide
 from emac_sim.govern.decision import with_simulated_latency
 from emac_sim.spec import load_spec
@@ -11,11 +13,23 @@ from emac_sim.spec import load_spec
 CONFIG = "configs/checkout.yaml"
 
 # dependence-free p99 upper bound above the 0.4 s threshold, Monte Carlo interval below it
-BOUNDS = {
-    "availability": {"independent": 0.999, "pessimistic": 0.998, "declared": 0.999},
-    "latency": {"p99": {"independent": 0.37, "comonotone": 0.45, "lower": 0.2, "upper": 0.67}},
-}
-SIMULATION = {"latency": {"p99": {"estimate": 0.371, "ci": [0.368, 0.375]}}}
+BOUNDS = Bounds.from_dict(
+    {
+        "availability": {"independent": 0.999, "pessimistic": 0.998, "declared": 0.999},
+        "latency": {"p99": {"independent": 0.37, "comonotone": 0.45, "lower": 0.2, "upper": 0.67}},
+    }
+)
+SIMULATION = Estimate(
+    journey="checkout",
+    expression="",
+    samples=100_000,
+    seed=0,
+    correlation="declared",
+    availability=0.999,
+    availability_ci=(0.9988, 0.9992),
+    confidence=0.999,
+    latency={"p99": EstimatedQuantile(0.371, (0.368, 0.375))},
+)
 
 
 def _journey(policy: str):

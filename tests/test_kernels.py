@@ -9,8 +9,9 @@ import pytest
 from numba import njit
 from scipy import special
 
+from emac_sim.core.histogram import N_BUCKETS, OVERFLOW_BUCKET, UNDERFLOW_BUCKET, ZERO_BUCKET, bucket_edges, bucket_values
 from emac_sim.kernels import draws
-from emac_sim.kernels.histogram import N_BUCKETS, OVERFLOW_BUCKET, UNDERFLOW_BUCKET, ZERO_BUCKET, bucket_edges, bucket_index, bucket_values
+from emac_sim.kernels.histogram import bucket_index
 from emac_sim.kernels.special import ndtr
 from emac_sim.model import distributions as D
 from emac_sim.model.quantiles import TABLE_POINTS, TABLE_W, _isf_upper, _sf, gamma_constants, logit_grid, piecewise_points, quantile_table

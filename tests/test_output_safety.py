@@ -175,12 +175,12 @@ def test_out_is_checked_before_the_work(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(SpecError, match="output path exists and is not a directory"):
         if command == "compile":
             import emac_sim.spec
-            from emac_sim.emit.compile import compile_spec
+            from emac_sim.pipeline.compile import compile_spec
 
             monkeypatch.setattr(emac_sim.spec, "load_spec", no_work)
             compile_spec(CHECKOUT, bad, samples=1000)
         elif command == "whatif":
-            import emac_sim.studies.commands as sc
+            import emac_sim.pipeline.whatif as sc
 
             monkeypatch.setattr(sc, "whatif", no_work)
             vary = ["components.paya.availability=0.9,0.99"]

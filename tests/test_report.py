@@ -17,7 +17,7 @@ from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
 from emac_sim.cli import app
-from emac_sim.kernels.histogram import bucket_edges
+from emac_sim.core.histogram import bucket_edges
 from emac_sim.studies.report import _html, _markdown, mc_ccdf
 
 ROOT = Path(__file__).resolve().parents[1]

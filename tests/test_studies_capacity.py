@@ -118,8 +118,8 @@ def test_monte_carlo_agrees_with_the_derived_latency(search) -> None:
     (widened by the analytic discretisation error)."""
     _, cap = search
     b = bounds(cap.journey)
-    res = simulate(cap.journey, samples=20_000, seed=9, correlation="independent", confidence=0.999).to_dict()
-    err = b["latency"]["discretisationError"]
+    res = simulate(cap.journey, samples=20_000, seed=9, correlation="independent", confidence=0.999).estimate
+    err = b.latency.discretisation_error
     for key in ("p50", "p99"):
-        lo, hi = res["latency"][key]["ci"]
-        assert lo - err <= b["latency"][key]["independent"] <= hi + err, key
+        lo, hi = res.quantile(key).ci
+        assert lo - err <= b.quantile(key).independent <= hi + err, key

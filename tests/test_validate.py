@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import emac_sim.analytic
-from emac_sim.emit.validate import find_specs
+from emac_sim.pipeline.validate import find_specs
 
 DATA = Path(__file__).resolve().parent / "data" / "compile"
 SMALL = "20000"
@@ -106,7 +107,7 @@ def test_a_failing_check_exits_1_and_shows_in_junit(cli, paper_spec: Path, tmp_p
 
     def wrong_shared(journey, **kw):
         b = real(journey, **kw)
-        return {**b, "availability": {**b["availability"], "shared": b["availability"]["shared"] + 0.003}}
+        return dataclasses.replace(b, availability=dataclasses.replace(b.availability, shared=b.availability.shared + 0.003))
 
     monkeypatch.setattr(emac_sim.analytic, "bounds", wrong_shared)
     junit = tmp_path / "v.xml"

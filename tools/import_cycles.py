@@ -6,8 +6,10 @@ import still ties two modules together). An edge goes to the module the statemen
 ``__init__`` (a re-exported name); ``import a.b`` on ``a.b``. Cycles are the strongly connected
 components of the graph with more than one module (or a module importing itself).
 
-``--rules`` also checks the layering contracts of docs/architecture.md: the reference simulator
-imports nothing from ``emac_sim.engine`` or ``emac_sim.kernels``.
+``--rules`` also checks the layering: every module belongs to one layer of :data:`LAYERS` and
+imports nothing from a layer above its own (lower layers never import upper ones); and the
+contracts of :data:`FORBIDDEN`: the reference simulator imports nothing from
+``emac_sim.engine`` or ``emac_sim.kernels`` (it is the engine's independent check).
 
 Usage: ``python tools/import_cycles.py [--rules] [PACKAGE_DIR]`` (default: ``emac_sim``).
 """
@@ -18,10 +20,33 @@ import ast
 import sys
 from pathlib import Path
 
+#: Packages whose modules sit in one layer but whose functions may reach named layers above it,
+#: by imports inside functions only (never at module level): each operator module is the one
+#: place that holds everything its operator means (its law, bounds, kernel code, limits, discovery), so its
+#: methods call into the analytic, engine, spec and discovery layers that the rest of the tree calls them from.
+REACHES_UP = {
+    "emac_sim.operators": ("emac_sim.analytic", "emac_sim.engine", "emac_sim.spec", "emac_sim.discover"),
+}
+
 FORBIDDEN = {
     # module (or package prefix) -> prefixes it must not import
     "emac_sim.reference": ("emac_sim.engine", "emac_sim.kernels"),
 }
+
+#: The layers, lowest first: a module may import its own layer and those below, never above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("emac_sim.core", "emac_sim.errors", "emac_sim.units", "emac_sim.kernelcache"),  # foundations
+    ("emac_sim.model", "emac_sim.operators", "emac_sim.outdir"),  # the journey IR and its operators; output folders
+    ("emac_sim.spec",),  # YAML documents -> IR
+    ("emac_sim.analytic", "emac_sim.kernels"),  # exact values and bounds; numba building blocks
+    ("emac_sim.engine", "emac_sim.reference"),  # Monte Carlo; the slow reference simulator
+    ("emac_sim.check",),  # Monte Carlo vs bounds
+    ("emac_sim.budgets",),  # budgets of a consistent model
+    ("emac_sim.govern",),  # PASS / FAIL / REVIEW, guards
+    ("emac_sim.emit", "emac_sim.evidence", "emac_sim.discover", "emac_sim.studies"),  # renderers, evidence, discovery, studies
+    ("emac_sim.pipeline",),  # the commands' orchestration
+    ("emac_sim.cli", "emac_sim"),  # the command line and the public API
+)
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -45,8 +70,9 @@ def _resolve(current: str, is_package: bool, level: int, module: str | None) -> 
     return ".".join(pkg + ([module] if module else []))
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """Modules of the package that ``name`` imports (directly, anywhere in the file)."""
+def imports_of(name: str, path: Path, modules: dict[str, Path], *, module_level: bool = False) -> set[str]:
+    """Modules of the package that ``name`` imports (directly, anywhere in the file; with
+    ``module_level`` only the statements run on import, outside functions)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     is_package = path.name == "__init__.py"
     found: set[str] = set()
@@ -55,7 +81,19 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         if target in modules and target != name:
             found.add(target)
 
-    for node in ast.walk(tree):
+    def statements(t: ast.AST):
+        if not module_level:
+            yield from ast.walk(t)
+            return
+        for child in ast.iter_child_nodes(t):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue  # annotations only
+            yield child
+            yield from statements(child)
+
+    for node in statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name)
@@ -120,14 +158,42 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return sorted(out)
 
 
-def rule_violations(g: dict[str, set[str]]) -> list[str]:
+def _within(mod: str, prefix: str) -> bool:
+    return mod == prefix or mod.startswith(prefix + ".")
+
+
+def layer_of(mod: str) -> int | None:
+    """Index in :data:`LAYERS` of the longest prefix that holds ``mod`` (``None``: unassigned)."""
+    best: tuple[int, int] | None = None
+    for i, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if _within(mod, p) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return None if best is None else best[0]
+
+
+def rule_violations(g: dict[str, set[str]], eager: dict[str, set[str]] | None = None) -> list[str]:
+    """Layering and :data:`FORBIDDEN` violations of the import graph ``g``; ``eager`` holds each
+    module's module-level imports (for :data:`REACHES_UP`; default: all of ``g``)."""
+    eager = g if eager is None else eager
     bad = []
     for mod, deps in sorted(g.items()):
         for owner, banned in FORBIDDEN.items():
-            if mod == owner or mod.startswith(owner + "."):
+            if _within(mod, owner):
                 for d in sorted(deps):
                     if d.startswith(banned):
                         bad.append(f"{mod} imports {d} (forbidden: {', '.join(banned)})")
+        own = layer_of(mod)
+        if own is None:
+            bad.append(f"{mod} belongs to no layer (add it to LAYERS)")
+            continue
+        for d in sorted(deps):
+            up = layer_of(d)
+            if up is not None and up > own:
+                reach = next((r for p, r in REACHES_UP.items() if _within(mod, p)), ())
+                if any(_within(d, r) for r in reach) and d not in eager.get(mod, set()):
+                    continue
+                bad.append(f"{mod} imports {d}, a layer above its own ({', '.join(LAYERS[up])} over {', '.join(LAYERS[own])})")
     return bad
 
 
@@ -139,7 +205,9 @@ def main(argv: list[str]) -> int:
     found = cycles(g)
     for comp in found:
         print("import cycle among: " + ", ".join(comp))
-    bad = rule_violations(g) if rules else []
+    modules = module_names(root)
+    eager = {name: imports_of(name, path, modules, module_level=True) for name, path in modules.items()}
+    bad = rule_violations(g, eager) if rules else []
     for line in bad:
         print("layering: " + line)
     if not found and not bad:

@@ -11,10 +11,14 @@ latency on grids. No sampling anywhere.
 """
 
 from .availability import birnbaum_importance, call_amplification, pessimistic_shared, scenario_availability
-from .bounds import bounds
+from .bounds import AvailabilityBounds, Bounds, LatencyBounds, QuantileBounds, bounds
 from .latency import latency_quantiles
 
 __all__ = [
+    "AvailabilityBounds",
+    "Bounds",
+    "LatencyBounds",
+    "QuantileBounds",
     "birnbaum_importance",
     "bounds",
     "call_amplification",

@@ -8,24 +8,15 @@ factors, :mod:`.states`) of the independent composition given the state.
 
 from __future__ import annotations
 
+from ..core.quantiles import LATENCY_QUANTILES
 from ..model.journey import Journey
-from ..model.scenario import Scenario, named_scenario
-from .availability import pessimistic_shared
+from ..model.scenario import Scenario
 from .comonotone import comonotone_law, comonotone_points
 from .grid import Grid, Law, fitted_law, make_grid, mixture_law, refined_quantiles
 from .states import state_space
 
-QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
-QUANTILE_KEYS: dict[float, str] = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
-
-
-def scenario_law(j: Journey, scenario: Scenario, grid_points: int | None = None) -> tuple[Law, Grid] | None:
-    """The journey's joint (ok, t) law under ``scenario`` (shape (1, G)) on a grid fitted to it;
-    ``None`` when the scenario's states cannot be enumerated (more than 3 gaussian factors)."""
-    space = state_space(j, scenario, latency_matters=True, grid=True)
-    if space is None:
-        return None
-    return fitted_law(j, space, grid_points)
+QUANTILES: tuple[float, ...] = tuple(q for _, q in LATENCY_QUANTILES)
+QUANTILE_KEYS: dict[float, str] = {q: k for k, q in LATENCY_QUANTILES}
 
 
 def scenario_quantiles(
@@ -94,7 +85,8 @@ def latency_quantiles(
     elif scenario_name == "comonotone":
         sc = "comonotone"
     else:
-        ps = pessimistic_shared(journey) if scenario_name == "pessimistic" else None
-        sc = named_scenario(journey, scenario_name, ps)
+        from .scenarios import resolve_scenario
+
+        sc = resolve_scenario(journey, scenario_name)[0]
     got = scenario_quantiles(journey, sc, tuple(qs), grid_points)
     return None if got is None else got[0]

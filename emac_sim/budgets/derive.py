@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import numeric_layer
 from ..model.journey import Journey
 from .atomic import AtomicTargets, required_atomic_targets
 from .latency import LatencyBudgets, latency_budgets
 from .slo import BoundedSLO, BurnRateThreshold, ErrorBudget, bounded_slo, burn_rate_thresholds, error_budget
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Budgets:
 
 
 @numeric_layer("budgets")
-def derive_budgets(journey: Journey, bounds: Mapping[str, Any], *, atomic: bool = True, latency: bool = True) -> Budgets:
+def derive_budgets(journey: Journey, bounds: Bounds, *, atomic: bool = True, latency: bool = True) -> Budgets:
     """Derive every budget of ``journey`` from its analytic ``bounds``.
 
     Parameters
@@ -56,8 +58,7 @@ def derive_budgets(journey: Journey, bounds: Mapping[str, Any], *, atomic: bool 
     Error budget minutes use the availability objective's window; burn-rate thresholds use the
     policy's ``sloBudgetWindow`` (both 30 d unless the spec says otherwise).
     """
-    av = bounds["availability"]
-    lower, upper = float(av["pessimistic"]), float(av["independent"])
+    lower, upper = float(bounds.availability.pessimistic), float(bounds.availability.independent)  # type: ignore[arg-type]
     obj = journey.availability_objective
     target = obj.target if obj is not None else None
     slo = bounded_slo(lower, upper, target)

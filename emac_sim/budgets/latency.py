@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..model import distributions as D
 from ..model.journey import Journey, Node
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
 
 Bound = Literal["upper", "independent"]
 QUANTILE_KEY = {0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p999"}
@@ -178,10 +181,10 @@ def _journey_quantile(journey: Journey, q: float, bound: Bound) -> float | None:
     key = QUANTILE_KEY.get(q)
     if key is None:
         return None
-    lat = analytic_bounds(journey)["latency"]
-    if lat is None or lat.get(key) is None:
+    qb = analytic_bounds(journey).quantile(key)
+    if qb is None:
         return None
-    v = lat[key].get("upper")
+    v = qb.upper
     return float(v) if v is not None else None
 
 
@@ -257,7 +260,7 @@ def _solve(
 
 def latency_budgets(
     journey: Journey,
-    bounds: Mapping[str, Any] | None = None,
+    bounds: Bounds | None = None,
     threshold: float | None = None,
     metric: str | None = None,
     primary: Bound | None = None,
@@ -303,12 +306,12 @@ def latency_budgets(
         # the exact independent quantile is its analytic counterpart (the check holds them together)
         primary = "upper" if journey.governance.latency_bound in ("upper", "dependenceFree", "pessimistic") else "independent"
     key = QUANTILE_KEY.get(q)
-    blat = bounds.get("latency") if bounds is not None else None
+    qb = bounds.quantile(key) if bounds is not None and key is not None else None
     sols = []
     for bound in ("upper", "independent"):
         at_one = None
-        if blat is not None and key is not None and blat.get(key) is not None:
-            v = blat[key].get(bound)
+        if qb is not None:
+            v = qb.value(bound)
             at_one = float(v) if v is not None else None
         sols.append(_solve(journey, q, float(threshold), bound, at_one, quantile_fn))  # type: ignore[arg-type]
     return LatencyBudgets(metric=metric, quantile=q, threshold=float(threshold), primary=primary, solutions=tuple(sols))

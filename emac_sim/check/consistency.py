@@ -28,7 +28,7 @@ Tolerances (all documented, none tuned):
   side; the analytic band is widened by its reported ``discretisationError`` (seconds).
 
 The false-refusal rate of one comparison is ``1 − confidence`` of the intervals compared; the
-pipeline (:mod:`emac_sim.emit.compile`) simulates at ``CHECK_CONFIDENCE = 0.999`` so that a
+pipeline (:mod:`emac_sim.pipeline.compile`) simulates at ``CHECK_CONFIDENCE = 0.999`` so that a
 correct model is refused with probability at most ~1 % over its (≤ 10) comparisons, and, with
 the default fixed seed, never flakily: the same inputs give the same verdict.
 """
@@ -36,15 +36,19 @@ the default fixed seed, never flakily: the same inputs give the same verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..core.quantiles import LATENCY_KEYS
+
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
 
 CHECK_CONFIDENCE = 0.999
 ABS_TOL_EXACT = 1e-12
 ABS_TOL_QUADRATURE = 1e-9
 HISTOGRAM_REL_ERR = 0.005
-QUANTILE_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -165,13 +169,13 @@ def _fmt_s(x: float) -> str:
     return f"{x * 1e3:.4g}ms"
 
 
-def availability_reference(bounds: Mapping[str, Any], scenario: str) -> tuple[tuple[float, float], str, float, str]:
+def availability_reference(bounds: Bounds, scenario: str) -> tuple[tuple[float, float], str, float, str]:
     """The analytic availability reference for a simulated scenario.
 
     Parameters
     ----------
     bounds
-        ``emac_sim.analytic.bounds(journey)`` (DESIGN §9 shape).
+        ``emac_sim.analytic.bounds(journey)``.
     scenario
         The scenario the simulation ran: ``independent``, ``shared``, ``pessimistic`` or
         ``declared``.
@@ -187,39 +191,40 @@ def availability_reference(bounds: Mapping[str, Any], scenario: str) -> tuple[tu
     ValueError
         For a scenario name the check does not know.
     """
-    av = bounds["availability"]
+    av = bounds.availability
     if scenario in ("independent", "shared", "pessimistic"):
-        v = float(av[scenario])
+        v = float(av.value(scenario))  # type: ignore[arg-type]
         return (v, v), "exact", ABS_TOL_EXACT, f"exact {scenario} availability"
     if scenario == "declared":
-        v = av.get("declared")
+        v = av.declared
         if v is not None:
             return (float(v), float(v)), "exact", ABS_TOL_QUADRATURE, "exact declared availability"
         # A gaussian domain at 0 < rho < 1 can put the journey below BOTH shared-fate extremes
         # (availability need not be monotone in rho; hypothesis found such journeys and the
         # quadrature agrees), so [pessimistic, sharedFateRange max] is not a valid reference
         # for declared gaussian factors. Only the dependence-free range is.
-        lo, hi = (float(x) for x in av["dependenceFree"])
+        lo, hi = (float(x) for x in av.dependence_free)
         return (lo, hi), "range", ABS_TOL_EXACT, "declared availability not computable analytically: dependence-free range"
     raise ValueError(f"unknown scenario {scenario!r}")
 
 
-def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], scenario: str | None = None) -> CheckVerdict:
+def check_consistency(bounds: Bounds, simulation: Estimate, scenario: str | None = None) -> CheckVerdict:
     """Hold a Monte Carlo result against the analytic bounds of the same journey.
 
     Parameters
     ----------
     bounds
-        ``emac_sim.analytic.bounds(journey)``: ``availability.{independent, declared,
-        pessimistic, shared, sharedFateRange, dependenceFree}``, ``latency.<pNN>.{lower, upper}``
-        (seconds, successful journeys) or ``None``, ``latency.discretisationError`` (seconds).
+        ``emac_sim.analytic.bounds(journey)``: availability (independent, declared,
+        pessimistic, shared, shared-fate and dependence-free ranges), latency quantiles'
+        ``lower`` / ``upper`` (seconds, successful journeys) or ``None``, and the grid's
+        discretisation error (seconds).
     simulation
-        ``SimulationResult.to_dict()``: ``samples``, ``correlation``, ``confidence``,
-        ``availability.{estimate, ci}``, ``latency.<pNN>.{estimate, ci}`` or ``None``.
+        ``SimulationResult.estimate``: samples, correlation, confidence, the availability
+        estimate and interval, the latency quantiles' estimates and intervals or ``None``.
         For the ``independent`` scenario the latency items ``latency.<pNN>.independent`` compare
-        with ``bounds["latency"][pNN]["independent"]`` (± the grid's discretisation error).
+        with the exact independent quantile (± the grid's discretisation error).
     scenario
-        The scenario simulated; defaults to ``simulation["correlation"]``.
+        The scenario simulated; defaults to ``simulation.correlation``.
 
     Returns
     -------
@@ -233,9 +238,9 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
     Clopper–Pearson at ``simulation["confidence"]``); run the engine at
     :data:`CHECK_CONFIDENCE` for a false-refusal rate of 1e-3 per comparison.
     """
-    scen = scenario or str(simulation.get("correlation") or "declared")
+    scen = scenario or str(simulation.correlation or "declared")
     items: list[CheckItem] = []
-    sim_scen = simulation.get("correlation")
+    sim_scen = simulation.correlation
     if sim_scen is not None and scenario is not None and sim_scen != scenario:
         items.append(
             CheckItem(
@@ -251,9 +256,8 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
         )
 
     # ---- availability against the scenario's analytic value or range
-    sa = simulation["availability"]
-    est = float(sa["estimate"])
-    ci = (float(sa["ci"][0]), float(sa["ci"][1]))
+    est = float(simulation.availability)
+    ci = (float(simulation.availability_ci[0]), float(simulation.availability_ci[1]))
     (lo, hi), kind, tol, what = availability_reference(bounds, scen)
     ref = (lo - tol, hi + tol)
     ref_text = _fmt_p(lo) if kind == "exact" else f"[{_fmt_p(lo)}, {_fmt_p(hi)}]"
@@ -264,7 +268,7 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
     items.append(CheckItem("availability", "pass" if ok else "fail", est, ci, ref, kind, tol, msg))
 
     # ---- availability against the dependence-free range (must hold for any scenario)
-    df = bounds["availability"]["dependenceFree"]
+    df = bounds.availability.dependence_free
     dref = (float(df[0]) - ABS_TOL_EXACT, float(df[1]) + ABS_TOL_EXACT)
     ok = _meets(ci, dref)
     msg = f"interval [{_fmt_p(ci[0])}, {_fmt_p(ci[1])}] {'meets' if ok else 'misses'} dependence-free range [{_fmt_p(df[0])}, {_fmt_p(df[1])}]"
@@ -273,24 +277,24 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
     items.append(CheckItem("availability.dependenceFree", "pass" if ok else "fail", est, ci, dref, "band", ABS_TOL_EXACT, msg))
 
     # ---- latency quantiles against the dependence-free band
-    blat = bounds.get("latency")
-    slat = simulation.get("latency")
+    blat = bounds.latency
+    slat = simulation.latency
     if blat is None and slat is None:
         items.append(CheckItem("latency", "skip", None, None, None, "band", 0.0, "latency not modelled"))
     elif blat is None or slat is None:
         has, lacks = ("analytic layer", "simulation") if slat is None else ("simulation", "analytic layer")
         items.append(CheckItem("latency", "fail", None, None, None, "band", 0.0, f"the {has} models latency but the {lacks} reports none"))
     else:
-        disc = float(blat.get("discretisationError") or 0.0)
-        for key in QUANTILE_KEYS:
-            b, s = blat.get(key), slat.get(key)
+        disc = float(blat.discretisation_error or 0.0)
+        for key in LATENCY_KEYS:
+            b, s = blat.quantiles.get(key), slat.get(key)
             name = f"latency.{key}"
-            if b is None or s is None or s.get("estimate") is None or b.get("lower") is None or b.get("upper") is None:
+            if b is None or s is None or s.estimate is None or b.lower is None or b.upper is None:
                 items.append(CheckItem(name, "skip", None, None, None, "band", disc, "no quantile to compare (no successful journeys?)"))
                 continue
-            q_est = float(s["estimate"])
-            q_ci = (float(s["ci"][0]) / (1.0 + HISTOGRAM_REL_ERR), float(s["ci"][1]) * (1.0 + HISTOGRAM_REL_ERR))
-            blo, bhi = float(b["lower"]), float(b["upper"])
+            q_est = float(s.estimate)
+            q_ci = (float(s.ci[0]) / (1.0 + HISTOGRAM_REL_ERR), float(s.ci[1]) * (1.0 + HISTOGRAM_REL_ERR))  # type: ignore[arg-type]
+            blo, bhi = float(b.lower), float(b.upper)
             band = (blo - disc, bhi + disc if math.isfinite(bhi) else math.inf)
             ok = _meets(q_ci, band)
             msg = (
@@ -300,7 +304,7 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
             if not ok:
                 msg += f" by {_fmt_s(_gap(q_ci, band))}"
             items.append(CheckItem(name, "pass" if ok else "fail", q_est, q_ci, band, "band", disc, msg))
-            exact = b.get("independent")
+            exact = b.independent
             if scen == "independent" and exact is not None and math.isfinite(float(exact)):
                 v = float(exact)
                 ref = (v - disc, v + disc)
@@ -313,10 +317,10 @@ def check_consistency(bounds: Mapping[str, Any], simulation: Mapping[str, Any], 
                     msg += f" by {_fmt_s(_gap(q_ci, ref))}"
                 items.append(CheckItem(f"{name}.independent", "pass" if ok else "fail", q_est, q_ci, ref, "exact", disc, msg))
 
-    conf = simulation.get("confidence")
-    samples = simulation.get("samples")
+    conf = simulation.confidence
+    samples = simulation.samples
     return CheckVerdict(
-        journey=str(bounds.get("journey", "?")),
+        journey=str(bounds.journey),
         scenario=scen,
         confidence=float(conf) if conf is not None else None,
         samples=int(samples) if samples is not None else None,

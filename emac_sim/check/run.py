@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..core.seeds import DEFAULT_SEED
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
 from .consistency import CHECK_CONFIDENCE, CheckVerdict, check_consistency
 
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
+
 DEFAULT_SAMPLES = 200_000
-DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)
 class CheckRun:
-    """Everything one check produced: analytic bounds, the simulation result and the verdict.
+    """Everything one check produced: analytic bounds, the Monte Carlo estimate and the verdict.
 
-    ``simulation`` is ``SimulationResult.to_dict()`` (DESIGN §9); ``bounds`` is
+    ``simulation`` is the run's :class:`~emac_sim.engine.result.Estimate`; ``bounds`` is
     ``emac_sim.analytic.bounds(journey)``.
     """
 
     journey: Journey
-    bounds: Mapping[str, Any]
-    simulation: Mapping[str, Any]
+    bounds: Bounds
+    simulation: Estimate
     verdict: CheckVerdict
 
 
@@ -34,7 +37,7 @@ def run_check(
     samples: int = DEFAULT_SAMPLES,
     seed: int | None = DEFAULT_SEED,
     correlation: str = "declared",
-    bounds: Mapping[str, Any] | None = None,
+    bounds: Bounds | None = None,
     workers: int | None = None,
 ) -> CheckRun:
     """Compute bounds (unless given), simulate ``correlation`` and hold one against the other.
@@ -46,7 +49,7 @@ def run_check(
     samples
         Monte Carlo samples (journeys).
     seed
-        Root seed; ``None`` lets the engine draw one (recorded in ``simulation["seed"]``).
+        Root seed; ``None`` lets the engine draw one (recorded in ``simulation.seed``).
         The default is fixed (0) so that a check, and everything derived from it, is
         reproducible byte for byte.
     correlation
@@ -62,20 +65,18 @@ def run_check(
         For an unknown scenario name.
     """
     from ..analytic import bounds as analytic_bounds
-    from ..analytic import pessimistic_shared
     from ..engine import simulate
 
     if correlation not in SCENARIO_NAMES:
         raise ValueError(f"unknown correlation scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
     b = bounds if bounds is not None else analytic_bounds(journey)
-    pess = pessimistic_shared(journey) if correlation == "pessimistic" else None
     sim = simulate(
         journey,
         samples=samples,
         seed=seed,
         correlation=correlation,
         workers=workers,
-        pessimistic_shared=pess,
+        pessimistic_shared=b.availability.pessimistic_set,
         confidence=CHECK_CONFIDENCE,
-    ).to_dict()
+    ).estimate
     return CheckRun(journey=journey, bounds=b, simulation=sim, verdict=check_consistency(b, sim, scenario=correlation))

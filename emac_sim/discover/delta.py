@@ -16,8 +16,7 @@ values, and whether the evidence contradicts the accepted value):
 
 The predicted effect compares :func:`emac_sim.analytic.bounds` of both models (A⁻ is the
 pessimistic bound). The decision is :func:`emac_sim.govern.decide` for the candidate under the
-accepted policy. Either part is ``null`` with a note when its layer is unavailable: nothing is
-guessed.
+accepted policy.
 """
 
 from __future__ import annotations
@@ -179,35 +178,23 @@ def model_delta(accepted: Journey, discovered: Any, accepted_path: str) -> dict:
     """
     cand: Journey = discovered.journey
     changes = diff(accepted, cand, discovered.document)
+    from ..analytic import bounds
+    from ..govern import CandidateEvidence, decide
+
     notes: list[str] = []
-    effect: dict | None = None
-    governance: dict | None = None
-    try:
-        from ..analytic import bounds
-    except ImportError as exc:  # the analytic layer is optional for discovery
-        bounds = None  # type: ignore[assignment]
-        notes.append(f"predicted effect not computed: analytic layer unavailable ({exc})")
-    b_acc = b_cand = None
-    if bounds is not None:
-        b_acc = bounds(accepted)
-        b_cand = bounds(cand)
-        aa, ac = b_acc["availability"], b_cand["availability"]
-        effect = {
-            "aMinus": {"accepted": aa["pessimistic"], "candidate": ac["pessimistic"], "delta": ac["pessimistic"] - aa["pessimistic"]},
-            "aPlus": {"accepted": aa["independent"], "candidate": ac["independent"], "delta": ac["independent"] - aa["independent"]},
-        }
-        if accepted.availability_objective is not None:
-            t = accepted.availability_objective.target
-            effect["objective"] = t
-            effect["candidateMeetsObjective"] = ac["pessimistic"] >= t
-    if b_acc is not None and b_cand is not None:
-        try:
-            from ..govern import CandidateEvidence, decide
-        except ImportError as exc:
-            notes.append(f"governance decision not computed: governance layer unavailable ({exc})")
-        else:
-            ev = CandidateEvidence.from_models(accepted, b_acc, cand, b_cand, changes=tuple(_line(c) for c in changes))
-            governance = decide(accepted, b_acc, candidate=ev).to_dict()
+    b_acc = bounds(accepted)
+    b_cand = bounds(cand)
+    aa, ac = b_acc.availability, b_cand.availability
+    effect: dict = {
+        "aMinus": {"accepted": aa.pessimistic, "candidate": ac.pessimistic, "delta": ac.pessimistic - aa.pessimistic},
+        "aPlus": {"accepted": aa.independent, "candidate": ac.independent, "delta": ac.independent - aa.independent},
+    }
+    if accepted.availability_objective is not None:
+        t = accepted.availability_objective.target
+        effect["objective"] = t
+        effect["candidateMeetsObjective"] = ac.pessimistic >= t
+    ev = CandidateEvidence.from_models(accepted, b_acc, cand, b_cand, changes=tuple(_line(c) for c in changes))
+    governance = decide(accepted, b_acc, candidate=ev).to_dict()
     return {
         "apiVersion": "emac.dev/v1alpha1",
         "kind": "ModelDelta",

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import SpecError
-from .spans import NS_LIMIT, ColumnBuilder, Ledger
+from .spans import NS_LIMIT, ColumnBuilder, Ledger, tag_status
 
 TRACE_SCHEMA = "emac.sanity.trace/v1"
 DEPLOYMENT_SCHEMA = "emac.sanity.deployment/v1"
@@ -90,8 +90,6 @@ def _text(v: Any) -> str | None:
 
 def read_trace_evidence(path: str | Path, ledger: Ledger, name: str | None = None) -> tuple[pl.DataFrame, TraceEvidenceMeta]:
     """Read an ``emac.sanity.trace/v1`` file into the span table (see module docs)."""
-    from .readers import _tag_status
-
     shown = name or str(path)
     doc = _load(path, shown, TRACE_SCHEMA)
     spans = doc.get("spans")
@@ -137,7 +135,7 @@ def read_trace_evidence(path: str | Path, ledger: Ledger, name: str | None = Non
             peer_service=_text(tags.get("peer.service")),
             start_ns=start,
             end_ns=end,
-            status=_tag_status(tags),
+            status=tag_status(tags),
             attributes=tags,
             resource='{"service.name":' + _json_str(service) + "}" if service is not None else "{}",
         )

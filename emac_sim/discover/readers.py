@@ -33,7 +33,7 @@ import polars as pl
 
 from ..errors import SpecError
 from .jsonstream import JsonStream, open_text
-from .spans import NS_LIMIT, SPAN_SCHEMA, ColumnBuilder, Ledger, clean_spans, empty_spans
+from .spans import NS_LIMIT, SPAN_SCHEMA, ColumnBuilder, Ledger, clean_spans, empty_spans, parse_int, tag_status
 
 FORMATS = ("otlp", "jaeger", "zipkin", "csv", "emac")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -78,24 +78,6 @@ def _hex_id(raw: Any) -> str | None:
     return s
 
 
-def _int(raw: Any) -> int | None:
-    """An int64 given as a JSON number or a decimal string; None when absent or unreadable."""
-    if raw is None or raw is True or raw is False:
-        return None
-    if type(raw) is int:
-        return raw
-    if isinstance(raw, str):
-        try:
-            return int(raw)
-        except ValueError:
-            pass
-    try:
-        f = float(raw)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return int(f) if f == f and f not in (float("inf"), float("-inf")) else None
-
-
 _I64 = 1 << 63
 
 
@@ -114,7 +96,7 @@ def _timing(start_raw: Any, length_raw: Any, scale: int, length_is_end: bool) ->
     ``bad`` is True when a value is present but unreadable or out of range: the span keeps its
     place in the tree without (part of) its timing, and the ledger counts it.
     """
-    s, d = _int(start_raw), _int(length_raw)
+    s, d = parse_int(start_raw), parse_int(length_raw)
     start = _scaled(s, scale)
     if length_is_end:
         end = _scaled(d, scale)
@@ -151,24 +133,6 @@ def _otlp_status(raw: Any) -> str:
     return {1: "ok", 2: "error"}.get(code, "unset")
 
 
-def _tag_status(tags: dict[str, str]) -> str:
-    """Status from Jaeger/Zipkin tags: error flag, otel.status_code, HTTP 5xx, gRPC code."""
-    err = tags.get("error")
-    if err is not None and str(err).lower() not in ("false", "0"):
-        return "error"
-    otel = str(tags.get("otel.status_code", "")).lower()
-    if otel in ("error", "ok"):
-        return otel
-    for key in ("http.status_code", "http.response.status_code"):
-        code = _int(tags.get(key))
-        if code is not None:
-            return "error" if code >= 500 else "ok"
-    g = _int(tags.get("rpc.grpc.status_code"))
-    if g is not None:
-        return "ok" if g == 0 else "error"
-    return "unset"
-
-
 def _any_value(v: Any) -> str:
     """OTLP AnyValue → string (arrays and maps as JSON)."""
     if not isinstance(v, dict):
@@ -179,7 +143,7 @@ def _any_value(v: Any) -> str:
         if k in ("boolValue", "bool_value"):
             return "true" if x in (True, "true") else "false"
         if k in ("intValue", "int_value"):
-            return str(_int(x))
+            return str(parse_int(x))
         if k in ("doubleValue", "double_value"):
             return repr(float(x))
         if k in ("arrayValue", "array_value"):
@@ -503,7 +467,7 @@ def _jaeger_span(sp: dict, tr: dict, procs: dict[str, tuple[str | None, str]]) -
         peer_service=tags.get("peer.service"),
         start_ns=start,
         end_ns=end,
-        status=_tag_status(tags),
+        status=tag_status(tags),
         attributes=tags,
         resource=res,
     )
@@ -586,7 +550,7 @@ def _zipkin_span(sp: Any, js: JsonStream, at: int, cb: ColumnBuilder, shared: li
             peer_service=str(remote["serviceName"]) if remote.get("serviceName") else tags.get("peer.service"),
             start_ns=start,
             end_ns=end,
-            status=_tag_status(tags),
+            status=tag_status(tags),
             attributes=tags,
             resource=_json(res),
         )

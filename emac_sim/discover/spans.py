@@ -36,6 +36,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -280,3 +281,42 @@ def clean_spans(df: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
         ledger.add("duplicateSpans", dropped.height, [f"{r['trace_id']}/{r['span_id']}" for r in dropped.head(3).iter_rows(named=True)])
         df = df.filter(~dup)
     return df
+
+
+# --------------------------------------------------------------------------- field values shared by the readers
+
+
+def parse_int(raw: Any) -> int | None:
+    """An int64 given as a JSON number or a decimal string; None when absent or unreadable."""
+    if raw is None or raw is True or raw is False:
+        return None
+    if type(raw) is int:
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    try:
+        f = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return int(f) if f == f and f not in (float("inf"), float("-inf")) else None
+
+
+def tag_status(tags: dict[str, str]) -> str:
+    """Status from Jaeger/Zipkin tags: error flag, otel.status_code, HTTP 5xx, gRPC code."""
+    err = tags.get("error")
+    if err is not None and str(err).lower() not in ("false", "0"):
+        return "error"
+    otel = str(tags.get("otel.status_code", "")).lower()
+    if otel in ("error", "ok"):
+        return otel
+    for key in ("http.status_code", "http.response.status_code"):
+        code = parse_int(tags.get(key))
+        if code is not None:
+            return "error" if code >= 500 else "ok"
+    g = parse_int(tags.get("rpc.grpc.status_code"))
+    if g is not None:
+        return "ok" if g == 0 else "error"
+    return "unset"

@@ -150,12 +150,13 @@ def write_otlp_traces(journey: Journey, path: str | Path, samples: int, seed: in
         each operator did (hedges issued, retries, timeouts fired, branches taken, ...), which
         says which parts of the tree the traces can reveal.
     """
+    from ..core.seeds import draw_seed
     from ..reference import simulate_requests
 
     if samples < 1:
         raise ValueError("samples must be >= 1")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = draw_seed()
     reqs = simulate_requests(journey, samples, seed, correlation)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x7EAC])))
     root_service = journey.name if journey.name not in journey.component_ids else f"{journey.name}-entry"

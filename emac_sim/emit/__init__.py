@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.provenance import Provenance
 from . import argo, flagger, guards, openslo, prometheus, promtest, report
-from .derivation import DEFAULT_PROMETHEUS_ADDRESS, Derivation, EmitOptions, Provenance
+from .derivation import DEFAULT_PROMETHEUS_ADDRESS, Derivation, EmitOptions
 from .writer import MANIFEST, header, with_header, write_tree
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import SpecError
 from .derivation import Derivation
-from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, latency_gates, latency_query
+from .prometheus import _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, k8s_metadata, latency_gates, latency_query
 from .sloth import prom_duration, render_window
 from .yamltext import dump
 
@@ -31,15 +31,6 @@ _SENTINEL = "__emac_canary_matcher__"
 
 def template_name(d: Derivation) -> str:
     return f"emac-{_k8s_name(d.journey.name)}-slo-gate"
-
-
-def _metadata(d: Derivation, name: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if d.options.namespace:
-        meta["namespace"] = d.options.namespace
-    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(d.journey.name)}
-    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
-    return meta
 
 
 def _indent(text: str, n: int) -> str:
@@ -101,7 +92,7 @@ def analysis_template(d: Derivation) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",
-        "metadata": _metadata(d, template_name(d)),
+        "metadata": k8s_metadata(d, template_name(d)),
         "spec": {"args": args, "metrics": metrics},
     }
 

@@ -1,136 +1,41 @@
 """What the emitters need, in one frozen object: :class:`Derivation` (filled by ``emac compile``).
 
-Shapes of the mappings (all plain data; objects with ``to_dict()`` are converted on construction):
+Every member is a typed result (their ``to_dict()`` is what the derivation report writes):
 
 ``bounds``
-    :func:`emac_sim.analytic.bounds` (interfaces.md): ``availability.{independent, pessimistic,
-    declared, sharedFateRange, dependenceFree, pessimisticShared, ...}``, ``latency`` (``None`` or
-    ``{pNN: {independent, comonotone, lower, upper}}``, seconds), ``latencyModelled``.
+    :class:`emac_sim.analytic.bounds.Bounds` (latency quantiles may carry the Monte Carlo
+    ``upper_confidence``, :func:`emac_sim.govern.with_simulated_latency`).
 ``simulation``
-    ``SimulationResult.to_dict()`` or ``None`` (no Monte Carlo run).
+    :class:`emac_sim.engine.result.Estimate` or ``None`` (no Monte Carlo run).
 ``check``
-    ``emac_sim.check.CheckVerdict.to_dict()`` or ``None``.
+    :class:`emac_sim.check.CheckVerdict` or ``None``.
 ``budgets``
-    ``emac_sim.budgets.Budgets.to_dict()``: ``boundedSLO``, ``errorBudget``, ``atomicTargets``
-    (``components.<id>.{current, uniform, alone}``), ``latency`` (``solutions.<bound>.components.<id>
-    .{currentSeconds, budgetSeconds}``, ``primary``), ``burnRates``. Emitters read only what they
-    need and tolerate ``None`` members.
+    :class:`emac_sim.budgets.Budgets` or ``None``; emitters tolerate ``None`` members.
 ``decision``
     :class:`emac_sim.govern.Decision`.
 ``candidate``
     :class:`emac_sim.govern.CandidateEvidence` when a candidate model was judged.
+``evidence``
+    :class:`emac_sim.evidence.EvidenceReport` when Prometheus evidence was read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..core.provenance import Provenance
 from ..govern.decision import CandidateEvidence, Decision, GovernedBounds, governed_bounds
 from ..model.journey import Journey
 
-#: Libraries whose versions are recorded in provenance (results may depend on them).
-TRACKED_LIBRARIES: tuple[str, ...] = ("numpy", "scipy", "numba", "pyyaml", "emac-sim")
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..budgets import Budgets
+    from ..check import CheckVerdict
+    from ..engine.result import Estimate
+    from ..evidence.report import EvidenceReport
 
 DEFAULT_PROMETHEUS_ADDRESS = "http://prometheus.monitoring.svc:9090"
-
-
-def _library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> tuple[tuple[str, str], ...]:
-    out = []
-    for n in names:
-        try:
-            out.append((n, metadata.version(n)))
-        except metadata.PackageNotFoundError:
-            out.append((n, "not installed"))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a derivation came from.
-
-    Attributes
-    ----------
-    version
-        emac-sim version.
-    seed
-        The Monte Carlo seed actually used (``None`` when nothing was sampled).
-    parameters
-        Resolved parameters as ``(name, value)`` pairs (samples, correlation, confidence, ...).
-    command
-        The command line. Write the output directory as ``OUT`` so that the same inputs give
-        the same bytes wherever they are written.
-    inputs
-        ``(file, sha256)`` of every input file (spec, atomic SLO files, candidate model).
-    libraries
-        ``(name, version)`` of the libraries results depend on.
-    """
-
-    version: str
-    seed: int | None = None
-    parameters: tuple[tuple[str, Any], ...] = ()
-    command: str = ""
-    inputs: tuple[tuple[str, str], ...] = ()
-    libraries: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def collect(
-        cls,
-        journey: Journey,
-        *,
-        seed: int | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        command: str = "",
-        extra_inputs: tuple[tuple[str, str], ...] = (),
-    ) -> Provenance:
-        """Provenance for a journey: its input files' sha256s, the library versions, this version."""
-        from .. import __version__
-
-        return cls(
-            version=__version__,
-            seed=seed,
-            parameters=tuple((str(k), v) for k, v in (parameters or {}).items()),
-            command=command,
-            inputs=tuple(journey.inputs) + tuple(extra_inputs),
-            libraries=_library_versions(),
-        )
-
-    def digest(self) -> str:
-        """sha256 (hex) over the inputs' sha256s, the seed, the parameters and the version.
-
-        File names and the command line are left out: the same bytes under another name, or
-        written to another directory, give the same digest.
-        """
-        payload = {
-            "version": self.version,
-            "seed": self.seed,
-            "parameters": [[k, _canonical(v)] for k, v in self.parameters],
-            "inputs": [sha for _, sha in self.inputs],
-        }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tool": "emac-sim",
-            "version": self.version,
-            "digest": f"sha256:{self.digest()}",
-            "seed": self.seed,
-            "parameters": {k: _canonical(v) for k, v in self.parameters},
-            "command": self.command,
-            "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
-            "libraries": dict(self.libraries),
-        }
-
-
-def _canonical(v: Any) -> Any:
-    from .yamltext import plain
-
-    return plain(v)
 
 
 @dataclass(frozen=True)
@@ -170,17 +75,9 @@ class EmitOptions:
     service_port: int = 80
 
 
-def _as_plain(v: Any) -> Any:
-    if v is None or isinstance(v, Mapping):
-        return v
-    if hasattr(v, "to_dict") and callable(v.to_dict):
-        return v.to_dict()
-    raise TypeError(f"expected a mapping or an object with to_dict(), got {type(v).__name__}")
-
-
 @dataclass(frozen=True)
 class Derivation:
-    """Everything ``emit_all`` writes artifacts from (see the module docstring for shapes).
+    """Everything ``emit_all`` writes artifacts from (see the module docstring for the types).
 
     Attributes
     ----------
@@ -189,13 +86,13 @@ class Derivation:
     bounds
         Analytic bounds of the accepted journey.
     budgets
-        Budgets mapping, or ``None`` when not derived.
+        Budgets, or ``None`` when not derived.
     decision
         The governance decision.
     provenance
         Version, seed, parameters, command, input sha256s, library versions.
     simulation
-        Monte Carlo results, or ``None``.
+        The Monte Carlo estimate, or ``None``.
     check
         Monte Carlo vs bounds verdict, or ``None``.
     candidate
@@ -205,39 +102,35 @@ class Derivation:
     options
         Deployment details (Prometheus address, canary selector, ...).
     evidence
-        ``EvidenceReport.to_dict(mode)`` when the derivation read Prometheus evidence.
+        The Prometheus evidence report when the derivation read one.
+    evidence_mode
+        ``observed`` when the evidence replaced the declared values, else ``declared``.
     """
 
     journey: Journey
-    bounds: Mapping[str, Any]
-    budgets: Mapping[str, Any] | None
+    bounds: Bounds
+    budgets: Budgets | None
     decision: Decision
     provenance: Provenance
-    simulation: Mapping[str, Any] | None = None
-    check: Mapping[str, Any] | None = None
+    simulation: Estimate | None = None
+    check: CheckVerdict | None = None
     candidate: CandidateEvidence | None = None
-    candidate_bounds: Mapping[str, Any] | None = None
+    candidate_bounds: Bounds | None = None
     options: EmitOptions = field(default_factory=EmitOptions)
-    evidence: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("budgets", "simulation", "check"):
-            object.__setattr__(self, name, _as_plain(getattr(self, name)))
-        av = self.bounds.get("availability") if isinstance(self.bounds, Mapping) else None
-        if not isinstance(av, Mapping) or "independent" not in av or "pessimistic" not in av:
-            raise ValueError("bounds must hold availability.independent and availability.pessimistic")
+    evidence: EvidenceReport | None = None
+    evidence_mode: str = "declared"
 
     # -- conveniences the emitters share
 
     @property
     def a_plus(self) -> float:
         """A⁺: availability with independent components (the paper's optimistic estimate)."""
-        return float(self.bounds["availability"]["independent"])
+        return float(self.bounds.availability.independent)
 
     @property
     def a_minus(self) -> float:
         """A⁻: the pessimistic shared-fate bound."""
-        return float(self.bounds["availability"]["pessimistic"])
+        return float(self.bounds.availability.pessimistic)  # type: ignore[arg-type]
 
     @property
     def width(self) -> float:
@@ -259,7 +152,7 @@ class Derivation:
         return governed_bounds(self.journey, self.bounds, self.candidate)
 
     @property
-    def governed_model_bounds(self) -> Mapping[str, Any]:
+    def governed_model_bounds(self) -> Bounds:
         """Analytic bounds of the model governance acts on: the candidate's when one is judged."""
         if self.candidate is not None and self.candidate_bounds is not None:
             return self.candidate_bounds

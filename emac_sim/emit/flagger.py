@@ -16,7 +16,7 @@ from typing import Any
 
 from .argo import step_weights
 from .derivation import Derivation
-from .prometheus import _k8s_label_value, _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, latency_gates, latency_query
+from .prometheus import _k8s_name, _ratio_text, canary_error_ratio_template, guard_query, k8s_metadata, latency_gates, latency_query
 from .sloth import prom_duration, replace_window
 from .yamltext import dump, dump_all
 
@@ -24,20 +24,11 @@ FLAGGER_API = "flagger.app/v1beta1"
 FLAGGER_INTERVAL = "{{ interval }}"
 
 
-def _metadata(d: Derivation, name: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if d.options.namespace:
-        meta["namespace"] = d.options.namespace
-    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(d.journey.name)}
-    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
-    return meta
-
-
 def _template(d: Derivation, name: str, query: str) -> dict[str, Any]:
     return {
         "apiVersion": FLAGGER_API,
         "kind": "MetricTemplate",
-        "metadata": _metadata(d, name),
+        "metadata": k8s_metadata(d, name),
         "spec": {"provider": {"type": "prometheus", "address": d.options.prometheus_address}, "query": query},
     }
 
@@ -78,7 +69,7 @@ def canary(d: Derivation) -> dict[str, Any]:
     return {
         "apiVersion": FLAGGER_API,
         "kind": "Canary",
-        "metadata": _metadata(d, f"emac-{_k8s_name(d.journey.name)}"),
+        "metadata": k8s_metadata(d, f"emac-{_k8s_name(d.journey.name)}"),
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": o.canary_target or _k8s_name(d.journey.name)},
             "service": {"port": o.service_port},

@@ -21,13 +21,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.journey import Component
 from .derivation import Derivation
 from .prometheus import _ratio_text, sli_queries
 from .sloth import prom_duration, render_window
 from .yamltext import dump
+
+if TYPE_CHECKING:
+    from ..budgets.atomic import AtomicTarget
+    from ..budgets.latency import ComponentLatencyBudget
 
 DATASOURCE_NAME = "prometheus-datasource"
 
@@ -117,17 +121,17 @@ def _component_queries(c: Component, window: str) -> tuple[str, str]:
     return f"sum(increase({good}[{window}]))", f"sum(increase({total}[{window}]))"
 
 
-def _atomic(d: Derivation) -> Mapping[str, Any]:
-    at = (d.budgets or {}).get("atomicTargets") or {}
-    return at.get("components") or {}
+def _atomic(d: Derivation) -> Mapping[str, AtomicTarget]:
+    at = d.budgets.atomic_targets if d.budgets is not None else None
+    return {t.component: t for t in at.targets} if at is not None else {}
 
 
-def _latency_budgets(d: Derivation) -> tuple[str | None, Mapping[str, Any]]:
-    lat = (d.budgets or {}).get("latency")
-    if not lat:
+def _latency_budgets(d: Derivation) -> tuple[str | None, Mapping[str, ComponentLatencyBudget]]:
+    lat = d.budgets.latency if d.budgets is not None else None
+    if lat is None:
         return None, {}
-    sol = (lat.get("solutions") or {}).get(lat.get("primary")) or {}
-    return lat.get("metric"), sol.get("components") or {}
+    sol = lat.solution()
+    return lat.metric, ({b.component: b for b in sol.components} if sol is not None else {})
 
 
 def component_slos(d: Derivation) -> list[dict[str, Any]]:
@@ -139,7 +143,7 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
     used = set(j.root.refs())
     atomic = _atomic(d)
     metric, lat = _latency_budgets(d)
-    method = ((d.budgets or {}).get("atomicTargets") or {}).get("method")
+    method = d.budgets.atomic_targets.method if d.budgets is not None and d.budgets.atomic_targets is not None else None
     out = []
     taken = {_name(j.name, "journey", "availability")}
     for c in j.components:
@@ -150,8 +154,8 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
             parts += (hashlib.sha256(c.id.encode()).hexdigest()[:8],)
         name = _name(*parts, "availability")
         taken.add(name)
-        entry = atomic.get(c.id) or {}
-        required = entry.get("uniform")
+        entry = atomic.get(c.id)
+        required = entry.uniform if entry is not None else None
         target = float(required) if required is not None else c.availability
         ann = {
             "emac.dev/journey": j.name,
@@ -159,12 +163,12 @@ def component_slos(d: Derivation) -> list[dict[str, Any]]:
             "emac.dev/current-source": c.availability_source,
             "emac.dev/derived-target": _ratio_text(required) if required is not None else "none (not derived or infeasible)",
         }
-        if entry.get("alone") is not None:
-            ann["emac.dev/target-if-alone"] = _ratio_text(float(entry["alone"]))
+        if entry is not None and entry.alone is not None:
+            ann["emac.dev/target-if-alone"] = _ratio_text(float(entry.alone))
         if method:
             ann["emac.dev/method"] = str(method)
-        if metric and c.id in lat and lat[c.id].get("budgetSeconds") is not None:
-            ann[f"emac.dev/latency-budget-{metric}-seconds"] = _ratio_text(float(lat[c.id]["budgetSeconds"]))
+        if metric and c.id in lat and lat[c.id].budget is not None:
+            ann[f"emac.dev/latency-budget-{metric}-seconds"] = _ratio_text(float(lat[c.id].budget))
         ann["emac.dev/provenance"] = f"sha256:{d.digest}"
         good, total = _component_queries(c, wtext)
         why = (

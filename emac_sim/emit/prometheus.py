@@ -23,6 +23,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ..core.quantiles import LATENCY_KEYS, LATENCY_QUANTILES
 from ..errors import SpecError
 from ..govern.decision import guard_environment
 from ..govern.guard import NOT_MODELLED, left_out, to_promql
@@ -31,8 +32,7 @@ from .derivation import Derivation
 from .sloth import SLO, AlertMeta, BurnWindow, has_window_placeholder, prom_duration, render_window, replace_window, rule_groups
 from .yamltext import dump
 
-LATENCY_KEYS = ("p50", "p90", "p99", "p999")
-_QUANTILE = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+_QUANTILE = dict(LATENCY_QUANTILES)
 
 
 def metric_part(name: str) -> str:
@@ -233,8 +233,8 @@ def bound_rules(d: Derivation) -> list[dict[str, Any]]:
     p = record_prefix(j)
     base = journey_labels(j)
     gov = d.governed
-    av = d.governed_model_bounds["availability"]
-    values = {"independent": gov.a_plus, "pessimistic": av.get("pessimistic"), "declared": av.get("declared")}
+    av = d.governed_model_bounds.availability
+    values = {"independent": gov.a_plus, "pessimistic": av.pessimistic, "declared": av.declared}
     values[gov.availability_key] = gov.a_minus
     rules = [
         _rule(f"{p}availability_bound", float(values[key]), {**base, "bound": label})
@@ -259,7 +259,7 @@ def bound_rules(d: Derivation) -> list[dict[str, Any]]:
 def contributors(d: Derivation) -> list[tuple[str, str, float, dict[str, str]]]:
     """(contributor, kind, value, extra labels): the shared-fate gap A⁺ − A⁻ and the objective shortfall."""
     out: list[tuple[str, str, float, dict[str, str]]] = []
-    shared = list(d.bounds["availability"].get("pessimisticShared") or [])
+    shared = list(d.bounds.availability.pessimistic_shared or [])
     if d.width > 0:
         extra = {"domains": ",".join(shared)} if shared else {}
         out.append(("shared_fate", "pessimistic_gap", d.width, extra))
@@ -351,7 +351,7 @@ def add_matcher(template: str, matcher: str, source: str = "<spec>", path: str =
 
 def recording_groups(d: Derivation) -> list[dict[str, Any]]:
     """SLI + metadata groups (when there is an objective), then the journey bounds group."""
-    from .. import __version__
+    from ..core.version import __version__
 
     slo = journey_slo(d)
     groups: list[dict[str, Any]] = []
@@ -384,11 +384,7 @@ def alerts_text(d: Derivation) -> str:
 def prometheusrule_text(d: Derivation) -> str:
     """prometheus-operator ``PrometheusRule`` with the recording and alert groups."""
     j = d.journey
-    meta: dict[str, Any] = {"name": f"emac-{_k8s_name(j.name)}"}
-    if d.options.namespace:
-        meta["namespace"] = d.options.namespace
-    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(j.name)}
-    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
+    meta = k8s_metadata(d, f"emac-{_k8s_name(j.name)}")
     doc = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -396,6 +392,17 @@ def prometheusrule_text(d: Derivation) -> str:
         "spec": {"groups": recording_groups(d) + alert_groups(d)},
     }
     return dump(doc)
+
+
+def k8s_metadata(d: Derivation, name: str) -> dict[str, Any]:
+    """``metadata`` of a generated Kubernetes resource: name, namespace (when set), the
+    managed-by and journey labels and the provenance annotation."""
+    meta: dict[str, Any] = {"name": name}
+    if d.options.namespace:
+        meta["namespace"] = d.options.namespace
+    meta["labels"] = {"app.kubernetes.io/managed-by": "emac-sim", "emac.dev/journey": _k8s_label_value(d.journey.name)}
+    meta["annotations"] = {"emac.dev/provenance": f"sha256:{d.digest}"}
+    return meta
 
 
 def _k8s_name(name: str) -> str:

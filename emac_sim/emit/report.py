@@ -45,7 +45,7 @@ def operator_graph(node: Node) -> Any:
 def _assumptions(d: Derivation) -> tuple[list[str], list[str], list[str]]:
     """(optimistic, pessimistic, shared domain names)."""
     j = d.journey
-    shared = [str(s) for s in d.bounds["availability"].get("pessimisticShared") or []]
+    shared = [str(s) for s in d.bounds.availability.pessimistic_shared or []]
     multi = [dom for dom in j.domains if len(dom.members) >= 2]
     optimistic = ["Independence across all components"] + [
         f"Independence across members of domain {dom.name} ({', '.join(dom.members)})" for dom in multi
@@ -173,16 +173,16 @@ def derivation_report(d: Derivation) -> dict[str, Any]:
                 "dominantContributors": dominant,
             },
         },
-        "bounds": d.bounds,
-        "monteCarlo": d.simulation,
-        "check": d.check,
-        "budgets": d.budgets,
+        "bounds": d.bounds.to_dict(),
+        "monteCarlo": d.simulation.to_dict() if d.simulation is not None else None,
+        "check": d.check.to_dict() if d.check is not None else None,
+        "budgets": d.budgets.to_dict() if d.budgets is not None else None,
         "decision": d.decision.to_dict(),
     }
     if d.evidence is not None:
-        spec["evidence"] = d.evidence
+        spec["evidence"] = d.evidence.to_dict(d.evidence_mode)
     if d.candidate is not None:
-        spec["candidate"] = {**d.candidate.to_dict(), **({"bounds": d.candidate_bounds} if d.candidate_bounds is not None else {})}
+        spec["candidate"] = {**d.candidate.to_dict(), **({"bounds": d.candidate_bounds.to_dict()} if d.candidate_bounds is not None else {})}
     spec["provenance"] = d.provenance.to_dict()
     return {"apiVersion": "emac.dev/v1alpha1", "kind": "DerivationReport", "metadata": meta, "spec": spec}
 

@@ -552,7 +552,7 @@ def generate(sloth_doc: Mapping[str, Any], *, windows: Mapping[str, Any] | None 
         Invalid document (unsupported SLI plugin, missing queries, bad objective...).
     """
     if version is None:
-        from .. import __version__
+        from ..core.version import __version__
 
         version = f"emac-sim-{__version__}"
     return dump({"groups": generate_groups(sloth_doc, windows=windows, version=version, source=source)})

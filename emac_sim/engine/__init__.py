@@ -27,16 +27,19 @@ Design decisions (each module's docstring has the details):
   so the stopping point does not depend on scheduling.
 """
 
+from ..core.intervals import EstimatedQuantile, histogram_quantile, order_statistic_ranks, wilson_interval
+from ..core.seeds import draw_seed
 from .blocks import BLOCK_SIZE, BlockResult, SampleTrace, block_generator, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey
-from .intervals import histogram_quantile, order_statistic_ranks, wilson_interval
-from .result import SimulationResult, result_from_blocks
-from .simulate import draw_seed, simulate
+from .result import Estimate, SimulationResult, result_from_blocks
+from .simulate import simulate
 
 __all__ = [
     "BLOCK_SIZE",
     "BlockResult",
     "CompiledJourney",
+    "Estimate",
+    "EstimatedQuantile",
     "SampleTrace",
     "SimulationResult",
     "block_generator",

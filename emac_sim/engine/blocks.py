@@ -11,14 +11,23 @@ deterministic.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.histogram import N_BUCKETS
+from ..core.histogram import N_BUCKETS
 from .compile import CompiledJourney
 
 BLOCK_SIZE = 65536
+
+def default_workers() -> int:
+    """CPUs this process may run on (the default number of block workers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
 
 def plan_blocks(samples: int, block_size: int = BLOCK_SIZE) -> list[int]:
     """Sizes of the blocks that make up ``samples`` draws: full blocks then the remainder.
@@ -50,7 +59,7 @@ class BlockResult:
         Number of journeys, successful journeys, journeys that issued a hedge, and journeys
         used for Birnbaum importance.
     hist_ok, hist_all
-        Latency histograms (``emac_sim.kernels.histogram``) of successful / all journeys.
+        Latency histograms (:mod:`emac_sim.core.histogram`) of successful / all journeys.
     joint
         ``(n_components + 1, N_BUCKETS)``: successful journeys by dominant component (row 0:
         none) and latency bucket; gives tail attribution at any threshold after merging.

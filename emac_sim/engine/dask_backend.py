@@ -1,8 +1,8 @@
 """Dask backend: engine blocks and sweep points as tasks on a ``distributed`` cluster (DESIGN §6).
 
 The thread backend (:mod:`emac_sim.engine.simulate`) stays the embedded default; this module is
-used when a :class:`distributed.Client` is given (``simulate(..., client=client)``,
-:func:`simulate_on`), made active with :func:`use_client`, or chosen on the command line with
+used when a :class:`distributed.Client` is given (``simulate(..., client=client)``), made
+active with :func:`use_client`, or chosen on the command line with
 ``--scheduler dask-local`` / ``--scheduler tcp://HOST:PORT`` (:func:`scheduler_session`).
 Dask is an optional extra (``pip install 'emac-sim[dask]'``); nothing here imports it until a
 Dask scheduler is actually asked for.
@@ -48,10 +48,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.intervals import wilson_half_width
 from ..errors import SpecError
-from .blocks import BlockResult, run_block
+from .blocks import BlockResult, default_workers, run_block
 from .compile import CompiledJourney
-from .intervals import wilson_half_width
 
 #: The one-line hint printed when a Dask scheduler is asked for but Dask is not installed.
 INSTALL_HINT = "pip install 'emac-sim[dask]'"
@@ -168,8 +168,6 @@ def scheduler_session(scheduler: str, workers: int | None = None, *, connect_tim
     with contextlib.ExitStack() as stack:
         if value == "dask-local":
             import logging
-
-            from .simulate import default_workers
 
             cluster = stack.enter_context(
                 distributed.LocalCluster(
@@ -422,17 +420,6 @@ def _first_reaching(prefix: np.ndarray, samples: int, ok: int, target_ci: float,
         if wilson_half_width(ok + int(prefix[i, 1]), samples + int(prefix[i, 0]), confidence) <= target_ci:
             return i
     return None
-
-
-def simulate_on(client: Any, journey: Any, **kwargs: Any) -> Any:
-    """:func:`emac_sim.engine.simulate` with its blocks run as tasks on ``client``.
-
-    Same arguments and result as ``simulate``; the result is identical to the thread
-    backend's for the same seed.
-    """
-    from .simulate import simulate
-
-    return simulate(journey, client=client, **kwargs)
 
 
 # --------------------------------------------------------------------------- sweep points

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import numba
 
-from .. import __version__
+from ..core.version import __version__
 from ..kernelcache import announce_if_cold, cache_dir
 
 _LOCK = threading.Lock()

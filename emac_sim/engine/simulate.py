@@ -10,36 +10,19 @@ blocks computed beyond it are discarded, so early stopping is deterministic too.
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..core.intervals import wilson_half_width
+from ..core.seeds import resolve_seed
 from ..errors import numeric_layer
 from ..model.journey import Journey
-from ..model.scenario import SCENARIO_NAMES, named_scenario
 from . import dask_backend
-from .blocks import BLOCK_SIZE, BlockResult, plan_blocks, run_block
+from .blocks import BLOCK_SIZE, BlockResult, default_workers, plan_blocks, run_block
 from .compile import CompiledJourney, compile_journey, default_birnbaum_stride
-from .intervals import wilson_half_width
 from .result import SimulationResult, result_from_blocks
-
-MAX_SEED = 2**53  # drawn seeds stay exact in any JSON reader
-
-
-def draw_seed() -> int:
-    """A fresh random seed in [0, 2⁵³) (exact in JSON numbers)."""
-    return secrets.randbelow(MAX_SEED)
-
-
-def default_workers() -> int:
-    """CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def iter_blocks(compiled: CompiledJourney, seed: int, sizes: list[int], workers: int) -> Iterator[BlockResult]:
@@ -84,23 +67,6 @@ def _progress(total: int, enabled: bool) -> tuple[Callable[[int], None], Callabl
     task = prog.add_task("samples", total=total)
     prog.start()
     return (lambda n: prog.update(task, advance=n)), prog.stop
-
-
-def resolve_scenario(journey: Journey, correlation: str, pessimistic_shared: frozenset[str] | None):
-    """The scenario for ``correlation`` and the pessimistic minimiser used (if any)."""
-    if correlation not in SCENARIO_NAMES:
-        raise ValueError(f"unknown correlation scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
-    if correlation == "pessimistic" and pessimistic_shared is None:
-        try:
-            from ..analytic import pessimistic_shared as minimiser
-        except ImportError as err:
-            raise RuntimeError(
-                "--correlation pessimistic needs the analytic minimiser emac_sim.analytic.pessimistic_shared, which is not available"
-            ) from err
-        pessimistic_shared = frozenset(minimiser(journey))
-    if correlation != "pessimistic":
-        pessimistic_shared = None
-    return named_scenario(journey, correlation, pessimistic_shared), pessimistic_shared
 
 
 def scenario_notes(journey: Journey, correlation: str) -> list[str]:
@@ -178,15 +144,14 @@ def simulate(
     """
     if int(samples) != samples or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    if seed is not None and (int(seed) != seed or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed, drawn = resolve_seed(seed)
     if target_ci is not None and not (0.0 < target_ci < 1.0):
         raise ValueError(f"target_ci must be in (0, 1), got {target_ci!r}")
     if not (0.0 < confidence < 1.0):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    from ..analytic.scenarios import resolve_scenario
+
     scenario, shared = resolve_scenario(journey, correlation, pessimistic_shared)
-    drawn = seed is None
-    seed = draw_seed() if seed is None else int(seed)
     exact_birnbaum = None
     stride = 0
     if details and birnbaum_stride is None:

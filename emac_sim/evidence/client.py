@@ -161,7 +161,7 @@ class PrometheusClient:
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
-            from .. import __version__
+            from ..core.version import __version__
 
             s = requests.Session()
             s.headers["User-Agent"] = f"emac-sim/{__version__}"

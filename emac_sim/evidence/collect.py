@@ -195,11 +195,11 @@ def model_range(journey: Journey) -> tuple[float, float, float]:
     """(A⁻, A⁺, upper): the model's availability range, upper = max(A⁺, shared-fate maximum)."""
     from ..analytic import bounds
 
-    av = bounds(journey)["availability"]
-    indep = float(av["independent"])
-    pess = float(av["pessimistic"]) if av["pessimistic"] is not None else float(av["dependenceFree"][0])
-    sfr = av["sharedFateRange"]
-    upper = max(indep, float(sfr[1])) if sfr else float(av["dependenceFree"][1])
+    av = bounds(journey).availability
+    indep = float(av.independent)
+    pess = float(av.pessimistic) if av.pessimistic is not None else float(av.dependence_free[0])
+    sfr = av.shared_fate_range
+    upper = max(indep, float(sfr[1])) if sfr else float(av.dependence_free[1])
     return pess, indep, upper
 
 

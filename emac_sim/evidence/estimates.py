@@ -1,7 +1,7 @@
 """Numbers from counts: observed availability with its interval, quantiles from histogram buckets.
 
 Availability: ``good / total`` with the **Wilson score interval** (Wilson 1927; the same interval
-the Monte Carlo engine reports, :func:`emac_sim.engine.intervals.wilson_interval`). It treats the
+the Monte Carlo engine reports, :func:`emac_sim.core.intervals.wilson_interval`). It treats the
 window's requests as independent trials, so it is the interval of a steady error rate; bursty
 outages make the real uncertainty larger. Counts from ``increase`` may be fractional (Prometheus
 extrapolates to the window's edges); the formula takes them as they are.
@@ -13,7 +13,7 @@ starting at 0, a rank in the ``+Inf`` bucket answered by the highest finite ``le
 **resolution** is the bucket itself: the true quantile of the observations lies in
 ``[bucket lower le, bucket upper le]``, whatever the interpolation says. The **interval** adds the
 sampling error: with distribution-free order-statistic ranks (``l``, ``u``) for the quantile
-(:func:`emac_sim.engine.intervals.order_statistic_ranks`), the population quantile lies between the
+(:func:`emac_sim.core.intervals.order_statistic_ranks`), the population quantile lies between the
 lower edge of the bucket holding rank ``l`` and the upper edge of the bucket holding rank ``u``
 with the stated confidence.
 """
@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine.intervals import order_statistic_ranks, wilson_interval
+from ..core.intervals import order_statistic_ranks, wilson_interval
 
 
 def availability_interval(good: float, total: float, confidence: float = 0.95) -> tuple[float, float]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.jsonio import json_safe
 from ..units import format_duration
 from .estimates import QuantileEstimate
 
@@ -251,7 +252,7 @@ class EvidenceReport:
 
     def digest(self) -> str:
         """sha256 (hex) of the report's canonical JSON: the evidence's entry in provenance."""
-        text = json.dumps(_finite(self.to_dict()), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(json_safe(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def provenance_input(self) -> tuple[str, str]:
@@ -259,11 +260,3 @@ class EvidenceReport:
         return f"prometheus {self.source} at {rfc3339(self.at)} over {format_duration(self.window)}", self.digest()
 
 
-def _finite(o: Any) -> Any:
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_finite(v) for v in o]
-    return o

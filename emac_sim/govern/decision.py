@@ -23,17 +23,23 @@ This reproduces the paper's canonical report (FAIL: A⁻ = 0.99251449 < 0.995) a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.quantiles import LATENCY_KEYS
 from ..model.journey import Action, Journey
 from .guard import NOT_MODELLED, Evaluation, evaluate_guard
 
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
+
 Verdict = Literal["PASS", "FAIL", "REVIEW"]
 
-#: ``useBoundsForAutomation.availability`` → key of ``bounds["availability"]``.
+#: ``useBoundsForAutomation.availability`` → the availability bound (:meth:`AvailabilityBounds.value`).
 AVAILABILITY_BOUND_KEYS = {
     "pessimistic": "pessimistic",
     "lower": "pessimistic",
@@ -41,7 +47,7 @@ AVAILABILITY_BOUND_KEYS = {
     "independent": "independent",
     "declared": "declared",
 }
-#: ``useBoundsForAutomation.latency`` → key inside ``bounds["latency"][pNN]``.
+#: ``useBoundsForAutomation.latency`` → the quantile's bound (:meth:`QuantileBounds.value`).
 LATENCY_BOUND_KEYS = {
     "upperConfidence": "upperConfidence",
     "upper": "upper",
@@ -50,7 +56,6 @@ LATENCY_BOUND_KEYS = {
     "independent": "independent",
     "comonotone": "comonotone",
 }
-_LATENCY_KEYS = ("p50", "p90", "p99", "p999")
 
 
 def _fmt(x: float) -> str:
@@ -61,17 +66,17 @@ def _fmt_s(x: float) -> str:
     return f"{x:.6g}s"
 
 
-def availability_bound(journey: Journey, bounds: Mapping[str, Any]) -> tuple[str, float | None]:
+def availability_bound(journey: Journey, bounds: Bounds) -> tuple[str, float | None]:
     """(name, value) of the availability bound the policy gates on (``pessimistic`` → A⁻).
 
     ``declared`` falls back to ``pessimistic`` when the declared value is not computable.
     """
     name = journey.governance.availability_bound
     key = AVAILABILITY_BOUND_KEYS.get(name, "pessimistic")
-    av = bounds["availability"]
-    value = av.get(key)
+    av = bounds.availability
+    value = av.value(key)
     if value is None and key == "declared":
-        key, value = "pessimistic", av.get("pessimistic")
+        key, value = "pessimistic", av.pessimistic
     return key, (None if value is None else float(value))
 
 
@@ -89,45 +94,41 @@ def latency_threshold(journey: Journey) -> float | None:
     return None
 
 
-def latency_bound(journey: Journey, bounds: Mapping[str, Any], metric: str | None = None) -> float | None:
+def latency_bound(journey: Journey, bounds: Bounds, metric: str | None = None) -> float | None:
     """Seconds: the governed latency bound of ``metric`` (default: the objective's), ``None`` if not modelled."""
     return latency_bounds(journey, bounds)[1].get(metric or latency_metric(journey))
 
 
-def latency_bounds(journey: Journey, bounds: Mapping[str, Any]) -> tuple[str, dict[str, float]]:
+def latency_bounds(journey: Journey, bounds: Bounds) -> tuple[str, dict[str, float]]:
     """(key used, ``{pNN: seconds}``): the governed latency bound of every modelled quantile.
 
     The key is the policy's (``LATENCY_BOUND_KEYS``), except that ``upperConfidence`` becomes
     ``upper`` (the dependence-free bound) when no Monte Carlo interval is attached.
     """
-    lat = bounds.get("latency") or {}
     key = LATENCY_BOUND_KEYS.get(journey.governance.latency_bound, "upper")
-    entries = {q: lat[q] for q in _LATENCY_KEYS if isinstance(lat.get(q), Mapping)}
-    if key == "upperConfidence" and not any(e.get(key) is not None for e in entries.values()):
+    entries = {q: e for q in LATENCY_KEYS if (e := bounds.quantile(q)) is not None}
+    if key == "upperConfidence" and not any(e.upper_confidence is not None for e in entries.values()):
         key = "upper"
-    return key, {q: float(e[key]) for q, e in entries.items() if e.get(key) is not None}
+    return key, {q: float(v) for q, e in entries.items() if (v := e.value(key)) is not None}
 
 
-def with_simulated_latency(bounds: Mapping[str, Any], simulation: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A copy of ``bounds`` whose latency entries also carry ``upperConfidence``: the upper end of
-    the Monte Carlo interval of each quantile (successful journeys, seconds).
+def with_simulated_latency(bounds: Bounds, simulation: Estimate | None) -> Bounds:
+    """A copy of ``bounds`` whose latency quantiles also carry ``upper_confidence``
+    (``upperConfidence``): the upper end of the Monte Carlo interval of each quantile
+    (successful journeys, seconds).
 
     ``useBoundsForAutomation.latency: upperConfidence`` (the paper's conservative policy) gates on
     this value; ``upper`` gates on the dependence-free (Makarov/Fréchet) bound, which holds under
     any dependence but is much wider.
     """
-    out = dict(bounds)
-    lat = bounds.get("latency")
-    sim_lat = (simulation or {}).get("latency") or {}
-    if lat:
-        new_lat = dict(lat)
-        for q in _LATENCY_KEYS:
-            if q in lat and isinstance(lat[q], Mapping) and isinstance(sim_lat.get(q), Mapping):
-                ci = sim_lat[q].get("ci")
-                if ci and ci[1] is not None:
-                    new_lat[q] = {**lat[q], "upperConfidence": float(ci[1])}
-        out["latency"] = new_lat
-    return out
+    if bounds.latency is None or simulation is None or simulation.latency is None:
+        return bounds
+    quantiles = dict(bounds.latency.quantiles)
+    for q in LATENCY_KEYS:
+        est = simulation.latency.get(q)
+        if q in quantiles and est is not None and est.ci[1] is not None:
+            quantiles[q] = dataclasses.replace(quantiles[q], upper_confidence=float(est.ci[1]))
+    return bounds.with_latency(quantiles)
 
 
 def _is_domain_conflict(flag: str) -> bool:
@@ -186,9 +187,9 @@ class CandidateEvidence:
     def from_models(
         cls,
         accepted: Journey,
-        accepted_bounds: Mapping[str, Any],
+        accepted_bounds: Bounds,
         candidate: Journey,
-        candidate_bounds: Mapping[str, Any],
+        candidate_bounds: Bounds,
         *,
         changes: tuple[str, ...] = (),
     ) -> CandidateEvidence:
@@ -203,7 +204,7 @@ class CandidateEvidence:
             confidence=candidate.confidence,
             evidence_flags=tuple(candidate.evidence_flags),
             a_minus=cand,
-            a_plus=float(candidate_bounds["availability"]["independent"]),
+            a_plus=float(candidate_bounds.availability.independent),
             accepted_a_minus=acc,
             latency_upper=per_q.get(latency_metric(accepted)),
             latency_bounds=tuple(per_q.items()),
@@ -312,13 +313,13 @@ class GovernedBounds:
         ``accepted`` (the spec as written) or ``candidate`` (a candidate model judged under the
         spec's policy: the model automation would act on).
     availability_key
-        Key of ``bounds["availability"]`` the policy chose (``pessimistic``, ``independent`` or
+        The availability bound the policy chose (``pessimistic``, ``independent`` or
         ``declared``; ``declared`` falls back to ``pessimistic`` when not computable).
     a_minus, a_plus
         The governed availability bound (``A_minus``) and the optimistic estimate (``A_plus``).
     latency_key
-        Key inside ``bounds["latency"][pNN]`` the policy chose (``upperConfidence``: the upper
-        end of the Monte Carlo interval; ``upper``: the dependence-free bound; ...).
+        The latency bound the policy chose (``upperConfidence``: the upper end of the Monte
+        Carlo interval; ``upper``: the dependence-free bound; ...).
     latency
         ``(pNN, seconds)`` governed latency bound per modelled quantile.
     confidence
@@ -345,7 +346,7 @@ class GovernedBounds:
         return dict(self.latency).get(metric)
 
 
-def governed_bounds(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> GovernedBounds:
+def governed_bounds(journey: Journey, bounds: Bounds, candidate: CandidateEvidence | None = None) -> GovernedBounds:
     """The bounds governance acts on: the accepted spec's, or the candidate's when one is judged
     (both under the accepted spec's ``useBoundsForAutomation``)."""
     lkey, _ = latency_bounds(journey, bounds)
@@ -362,11 +363,11 @@ def governed_bounds(journey: Journey, bounds: Mapping[str, Any], candidate: Cand
         )
     akey, a_value = availability_bound(journey, bounds)
     _, lat = latency_bounds(journey, bounds)
-    a_plus = float(bounds["availability"]["independent"])
+    a_plus = float(bounds.availability.independent)
     return GovernedBounds("accepted", akey, a_value, a_plus, lkey, tuple(lat.items()), NO_DELTA_CONFIDENCE)
 
 
-def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: CandidateEvidence | None = None) -> dict[str, Any]:
+def guard_environment(journey: Journey, bounds: Bounds, candidate: CandidateEvidence | None = None) -> dict[str, Any]:
     """Values of the guard names (see :mod:`emac_sim.govern.guard`), from :func:`governed_bounds`.
 
     ``A_minus`` is the availability bound the policy governs on, ``pNN_U`` the governed latency
@@ -385,7 +386,7 @@ def guard_environment(journey: Journey, bounds: Mapping[str, Any], candidate: Ca
         "conf(delta)": g.confidence,
         "no_unresolved_domain_conflict": not g.unresolved_conflicts,
     }
-    for q in _LATENCY_KEYS:
+    for q in LATENCY_KEYS:
         env[f"{q}_U"] = g.latency_of(q) if g.latency else NOT_MODELLED
     return env
 
@@ -422,7 +423,7 @@ def _gates(journey: Journey, a_name: str, a_value: float | None, lat_value: floa
     return fails, passes
 
 
-def decide(journey: Journey, bounds: Mapping[str, Any], *, candidate: CandidateEvidence | None = None) -> Decision:
+def decide(journey: Journey, bounds: Bounds, *, candidate: CandidateEvidence | None = None) -> Decision:
     """Governance verdict for the accepted ``journey`` or for a ``candidate`` judged under its policy.
 
     Parameters

@@ -27,10 +27,6 @@ class Constraint:
     bound: float
 
     @property
-    def is_latency(self) -> bool:
-        return self.metric != "availability"
-
-    @property
     def quantile(self) -> float:
         """0.99 for p99, 0.999 for p999 (latency constraints only)."""
         return quantile_of(self.metric)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,22 +95,6 @@ class FanOutResult:
             "points": self.frame.to_dicts(),
         }
 
-    def write(self, out: str | Path, stem: str = "fanout") -> dict[str, list[str]]:
-        import json
-
-        from ..outdir import staged_output
-        from .plots import plot_fanout
-        from .whatif import _json_safe
-
-        with staged_output(out, "whatif") as stage:
-            d = stage.path
-            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-            self.frame.write_parquet(pq)
-            self.frame.write_csv(csv)
-            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-            plots = plot_fanout(self, d, stem)
-            return {"table": [str(stage.final(p)) for p in (pq, csv, js)], "plots": [str(stage.final(p)) for p in plots]}
-
 
 def fanout_study(
     widths: Sequence[int],
@@ -149,8 +132,9 @@ def fanout_study(
         ``_analytic``, ``_mc``, ``_mc_lo``, ``_mc_hi`` (seconds).
     """
     from ..analytic import latency_quantiles, scenario_availability
+    from ..core.seeds import resolve_seed
     from ..model.scenario import Scenario
-    from .whatif import CRN_BLOCK_SIZE, draw_seed
+    from .whatif import CRN_BLOCK_SIZE
 
     fast = fast or {"dist": "constant", "value": 0.01}
     slow = slow or {"dist": "constant", "value": 1.0}
@@ -163,7 +147,7 @@ def fanout_study(
     (_, fdist), (_, sdist) = mix.components
     if not float(fdist.ppf(1 - 1e-9)) < threshold < float(sdist.ppf(1e-9)):
         raise SpecError("<fan-out study>", "threshold", f"{threshold:g}s must separate the fast and the slow latency distributions")
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     single = {"p50": float(mix.ppf(0.5)), "p99": float(mix.ppf(0.99))}
     rows = []
     for n in widths:
@@ -187,14 +171,14 @@ def fanout_study(
             from ..engine import simulate
 
             kw = dict(samples=samples, seed=use_seed, correlation="independent", confidence=confidence, block_size=CRN_BLOCK_SIZE)
-            st = simulate(jt, **kw).to_dict()
-            sp = simulate(jp, **kw).to_dict()
-            a = st["availability"]
-            row.update(slow_mc=1.0 - a["estimate"], slow_mc_lo=1.0 - a["ci"][1], slow_mc_hi=1.0 - a["ci"][0])
+            st = simulate(jt, **kw).estimate
+            sp = simulate(jp, **kw).estimate
+            lo, hi = st.availability_ci
+            row.update(slow_mc=1.0 - st.availability, slow_mc_lo=1.0 - hi, slow_mc_hi=1.0 - lo)
             for key in ("p50", "p99"):
-                q = (sp.get("latency") or {}).get(key) or {}
-                ci = q.get("ci") or [None, None]
-                row.update({f"{key}_mc": q.get("estimate"), f"{key}_mc_lo": ci[0], f"{key}_mc_hi": ci[1]})
+                q = sp.quantile(key)
+                est, (q_lo, q_hi) = (q.estimate, q.ci) if q is not None else (None, (None, None))
+                row.update({f"{key}_mc": est, f"{key}_mc_lo": q_lo, f"{key}_mc_hi": q_hi})
         else:
             row.update(slow_mc=None, slow_mc_lo=None, slow_mc_hi=None)
             row.update({f"{k}_mc{x}": None for k in ("p50", "p99") for x in ("", "_lo", "_hi")})

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import json
 import math
 import os
 import platform
@@ -42,15 +41,20 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from ..core.jsonio import dumps
+from ..core.provenance import input_records, library_versions, tool_name
+from ..core.seeds import DEFAULT_SEED, resolve_seed
 from ..model.journey import Journey
 from ..spec.limits import MAX_LATENCY, MIN_LATENCY
 from .capacity import CapacityResult, capacity_components, derive_capacity
 from .document import SpecDocument
 from .specpath import operator_nodes, parse_path, set_value
-from .whatif import CRN_BLOCK_SIZE, LATENCY_KEYS, _json_safe, draw_seed
+from .whatif import CRN_BLOCK_SIZE, LATENCY_KEYS
 
 FANOUT_WIDTHS = (1, 2, 5, 10, 20, 50, 100)
 FANOUT_MC_WIDTHS = (1, 10, 100)
+#: Libraries whose versions the report's provenance lists.
+REPORT_LIBRARIES = ("numpy", "scipy", "numba", "polars", "matplotlib")
 
 
 @dataclass
@@ -96,8 +100,8 @@ def mc_ccdf(counts_hist: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarr
     Returns ``(t seconds, ccdf, lo, hi)`` restricted to finite edges where at least one sample
     lies above (the CCDF is exact at bucket edges: no within-bucket interpolation).
     """
-    from ..engine.intervals import wilson_interval
-    from ..kernels.histogram import bucket_edges
+    from ..core.histogram import bucket_edges
+    from ..core.intervals import wilson_interval
 
     hist = np.asarray(counts_hist, dtype=np.int64)
     n = int(hist.sum())
@@ -147,8 +151,8 @@ def _fanout_component_study(journey: Journey, seed: int, samples: int, confidenc
             for n in FANOUT_MC_WIDTHS:
                 jf = fanout_journey(n, lat_spec)
                 res = simulate(jf, samples=samples, seed=seed, correlation="independent", confidence=confidence, block_size=CRN_BLOCK_SIZE)
-                q = res.quantiles(True) or {}
-                est = (q.get("p99") or {}).get("estimate")
+                q = res.estimate.quantile("p99")
+                est = q.estimate if q is not None else None
                 slow, slo, shi = _share_above(res.counts.hist_ok, p99, confidence)
                 mc.append({"width": n, "p99": est, "amplification": None if est is None else est / p99, "slow": slow, "slowLo": slo, "slowHi": shi})
         out[cid] = {"p99": p99, "widths": list(FANOUT_WIDTHS), "amplification": curve.tolist(), "mc": mc}
@@ -157,8 +161,8 @@ def _fanout_component_study(journey: Journey, seed: int, samples: int, confidenc
 
 def _share_above(hist: np.ndarray, x: float, confidence: float) -> tuple[float, float, float]:
     """Share of samples above ``x`` (counted from the bucket after the one holding x) ± Wilson."""
-    from ..engine.intervals import wilson_interval
-    from ..kernels.histogram import bucket_index
+    from ..core.histogram import bucket_index
+    from ..core.intervals import wilson_interval
 
     n = int(hist.sum())
     if n == 0:
@@ -183,19 +187,20 @@ def _tradeoff_points(doc: SpecDocument, base: Any, path: str, key: str, values: 
         j = _capacity(doc.journey(set_value(base, sp, v, doc.shown))).journey
         b = analytic.bounds(j, confidence=confidence)
         amp = analytic.call_amplification(j)
+        qb = b.quantile("p99")
         row: dict[str, Any] = {
             "value": float(v),
-            "p99": _get(b, "latency", "p99", "independent"),
-            "availability": b["availability"]["independent"],
+            "p99": qb.independent if qb is not None else None,
+            "availability": b.availability.independent,
             "calls": float(sum(amp.values())),
         }
         if samples > 0:
-            res = _simulate(j, samples, seed, correlation, confidence)
-            d = res.to_dict()
-            p = (d.get("latency") or {}).get("p99") or {}
-            row.update(mcP99=p.get("estimate"), mcP99Lo=(p.get("ci") or [None, None])[0], mcP99Hi=(p.get("ci") or [None, None])[1])
-            row["mcCalls"] = float(sum(d["callAmplification"].values()))
-            row["hedgeRate"] = d.get("hedgeRate")
+            e = _simulate(j, samples, seed, correlation, confidence).estimate
+            p = e.quantile("p99")
+            p_est, (p_lo, p_hi) = (p.estimate, p.ci) if p is not None else (None, (None, None))
+            row.update(mcP99=p_est, mcP99Lo=p_lo, mcP99Hi=p_hi)
+            row["mcCalls"] = float(sum((e.call_amplification or {}).values()))
+            row["hedgeRate"] = e.hedge_rate
         pts.append(row)
     ref = base_calls if base_calls is not None else min(p["calls"] for p in pts)
     for p in pts:
@@ -203,14 +208,6 @@ def _tradeoff_points(doc: SpecDocument, base: Any, path: str, key: str, values: 
         if "mcCalls" in p:
             p["mcExtraLoad"] = p["mcCalls"] / ref - 1.0
     return {"path": f"{path}.{key}", "points": pts, "baselineCalls": ref, "correlation": correlation}
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _capacity(journey: Journey) -> CapacityResult:
@@ -333,7 +330,7 @@ def report(
     *,
     samples: int = 100_000,
     sweep_samples: int = 20_000,
-    seed: int | None = 1,
+    seed: int | None = DEFAULT_SEED,
     correlation: str = "declared",
     confidence: float = 0.95,
     slo_paths: Iterable[str | os.PathLike] = (),
@@ -389,20 +386,19 @@ def _write_report(
     command: str | None,
 ) -> ReportResult:
     """Compute everything and write it into ``out_dir`` (the staged directory)."""
-    from .. import __version__, analytic
+    from .. import analytic
     from . import reportfigs as figs
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     doc = SpecDocument.load(spec, slo_paths)
     j0 = doc.journey()
     cap = _capacity(j0)
     j = cap.journey
-    b = analytic.bounds(j, confidence=confidence)
-    pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
-    sim = _simulate(j, samples, use_seed, correlation, confidence, pess)
-    s = sim.to_dict()
+    bounds = analytic.bounds(j, confidence=confidence)
+    sim = _simulate(j, samples, use_seed, correlation, confidence, bounds.availability.pessimistic_set)
+    b, s = bounds.to_dict(), sim.to_dict()  # rendered as report.md / report.html / report.json
     kw = dict(samples=sweep_samples, seed=use_seed, correlation=correlation, confidence=confidence)
 
     figures: list[Path] = []
@@ -452,7 +448,7 @@ def _write_report(
 
     summary = _summary(j, b, s, cap, hedges, retries, fan, use_seed, samples, sweep_samples, correlation, confidence)
     provenance = {
-        "tool": f"emac-sim {__version__}",
+        "tool": tool_name(),
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
         "command": command or f"emac report {spec} --out {out}",
@@ -460,8 +456,8 @@ def _write_report(
         "samples": samples,
         "sweepSamples": sweep_samples,
         "blockSize": CRN_BLOCK_SIZE,
-        "inputs": [{"file": f, "sha256": h} for f, h in j0.inputs],
-        "libraries": _versions(),
+        "inputs": input_records(j0.inputs),
+        "libraries": dict(library_versions(REPORT_LIBRARIES, missing=None)),
     }
     summary["provenance"] = provenance
     blocks = _blocks(j, b, s, cap, summary, captions, hedges, retries)
@@ -470,20 +466,8 @@ def _write_report(
     htm = out_dir / "report.html"
     htm.write_text(_html(blocks, fig_dir, j.name))
     # every number behind the report, machine-readable (inf/NaN as null)
-    (out_dir / "report.json").write_text(json.dumps(_json_safe(summary), indent=1, sort_keys=False) + "\n")
+    (out_dir / "report.json").write_text(dumps(summary, indent=1) + "\n")
     return ReportResult(out_dir, md, htm, figures, summary)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("numpy", "scipy", "numba", "polars", "matplotlib"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:  # pragma: no cover
-            pass
-    return out
 
 
 def _summary(j: Journey, b: dict, s: dict, cap: CapacityResult, hedges: list, retries: list, fan: dict, seed: int, samples: int,

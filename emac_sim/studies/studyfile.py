@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..model.scenario import SCENARIO_NAMES
 from ..spec.loader import API_VERSION
 from ..spec.yamlio import load_yaml_documents
 from ..units import parse_duration
@@ -50,7 +51,6 @@ from .specpath import parse_path
 from .whatif import USING
 
 KINDS = ("WhatIfStudy", "FanOutStudy")
-SCENARIOS = ("declared", "independent", "shared", "pessimistic")
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,8 @@ def load_study(path: str | Path) -> WhatIfStudy | FanOutStudy:
             values = parse_values(str(vals), f, f"{p}.values")
         varies.append(Vary(sp, values))
     corr = spec.get("correlation")
-    if corr is not None and corr not in SCENARIOS:
-        raise SpecError(f, "spec.correlation", f"expected one of {', '.join(SCENARIOS)}, got {corr!r}")
+    if corr is not None and corr not in SCENARIO_NAMES:
+        raise SpecError(f, "spec.correlation", f"expected one of {', '.join(SCENARIO_NAMES)}, got {corr!r}")
     fm = None
     if "findMax" in spec:
         p = "spec.findMax"

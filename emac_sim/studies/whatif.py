@@ -30,11 +30,13 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
+from ..core.provenance import input_records, tool_name
+from ..core.quantiles import LATENCY_KEYS
+from ..core.seeds import resolve_seed
 from ..errors import SpecError
 from ..model.journey import Journey
 from ..units import parse_duration
@@ -44,7 +46,10 @@ from .document import SpecDocument
 from .grid import Vary, grid_points
 from .specpath import SpecPath, parse_path, resolved_path
 
-LATENCY_KEYS: tuple[str, ...] = ("p50", "p90", "p99", "p999")
+if TYPE_CHECKING:
+    from ..analytic.bounds import Bounds
+    from ..engine.result import Estimate
+
 #: samples per engine block in studies. The engine draws a request's uniforms from its block's
 #: stream in call order, so a sample that makes a different number of calls at two points (a
 #: hedge issued at one and not the other, a series cut short by a failure) shifts the stream for
@@ -63,17 +68,6 @@ CRN_NOTE = (
 )
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-def draw_seed() -> int:
-    """A fresh 63-bit seed from OS entropy (recorded in every result)."""
-    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
 def numeric(value: Any) -> float | None:
     """A varied value as a number for plotting: numbers as is, durations in seconds, else None."""
     if isinstance(value, bool):
@@ -90,11 +84,12 @@ def numeric(value: Any) -> float | None:
 
 @dataclass
 class PointEvaluation:
-    """Everything computed at one point."""
+    """Everything computed at one point: the analytic bounds (``None`` when skipped), the Monte
+    Carlo estimate (``None`` without samples) and the capacity fixed point (when declared)."""
 
     journey: Journey
-    bounds: dict
-    simulation: dict | None
+    bounds: Bounds | None
+    simulation: Estimate | None
     capacity: CapacityResult | None
 
     @property
@@ -123,24 +118,16 @@ def evaluate(
 
     cap = derive_capacity(journey, tolerance=capacity_tolerance) if capacity_components(journey) else None
     j = cap.journey if cap is not None else journey
-    b = bounds(j, confidence=confidence) if analytic else {"availability": {}, "latency": None}
+    b = bounds(j, confidence=confidence) if analytic else None
     sim = None
     if samples > 0:
         from ..engine import simulate
 
-        pess = frozenset(b["availability"].get("pessimisticShared") or ()) if correlation == "pessimistic" else None
+        pess = b.availability.pessimistic_set if b is not None else None
         sim = simulate(
             j, samples=samples, seed=seed, correlation=correlation, confidence=confidence, pessimistic_shared=pess, block_size=CRN_BLOCK_SIZE
-        ).to_dict()
+        ).estimate
     return PointEvaluation(j, b, sim, cap)
-
-
-def _get(d: dict | None, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _f(v: Any) -> float | None:
@@ -155,33 +142,34 @@ def _f(v: Any) -> float | None:
 def row(ev: PointEvaluation) -> dict[str, Any]:
     """Flat table row for one evaluated point (availability dimensionless, latency seconds)."""
     b, s = ev.bounds, ev.simulation
-    av = b["availability"]
-    sfr = av.get("sharedFateRange") or [None, None]
-    dfr = av.get("dependenceFree") or [None, None]
+    av = b.availability if b is not None else None
+    sfr = (av.shared_fate_range if av is not None else None) or (None, None)
+    dfr = av.dependence_free if av is not None else (None, None)
+    ci = s.availability_ci if s is not None else (None, None)
     out: dict[str, Any] = {
-        "availability_independent": _f(av.get("independent")),
-        "availability_declared": _f(av.get("declared")),
-        "availability_pessimistic": _f(av.get("pessimistic")),
+        "availability_independent": _f(av.independent) if av is not None else None,
+        "availability_declared": _f(av.declared) if av is not None else None,
+        "availability_pessimistic": _f(av.pessimistic) if av is not None else None,
         "shared_fate_lo": _f(sfr[0]),
         "shared_fate_hi": _f(sfr[1]),
         "dependence_free_lo": _f(dfr[0]),
         "dependence_free_hi": _f(dfr[1]),
-        "mc_availability": _f(_get(s, "availability", "estimate")),
-        "mc_availability_lo": _f((_get(s, "availability", "ci") or [None, None])[0]),
-        "mc_availability_hi": _f((_get(s, "availability", "ci") or [None, None])[1]),
+        "mc_availability": _f(s.availability) if s is not None else None,
+        "mc_availability_lo": _f(ci[0]),
+        "mc_availability_hi": _f(ci[1]),
     }
-    lat = b.get("latency")
     inf = math.inf if ev.saturated else None
     for k in LATENCY_KEYS:
+        qb = b.quantile(k) if b is not None else None
         for part in ("independent", "comonotone", "lower", "upper"):
-            out[f"{k}_{part}"] = inf if ev.saturated else _f(_get(lat, k, part))
-        est = _get(s, "latency", k)
-        ci = (est or {}).get("ci") or [None, None]
-        out[f"mc_{k}"] = inf if ev.saturated else _f((est or {}).get("estimate"))
-        out[f"mc_{k}_lo"] = inf if ev.saturated else _f(ci[0])
-        out[f"mc_{k}_hi"] = inf if ev.saturated else _f(ci[1])
-    out["tail_amplification"] = None if ev.saturated else _f(_get(s, "tailAmplification"))
-    out["hedge_rate"] = _f(_get(s, "hedgeRate"))
+            out[f"{k}_{part}"] = inf if ev.saturated else (_f(qb.value(part)) if qb is not None else None)
+        est = s.quantile(k) if s is not None else None
+        qci = est.ci if est is not None else (None, None)
+        out[f"mc_{k}"] = inf if ev.saturated else (_f(est.estimate) if est is not None else None)
+        out[f"mc_{k}_lo"] = inf if ev.saturated else _f(qci[0])
+        out[f"mc_{k}_hi"] = inf if ev.saturated else _f(qci[1])
+    out["tail_amplification"] = None if ev.saturated or s is None else _f(s.tail_amplification)
+    out["hedge_rate"] = _f(s.hedge_rate) if s is not None else None
     cap = ev.capacity
     out["saturated"] = ev.saturated
     out["saturated_components"] = ",".join(cap.saturated) if cap else ""
@@ -217,7 +205,7 @@ class WhatIfResult:
     correlation: str
     confidence: float
     notes: list[str] = field(default_factory=list)
-    find_max: dict | None = None
+    find_max: FindMaxResult | None = None
     inputs: tuple[tuple[str, str], ...] = ()
 
     def meta(self) -> dict:
@@ -231,52 +219,14 @@ class WhatIfResult:
             "commonRandomNumbers": CRN_NOTE,
             "blockSize": CRN_BLOCK_SIZE,
             "notes": list(self.notes),
-            "provenance": {"tool": f"emac-sim {_version()}", "inputs": [{"file": f, "sha256": h} for f, h in self.inputs]},
+            "provenance": {"tool": tool_name(), "inputs": input_records(self.inputs)},
         }
 
     def to_dict(self) -> dict:
         out = {**self.meta(), "points": self.frame.to_dicts()}
         if self.find_max is not None:
-            out["findMax"] = self.find_max
+            out["findMax"] = self.find_max.to_dict()
         return out
-
-    def write(self, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
-        """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
-
-        ``out`` is written as a whole (:func:`emac_sim.outdir.staged_output`): a new, empty or
-        previous emac-sim output directory. Returns the written paths by kind.
-        """
-        import json
-
-        from ..outdir import staged_output
-        from .plots import plot_sweep
-
-        files: dict[str, list[str]] = {}
-        with staged_output(out, "whatif") as stage:
-            d = stage.path
-            pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
-            self.frame.write_parquet(pq)
-            self.frame.write_csv(csv)
-            js.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
-            files["table"] = [str(stage.final(p)) for p in (pq, csv, js)]
-            if self.varies and len(self.frame):
-                files["plots"] = [str(stage.final(p)) for p in plot_sweep(self, d, stem)]
-        return files
-
-
-def _json_safe(o: Any) -> Any:
-    """JSON-ready copy: non-finite floats become null, numpy scalars and arrays plain Python."""
-    if isinstance(o, np.ndarray):
-        return _json_safe(o.tolist())
-    if isinstance(o, np.generic):
-        return _json_safe(o.item())
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): _json_safe(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, set, frozenset)):
-        return [_json_safe(v) for v in (sorted(o) if isinstance(o, (set, frozenset)) else o)]
-    return o
 
 
 def whatif(
@@ -332,7 +282,7 @@ def whatif(
     varies = tuple(varies)
     points = grid_points(varies)
     resolved = {v.path.text: resolved_path(doc.doc, v.path, doc.shown) for v in varies}
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     # validate every point before computing any: a bad value fails fast with its path
@@ -399,25 +349,28 @@ class FindMaxResult:
 
 def _metric_value(ev: PointEvaluation, c: Constraint, using: str) -> float | None:
     """The value of ``c.metric`` at an evaluated point under the ``using`` rule."""
+    b, s = ev.bounds, ev.simulation
     if c.metric == "availability":
-        av = ev.bounds["availability"]
         if using == "independent":
-            return _f(av.get("independent"))
+            return _f(b.availability.independent) if b is not None else None
         if using == "upper":  # the conservative side: the pessimistic availability A⁻
-            return _f(av.get("pessimistic"))
-        return _f(_get(ev.simulation, "availability", "estimate"))
+            return _f(b.availability.pessimistic) if b is not None else None
+        return _f(s.availability) if s is not None else None
     if ev.saturated:
         return math.inf
     if using == "montecarlo":
-        est = _get(ev.simulation, "latency", c.metric, "estimate")
+        q = s.quantile(c.metric) if s is not None else None
+        est = q.estimate if q is not None else None
         return math.inf if est is None else _f(est)
     if using == "upper":
         if c.metric not in LATENCY_KEYS:
             raise SpecError("--subject-to", c.metric, f"--using upper knows {', '.join(LATENCY_KEYS)} only")
-        v = _get(ev.bounds, "latency", c.metric, "upper")
+        qb = b.quantile(c.metric) if b is not None else None
+        v = qb.upper if qb is not None else None
         return math.inf if v is None else _f(v)
     if c.metric in LATENCY_KEYS:
-        v = _get(ev.bounds, "latency", c.metric, "independent")
+        qb = b.quantile(c.metric) if b is not None else None
+        v = qb.independent if qb is not None else None
     else:
         from ..analytic import latency_quantiles
 
@@ -478,7 +431,7 @@ def find_max(
     integer = sp.segments[-1] in INTEGER_KEYS
     if start is None or start <= 0:
         start = 1.0
-    use_seed = draw_seed() if seed is None else int(seed)
+    use_seed, _ = resolve_seed(seed)
     sims = samples if using == "montecarlo" else 0
     evaluations: list[dict[str, Any]] = []
     cache: dict[float, bool] = {}

@@ -1,29 +1,72 @@
-"""Glue between the ``emac whatif`` / ``emac report`` commands and the study functions.
+"""``emac whatif``: what-if sweeps, find-max and fan-out studies from the command line or a study file.
 
 Kept out of ``cli.py`` so that the CLI stays a thin typer layer: here the options are resolved
-(study file vs command line), the study runs, and the result is printed as a table or as one
-JSON object.
+(study file vs command line), the study runs (:mod:`emac_sim.studies`), its tables and plots are
+written as a whole into the output folder, and the result is printed as a table or as one JSON
+object.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core.jsonio import dumps, print_json
+from ..core.seeds import DEFAULT_SEED
 from ..errors import SpecError
-from ..outdir import check_output_dir, safe_name
-from .constraints import parse_constraint
-from .fanout import FanOutResult, fanout_study
-from .grid import Vary, parse_vary
-from .studyfile import FanOutStudy, WhatIfStudy, load_study
-from .whatif import USING, WhatIfResult, _json_safe, find_max, whatif
+from ..model.scenario import SCENARIO_NAMES
+from ..outdir import check_output_dir, safe_name, staged_output
+from ..studies import plots
+from ..studies.constraints import parse_constraint
+from ..studies.document import SpecDocument
+from ..studies.fanout import FanOutResult, fanout_study
+from ..studies.grid import Vary, parse_vary
+from ..studies.studyfile import FanOutStudy, WhatIfStudy, load_study
+from ..studies.whatif import USING, WhatIfResult, find_max, whatif
+from .evidence import summary_line
+
+if TYPE_CHECKING:
+    from ..evidence.report import EvidenceReport
+    from .evidence import EvidenceRequest
 
 DEFAULT_SAMPLES = 20_000
-DEFAULT_SEED = 0
 DEFAULT_OUT = Path("whatif-out")  # tables and plots go to whatif-out/<name> without --out (never inside compile's out/)
-SCENARIOS = ("declared", "independent", "shared", "pessimistic")
+
+
+def _write_study(
+    result: WhatIfResult | FanOutResult, out: str | os.PathLike, stem: str, plot: Callable[[Path], list[Path]] | None
+) -> dict[str, list[str]]:
+    """Write ``<stem>.parquet``, ``<stem>.csv``, ``<stem>.json`` and the plots (PNG + SVG).
+
+    ``out`` is written as a whole (:func:`emac_sim.outdir.staged_output`): a new, empty or
+    previous emac-sim output directory. Returns the written paths by kind.
+    """
+    files: dict[str, list[str]] = {}
+    with staged_output(out, "whatif") as stage:
+        d = stage.path
+        pq, csv, js = d / f"{stem}.parquet", d / f"{stem}.csv", d / f"{stem}.json"
+        result.frame.write_parquet(pq)
+        result.frame.write_csv(csv)
+        js.write_text(dumps(result.to_dict()) + "\n")
+        files["table"] = [str(stage.final(p)) for p in (pq, csv, js)]
+        if plot is not None:
+            files["plots"] = [str(stage.final(p)) for p in plot(d)]
+    return files
+
+
+def write_sweep(result: WhatIfResult, out: str | os.PathLike, stem: str = "whatif") -> dict[str, list[str]]:
+    """The sweep's table and its plots (when it has points), written as a whole into ``out``."""
+    plot = (lambda d: plots.plot_sweep(result, d, stem)) if result.varies and len(result.frame) else None
+    return _write_study(result, out, stem, plot)
+
+
+def write_fanout(result: FanOutResult, out: str | os.PathLike, stem: str = "fanout") -> dict[str, list[str]]:
+    """The fan-out study's table and plots, written as a whole into ``out``."""
+    return _write_study(result, out, stem, lambda d: plots.plot_fanout(result, d, stem))
 
 
 def _console() -> Any:
@@ -138,15 +181,13 @@ def whatif_command(
     slo_paths: list[Path],
     as_json: bool,
     analytic: bool = True,
-    evidence: Any = None,
+    evidence: EvidenceRequest | None = None,
 ) -> int:
     """Run ``emac whatif``; return the exit code (1 when a find-max finds no feasible value).
 
-    With ``evidence`` (:class:`emac_sim.evidence.EvidenceRequest`) the spec's telemetry is read
-    first; in ``observed`` mode the sweep starts from the observed values (``--vary`` applies on
-    top), and the evidence is printed with the result."""
-    from ..cli import print_json
-
+    With ``evidence`` (:class:`emac_sim.pipeline.evidence.EvidenceRequest`) the spec's telemetry
+    is read first; in ``observed`` mode the sweep starts from the observed values (``--vary``
+    applies on top), and the evidence is printed with the result."""
     if not 0.0 < confidence < 1.0:
         raise SpecError("--confidence", "", f"must be in (0, 1), got {confidence}")
     varies: list[Vary] = [parse_vary(v) for v in vary]
@@ -167,7 +208,7 @@ def whatif_command(
             seed=seed if seed is not None else (st.seed if st.seed is not None else DEFAULT_SEED),
             confidence=st.confidence or confidence,
         )
-        files = fr.write(fan_out)
+        files = write_fanout(fr, fan_out)
         if as_json:
             print_json({**fr.to_dict(), "files": files})
         else:
@@ -194,8 +235,8 @@ def whatif_command(
     if fm_using not in USING:
         raise SpecError("--using", "", f"must be one of {', '.join(USING)}, got {fm_using!r}")
     corr = correlation or "declared"
-    if corr not in SCENARIOS:
-        raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIOS)}, got {corr!r}")
+    if corr not in SCENARIO_NAMES:
+        raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIO_NAMES)}, got {corr!r}")
     n = samples if samples is not None else DEFAULT_SAMPLES
     seed = seed if seed is not None else DEFAULT_SEED  # the CLI's one seed policy: 0 unless given
     name = st.name if st is not None else Path(spec).stem
@@ -218,14 +259,12 @@ def whatif_command(
             slo_paths=slo_paths,
         )
         if result is not None:
-            result.find_max = fm.to_dict()
+            result.find_max = fm
     if result is not None and ev_report is not None:
-        from ..evidence.commands import summary_line
-
         result.notes.append(summary_line(ev_report, evidence.mode))
         result.inputs = (*result.inputs, ev_report.provenance_input())
     if result is not None:
-        files = result.write(out_dir)
+        files = write_sweep(result, out_dir)
     if as_json:
         obj: dict[str, Any] = result.to_dict() if result is not None else {"spec": shown}
         if fm is not None:
@@ -233,24 +272,21 @@ def whatif_command(
         obj["files"] = files
         if ev_report is not None:
             obj["evidence"] = ev_report.to_dict(evidence.mode)
-        print_json(_json_safe(obj))
+        print_json(obj)
     else:
         if result is not None:
             print_sweep(result)
         if fm is not None:
             print(fm.message if fm.maximum is not None else f"find-max: {fm.message}")
         if ev_report is not None and result is None:
-            from ..evidence.commands import summary_line
-
             print(summary_line(ev_report, evidence.mode))
         _print_files(files)
     return 1 if fm is not None and fm.maximum is None else 0
 
 
-def _with_evidence(spec: Path, slo_paths: list[Path], evidence: Any) -> tuple[Any, Any]:
+def _with_evidence(spec: Path, slo_paths: list[Path], evidence: EvidenceRequest) -> tuple[SpecDocument, EvidenceReport]:
     """The spec as a document (observed values written in for ``observed``) and its evidence."""
     from ..evidence.overlay import observed_document
-    from .document import SpecDocument
 
     doc = SpecDocument.load(spec, slo_paths)
     report = evidence.collect(doc.journey())
@@ -263,44 +299,3 @@ def _print_files(files: dict[str, list[str]]) -> None:
     for kind, paths in files.items():
         for p in paths:
             print(f"wrote {kind}: {p}")
-
-
-def report_command(
-    spec: Path,
-    out: Path,
-    samples: int,
-    sweep_samples: int,
-    seed: int | None,
-    correlation: str,
-    confidence: float,
-    slo_paths: list[Path],
-    as_json: bool,
-) -> int:
-    """Run ``emac report``; print where the report went (or its summary as JSON)."""
-    import shlex
-    import sys
-
-    from ..cli import print_json
-    from .report import report
-
-    if correlation not in SCENARIOS:
-        raise SpecError("--correlation", "", f"must be one of {', '.join(SCENARIOS)}, got {correlation!r}")
-    if samples < 1:
-        raise SpecError("--samples", "", f"must be >= 1, got {samples}")
-    if sweep_samples < 0:
-        raise SpecError("--sweep-samples", "", f"must be >= 0, got {sweep_samples}")
-    if not 0.0 < confidence < 1.0:
-        raise SpecError("--confidence", "", f"must be in (0, 1), got {confidence}")
-    argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name in ("emac", "emac.exe") else ["report", str(spec), "--out", str(out)]
-    command = "emac " + " ".join(shlex.quote(a) for a in argv)
-    res = report(spec, out, samples=samples, sweep_samples=sweep_samples, seed=seed, correlation=correlation, confidence=confidence,
-                 slo_paths=slo_paths, command=command)
-    if as_json:
-        d = res.to_dict()
-        print_json({k: v for k, v in d.items() if k != "summary"} | {"seed": res.summary["seed"]})
-    else:
-        print(f"wrote {res.markdown}")
-        print(f"wrote {res.html}")
-        for f in res.figures:
-            print(f"wrote figure: {f}")
-    return 0

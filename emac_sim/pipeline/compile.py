@@ -13,13 +13,10 @@ The pipeline, for the accepted spec (and, with ``candidate``, for a candidate mo
 6. every artifact, written atomically into ``out`` (:func:`emac_sim.emit.emit_all`) whatever
    the decision: a FAIL is worth reviewing.
 
-Candidate models (``--candidate MODEL``: a ``DiscoveredJourneyModel`` or ``JourneyIntent``)
-describe what the system *is*; the accepted spec keeps what it *should be* (objectives, policy,
-actions). The candidate is judged under the accepted spec's policy with its own bounds
-(:class:`emac_sim.govern.CandidateEvidence`: confidence, evidence flags, A⁻, ΔA⁻ and the
-model changes listed by :func:`model_changes`). Both models are simulated and checked; the
-artifacts stay those of the accepted spec, with the candidate's evaluation in the derivation
-report, until the candidate is accepted (written as the spec).
+Candidate models (``--candidate MODEL``) are judged under the accepted spec's policy
+(:mod:`emac_sim.pipeline.candidate`). Both models are simulated and checked; the artifacts stay
+those of the accepted spec, with the candidate's evaluation in the derivation report, until the
+candidate is accepted (written as the spec).
 """
 
 from __future__ import annotations
@@ -27,17 +24,28 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..analytic.bounds import Bounds
 from ..budgets import Budgets, derive_budgets
-from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
+from ..check import CHECK_CONFIDENCE, DEFAULT_SAMPLES, CheckRun, run_check
+from ..core.provenance import Provenance
+from ..core.seeds import DEFAULT_SEED
+from ..emit import EmitOptions, emit_all
+from ..emit.derivation import Derivation
 from ..errors import SpecError
+from ..govern.decision import CandidateEvidence, Decision, decide, with_simulated_latency
 from ..model.journey import Journey
 from ..model.scenario import SCENARIO_NAMES
 from ..outdir import check_output_dir
+from .candidate import judge_candidate
+
+if TYPE_CHECKING:
+    from ..evidence.report import EvidenceReport
+    from .evidence import EvidenceRequest
 
 
 @dataclass(frozen=True)
@@ -71,17 +79,17 @@ class CompileResult:
     """
 
     journey: Journey
-    bounds: Mapping[str, Any]
+    bounds: Bounds
     check: CheckRun
     candidate_check: CheckRun | None
     budgets: Budgets | None
-    decision: Any
-    candidate: Any
+    decision: Decision | None
+    candidate: CandidateEvidence | None
     out_dir: Path
     written: tuple[str, ...]
     samples: int
     correlation: str
-    evidence: Any = None
+    evidence: EvidenceReport | None = None
     evidence_mode: str = "declared"
 
     @property
@@ -100,9 +108,9 @@ class CompileResult:
         return 1 if self.decision is None else int(self.decision.exit_code)
 
     @property
-    def seed(self) -> int | None:
+    def seed(self) -> int:
         """The Monte Carlo seed actually used."""
-        return self.check.simulation.get("seed")
+        return self.check.simulation.seed
 
     def explanation(self) -> str:
         """Why the check refused (all failing comparisons), or an empty string."""
@@ -110,7 +118,7 @@ class CompileResult:
         return "\n".join(r.verdict.explanation() for r in runs if not r.verdict.consistent)
 
     def to_dict(self) -> dict[str, Any]:
-        av = self.bounds["availability"]
+        av = self.bounds.availability
         out: dict[str, Any] = {
             "command": "compile",
             "journey": self.journey.name,
@@ -118,16 +126,16 @@ class CompileResult:
             "status": self.status,
             "exitCode": self.exit_code,
             "availability": {
-                "aPlus": av["independent"],
-                "aMinus": av["pessimistic"],
-                "boundWidth": float(av["independent"]) - float(av["pessimistic"]),
+                "aPlus": av.independent,
+                "aMinus": av.pessimistic,
+                "boundWidth": float(av.independent) - float(av.pessimistic),  # type: ignore[arg-type]
                 "objective": self.journey.availability_objective.target if self.journey.availability_objective else None,
             },
             "samples": self.samples,
             "seed": self.seed,
             "correlation": self.correlation,
             "check": self.check.verdict.to_dict(),
-            "simulation": dict(self.check.simulation),
+            "simulation": self.check.simulation.to_dict(),
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "budgets": self.budgets.to_dict() if self.budgets is not None else None,
             "outDir": str(self.out_dir),
@@ -142,43 +150,6 @@ class CompileResult:
         if self.evidence is not None:
             out["evidence"] = self.evidence.to_dict(self.evidence_mode)
         return out
-
-
-def _domain_members(j: Journey) -> dict[str, tuple[str, ...]]:
-    return {d.name: tuple(sorted(d.members)) for d in j.domains if d.members}
-
-
-def model_changes(accepted: Journey, candidate: Journey, accepted_bounds: Mapping[str, Any], candidate_bounds: Mapping[str, Any]) -> tuple[str, ...]:
-    """Human-readable differences between the accepted and the candidate model.
-
-    Covers the operator expression, components added / removed, availability changes, failure
-    domains added / removed / with other members, and the resulting A⁻ and A⁺ changes. The
-    order is fixed (expression, components, domains, bounds) so reports are deterministic.
-    """
-    lines: list[str] = []
-    if accepted.expression != candidate.expression:
-        lines.append(f"operator: {accepted.expression} -> {candidate.expression}")
-    acc_c, cand_c = accepted.availabilities, candidate.availabilities
-    for cid in sorted(set(cand_c) - set(acc_c)):
-        lines.append(f"component {cid}: added (availability {cand_c[cid]:g})")
-    for cid in sorted(set(acc_c) - set(cand_c)):
-        lines.append(f"component {cid}: removed")
-    for cid in sorted(set(acc_c) & set(cand_c)):
-        if acc_c[cid] != cand_c[cid]:
-            lines.append(f"component {cid}: availability {acc_c[cid]:g} -> {cand_c[cid]:g}")
-    acc_d, cand_d = _domain_members(accepted), _domain_members(candidate)
-    for name in sorted(set(cand_d) - set(acc_d)):
-        lines.append(f"failure domain {name}: added with members {', '.join(cand_d[name])}")
-    for name in sorted(set(acc_d) - set(cand_d)):
-        lines.append(f"failure domain {name}: removed (had {', '.join(acc_d[name])})")
-    for name in sorted(set(acc_d) & set(cand_d)):
-        if acc_d[name] != cand_d[name]:
-            lines.append(f"failure domain {name}: members {', '.join(acc_d[name])} -> {', '.join(cand_d[name])}")
-    for key, label in (("pessimistic", "A-"), ("independent", "A+")):
-        a, c = float(accepted_bounds["availability"][key]), float(candidate_bounds["availability"][key])
-        if a != c:
-            lines.append(f"{label}: {a:.8f} -> {c:.8f} ({c - a:+.8f})")
-    return tuple(lines)
 
 
 def with_capacity(j: Journey) -> tuple[Journey, str | None]:
@@ -201,7 +172,7 @@ def with_capacity(j: Journey) -> tuple[Journey, str | None]:
     return dataclasses.replace(cap.journey, source=j.source, inputs=j.inputs), None
 
 
-def _saturated(decision: Any, j: Journey, why: str) -> Any:
+def _saturated(decision: Decision, j: Journey, why: str) -> Decision:
     """A saturated journey fails its latency objective, or needs review when it declares none."""
     if j.latency_objective is not None:
         reason = f"latency objective {j.latency_objective.metric} <= {j.latency_objective.threshold:g}s fails: {why}"
@@ -243,8 +214,8 @@ def compile_spec(
     candidate: str | os.PathLike | None = None,
     slo_paths: Sequence[str | os.PathLike] = (),
     workers: int | None = None,
-    options: Any = None,
-    evidence_request: Any = None,
+    options: EmitOptions | None = None,
+    evidence_request: EvidenceRequest | None = None,
 ) -> CompileResult:
     """Compile a spec into budgets, a governance decision and reviewable artifacts.
 
@@ -272,7 +243,7 @@ def compile_spec(
     options
         :class:`emac_sim.emit.EmitOptions` (Prometheus address, canary selector, ...).
     evidence_request
-        :class:`emac_sim.evidence.EvidenceRequest`: read the spec's telemetry from Prometheus; its
+        :class:`emac_sim.pipeline.evidence.EvidenceRequest`: read the spec's telemetry from Prometheus; its
         report (and provenance: URL, queries, window, time, counts) goes into the derivation
         report, and with ``mode="observed"`` the observed values replace the declared ones.
 
@@ -288,13 +259,9 @@ def compile_spec(
         Bad input: a spec or candidate that does not load, an unknown scenario, an output
         directory holding foreign files.
     """
-    from ..analytic import bounds as analytic_bounds
-    from ..govern import CandidateEvidence, decide
-    from ..govern.decision import with_simulated_latency
+    from ..analytic import bounds as analytic_bounds  # looked up at call time: tests inject faults here
     from ..spec import load_spec
     from ..spec.candidate import load_candidate
-    from . import EmitOptions, Provenance, emit_all
-    from .derivation import Derivation
 
     if correlation not in SCENARIO_NAMES:
         raise SpecError("--correlation", "", f"unknown scenario {correlation!r} (one of {', '.join(SCENARIO_NAMES)})")
@@ -308,7 +275,7 @@ def compile_spec(
 
     b_acc = analytic_bounds(accepted)
     run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers)
-    used_seed = run_acc.simulation.get("seed")
+    used_seed = run_acc.simulation.seed
     run_cand = None
     b_cand = None
     if cand_journey is not None:
@@ -324,16 +291,11 @@ def compile_spec(
     b_acc = with_simulated_latency(b_acc, run_acc.simulation)
     if run_cand is not None and b_cand is not None:
         b_cand = with_simulated_latency(b_cand, run_cand.simulation)
-    evidence = None
-    if cand_journey is not None and b_cand is not None:
-        changes = model_changes(accepted, cand_journey, b_acc, b_cand)
-        evidence = CandidateEvidence.from_models(accepted, b_acc, cand_journey, b_cand, changes=changes)
+    evidence = judge_candidate(accepted, b_acc, cand_journey, b_cand) if cand_journey is not None and b_cand is not None else None
     budgets = derive_budgets(accepted, b_acc)
     decision = decide(accepted, b_acc, candidate=evidence)
     if saturation is not None:
         decision = _saturated(decision, accepted, saturation)
-    from ..check import CHECK_CONFIDENCE
-
     params: dict[str, Any] = {"samples": samples, "correlation": correlation, "checkConfidence": CHECK_CONFIDENCE}
     if candidate is not None:
         params["candidate"] = str(candidate)
@@ -362,7 +324,8 @@ def compile_spec(
         candidate=evidence,
         candidate_bounds=b_cand,
         options=options if options is not None else EmitOptions(),
-        evidence=ev_report.to_dict(ev.mode) if ev is not None and ev_report is not None else None,
+        evidence=ev_report if ev is not None else None,
+        evidence_mode=ev.mode if ev is not None else "declared",
     )
     paths = emit_all(derivation, out_dir)
     written = tuple(Path(p).relative_to(out_dir).as_posix() for p in paths)

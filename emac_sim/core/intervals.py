@@ -14,11 +14,31 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special
 
-from ..kernels.histogram import bucket_edges, bucket_values
+from .histogram import bucket_edges, bucket_values
+
+
+@dataclass(frozen=True)
+class EstimatedQuantile:
+    """A quantile (seconds) estimated from samples, with its order-statistic interval
+    (``hi`` may be inf); ``estimate`` is ``None`` when nothing was counted."""
+
+    estimate: float | None
+    ci: tuple[float | None, float | None] = (None, None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "ci": list(self.ci)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EstimatedQuantile:
+        ci = d.get("ci") or (None, None)
+        return cls(d.get("estimate"), (ci[0], ci[1]))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -67,13 +87,13 @@ def _bucket_of_rank(cum: np.ndarray, rank: int) -> int:
     return int(np.searchsorted(cum, rank, side="left"))
 
 
-def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> dict | None:
+def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> EstimatedQuantile | None:
     """Quantile ``q`` of the samples in ``hist`` with an order-statistic interval.
 
     Parameters
     ----------
     hist
-        Counts per bucket, shape ``(N_BUCKETS,)`` (``emac_sim.kernels.histogram``).
+        Counts per bucket, shape ``(N_BUCKETS,)`` (:mod:`emac_sim.core.histogram`).
     q
         Probability in (0, 1).
     confidence
@@ -81,8 +101,8 @@ def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> 
 
     Returns
     -------
-    dict or None
-        ``{"estimate": s, "ci": [lo, hi]}`` in seconds (``hi`` may be inf when too few
+    EstimatedQuantile or None
+        ``estimate`` and ``ci = (lo, hi)`` in seconds (``hi`` may be inf when too few
         samples), or None when the histogram is empty.
     """
     n = int(hist.sum())
@@ -96,4 +116,4 @@ def histogram_quantile(hist: np.ndarray, q: float, confidence: float = 0.95) -> 
     l_rank, u_rank = order_statistic_ranks(n, q, confidence)
     lo = 0.0 if l_rank < 1 else float(lo_edge[_bucket_of_rank(cum, l_rank)])
     hi = math.inf if u_rank > n else float(hi_edge[_bucket_of_rank(cum, u_rank)])
-    return {"estimate": est, "ci": [lo, hi]}
+    return EstimatedQuantile(est, (lo, hi))

@@ -1,6 +1,6 @@
-"""Glue between the command line and the evidence package: option parsing, ``emac evidence``'s
-output, and the ``--prometheus`` / ``--evidence`` options of compile, simulate, bounds, whatif and
-validate (kept here so ``cli.py`` stays a thin typer layer)."""
+"""Evidence in the pipeline: option parsing, ``emac evidence``'s output, and the
+``--prometheus`` / ``--evidence`` options of compile, simulate, bounds, whatif and validate (kept
+here so ``cli.py`` stays a thin typer layer)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.jsonio import print_json
 from ..errors import SpecError
+from ..evidence.client import PrometheusClient
+from ..evidence.collect import collect_evidence
+from ..evidence.overlay import observed_journey
+from ..evidence.report import QUANTILES, EvidenceReport, LatencyEvidence, rfc3339
 from ..model.journey import Journey
 from ..units import format_duration, parse_duration
-from .client import PrometheusClient
-from .collect import collect_evidence
-from .overlay import observed_journey
-from .report import EvidenceReport, rfc3339
 
 MODES = ("declared", "observed")
 
@@ -148,7 +149,6 @@ def summary_line(report: EvidenceReport, mode: str) -> str:
 
 def evidence_command(spec: Path, request: EvidenceRequest, slo_paths: list[Path], as_json: bool) -> int:
     """Run ``emac evidence``; return the exit code (0 consistent, 1 drift or inconsistent)."""
-    from ..cli import print_json
     from ..spec import load_spec
 
     _, report = with_evidence(load_spec(spec, slo_paths=slo_paths), request)
@@ -179,15 +179,16 @@ def _edge(v: float | None) -> str:
     return f"{v * 1e3:g}ms" if v < 1 else f"{v:g}s"
 
 
-def _quantile_cell(lat: Any, key: str) -> str:
+def _quantile_cell(lat: LatencyEvidence | None, key: str) -> str:
     if lat is None:
         return "–"
-    d = lat.to_dict()[key]
-    if d["observed"] is None:
-        return "no data" if d["declared"] is None else f"– (declared {_seconds(d['declared'])})"
-    lo, hi = d["bucket"]
-    text = f"{_seconds(d['observed'])} in [{_edge(lo)}, {_edge(hi)}]"
-    return text + (f" (declared {_seconds(d['declared'])})" if d["declared"] is not None else "")
+    declared = dict(lat.declared).get(key)
+    qe = dict(zip((k for k, _ in QUANTILES), lat.quantiles)).get(key)
+    if qe is None or qe.estimate is None:
+        return "no data" if declared is None else f"– (declared {_seconds(declared)})"
+    lo, hi = qe.bucket
+    text = f"{_seconds(qe.estimate)} in [{_edge(lo)}, {_edge(hi)}]"
+    return text + (f" (declared {_seconds(declared)})" if declared is not None else "")
 
 
 def print_report(report: EvidenceReport) -> None:
@@ -212,33 +213,31 @@ def print_report(report: EvidenceReport) -> None:
         lat = (_quantile_cell(c.latency, "p50"), _quantile_cell(c.latency, "p99"))
         t.add_row(escape(c.id), f"{c.declared:g}", _num(c.observed), iv, counts, c.status, *lat)
     con.print(t)
-    jd = report.journey.to_dict()
-    b = jd["bounds"]
+    je = report.journey
+    pess, indep, upper = je.bounds
     line = "journey:"
-    if jd["observed"] is not None:
-        iv = jd["interval"]
-        line += f" observed {jd['observed']:.6f} [{iv[0]:.6f}, {iv[1]:.6f}]"
-        if jd["good"] is not None:
-            line += f" ({jd['good']:.10g} / {jd['total']:.10g})"
+    if je.observed is not None and je.interval is not None:
+        line += f" observed {je.observed:.6f} [{je.interval[0]:.6f}, {je.interval[1]:.6f}]"
+        if je.good is not None:
+            line += f" ({je.good:.10g} / {je.total:.10g})"
         line += " vs"
-    line += f" model A- {b['pessimistic']:.8f}, A+ {b['independent']:.8f}"
-    if b["upper"] > b["independent"]:
-        line += f" (shared-fate max {b['upper']:.8f})"
-    line += f": {jd['status']}"
-    lat = jd["latency"]
-    if lat["observed"] is not None:
-        line += f"; observed {lat['metric']} {_seconds(lat['observed'])}"
+    line += f" model A- {pess:.8f}, A+ {indep:.8f}"
+    if upper > indep:
+        line += f" (shared-fate max {upper:.8f})"
+    line += f": {je.status}"
+    if je.latency is not None:
+        line += f"; observed {je.latency_metric} {_seconds(je.latency)}"
     con.print(line, soft_wrap=True, highlight=False)
     for c in report.components:
         if c.reason:
             con.print(f"no data: {escape(c.id)}: {escape(c.reason)}", soft_wrap=True, highlight=False)
         if c.latency is not None and c.latency.reason:
             con.print(f"no latency data: {escape(c.id)}: {escape(c.latency.reason)}", soft_wrap=True, highlight=False)
-    for key in ("reason", "diagnosis"):
-        if jd.get(key):
-            con.print(f"journey {key}: {escape(jd[key])}", soft_wrap=True, highlight=False)
-    if lat.get("reason"):
-        con.print(f"journey latency: {escape(lat['reason'])}", soft_wrap=True, highlight=False)
+    for key, text in (("reason", je.reason), ("diagnosis", je.diagnosis)):
+        if text:
+            con.print(f"journey {key}: {escape(text)}", soft_wrap=True, highlight=False)
+    if je.latency_reason:
+        con.print(f"journey latency: {escape(je.latency_reason)}", soft_wrap=True, highlight=False)
     if report.drifted:
         drifts = [f"{c.id} observed {c.observed:.6f} < declared {c.declared:g}" for c in report.components if c.drifted]
         con.print("drift: " + ", ".join(drifts), highlight=False)

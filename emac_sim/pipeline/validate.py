@@ -24,10 +24,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..check import DEFAULT_SAMPLES, DEFAULT_SEED, CheckRun, run_check
+from ..check import DEFAULT_SAMPLES, CheckRun, run_check
+from ..core.seeds import DEFAULT_SEED
 from ..errors import SpecError
+
+if TYPE_CHECKING:
+    from ..evidence.report import EvidenceReport
+    from .evidence import EvidenceRequest
 
 _KIND_RE = re.compile(r"^kind:\s*[\"']?JourneyIntent[\"']?\s*(#.*)?$", re.MULTILINE)
 _SPEC_SUFFIXES = (".yaml", ".yml")
@@ -84,7 +89,7 @@ class SpecValidation:
     journey: str | None
     runs: tuple[CheckRun, ...]
     error: str | None = None
-    evidence: Any = None
+    evidence: EvidenceReport | None = None
     evidence_error: str | None = None
 
     @property
@@ -116,17 +121,17 @@ class SpecValidation:
                 (skipped if item.status == "skip" else checks).append(entry)
             s = r.simulation
             sims[v.scenario] = {
-                "samples": s.get("samples"),
-                "seed": s.get("seed"),
-                "confidence": s.get("confidence"),
-                "availability": {"estimate": s["availability"]["estimate"], "ci": list(s["availability"]["ci"])},
+                "samples": s.samples,
+                "seed": s.seed,
+                "confidence": s.confidence,
+                "availability": {"estimate": s.availability, "ci": list(s.availability_ci)},
             }
         out: dict[str, Any] = {"file": self.file, "journey": self.journey, "status": self.status, "checks": checks, "skipped": skipped}
         if self.runs:
-            av = self.runs[0].bounds["availability"]
+            av = self.runs[0].bounds.availability.to_dict()
             out["bounds"] = {
                 "availability": {
-                    k: av.get(k) for k in ("independent", "declared", "pessimistic", "shared", "sharedFateRange", "dependenceFree")
+                    k: av[k] for k in ("independent", "declared", "pessimistic", "shared", "sharedFateRange", "dependenceFree")
                 }
             }
             out["simulation"] = sims
@@ -245,7 +250,7 @@ def validate_paths(
     scenarios: Sequence[str] = ("declared",),
     slo_paths: Sequence[str | os.PathLike] = (),
     workers: int | None = None,
-    evidence: Any = None,
+    evidence: EvidenceRequest | None = None,
 ) -> ValidationReport:
     """Validate every spec under ``paths``: bounds, Monte Carlo and the check per scenario.
 
@@ -264,7 +269,7 @@ def validate_paths(
     slo_paths
         Extra OpenSLO / Sloth directories for ``atomicSLORef``.
     evidence
-        :class:`emac_sim.evidence.EvidenceRequest`: also hold each journey and its components
+        :class:`emac_sim.pipeline.evidence.EvidenceRequest`: also hold each journey and its components
         against Prometheus (the declared model; a server or query failure is recorded per spec).
 
     Raises
@@ -273,6 +278,7 @@ def validate_paths(
         A path that does not exist or a directory without specs. A spec that does not load is
         *not* raised: it is recorded (``status: error``) so the other specs still run.
     """
+    from ..analytic import bounds as analytic_bounds  # looked up at call time: tests inject faults here
     from ..spec import load_spec
 
     specs = []
@@ -282,8 +288,6 @@ def validate_paths(
         except SpecError as err:
             specs.append(SpecValidation(file=str(f), journey=None, runs=(), error=err.line()))
             continue
-        from ..analytic import bounds as analytic_bounds
-
         b = analytic_bounds(j)
         runs = tuple(run_check(j, samples=samples, seed=seed, correlation=sc, bounds=b, workers=workers) for sc in scenarios)
         report, ev_error = None, None
