@@ -104,6 +104,15 @@ def test_retry_with_per_try_timeout() -> None:
     assert independent_availability(j) == pytest.approx(1 - (1 - p) ** 3, abs=1e-12)
 
 
+def test_a_short_timeout_under_a_long_per_try_timeout_keeps_its_resolution() -> None:
+    # the per-try timeout's local grid spans the step's support (1 ms), not its 1 s deadline,
+    # else the inner 1 ms deadline sits in one coarse cell (found by hypothesis: 0.528 vs 0.569)
+    m, d = 0.001, 0.001
+    j = journey(Retry(Timeout(R("a"), deadline=d), attempts=2, per_try_timeout=1.0), latency={"a": Exponential(m)})
+    p = 0.9 * (1 - math.exp(-d / m))
+    assert independent_availability(j) == pytest.approx(1 - (1 - p) ** 2, abs=1e-6)
+
+
 def test_per_try_timeout_over_a_fallback_uses_the_joint_law() -> None:
     # fallback(a, b) per try: a fails fast (t = 0), so the b branch gets the whole budget
     m, tau = 0.04, 0.05

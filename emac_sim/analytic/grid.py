@@ -474,8 +474,15 @@ class LatencyCuts:
         key = id(node)
         if key not in self._ev:
             # D is the upper edge of the last cell: every cell lies at or below D, the CDF at D
-            # (atoms exactly at D included) is the on-grid mass, and later mass is beyond the grid
-            self._ev[key] = TreeEvaluator(self.j, Grid(step=deadline / (self.points - 0.5), n=self.points))
+            # (atoms exactly at D included) is the on-grid mass, and later mass is beyond the grid.
+            # The grid spans the step's own support when that ends before the deadline (a timeout
+            # nested under a longer per-try timeout): cells of D/points would blur the inner
+            # deadline; mass beyond the support (≲ calls·eps) then counts as late, conservatively.
+            step = node.timed_step()[0]  # type: ignore[attr-defined]
+            top = min(deadline, support(step, self.j))
+            if not (math.isfinite(top) and top > 0):
+                top = deadline
+            self._ev[key] = TreeEvaluator(self.j, Grid(step=top / (self.points - 0.5), n=self.points))
             idx = {c: i for i, c in enumerate(self.j.component_ids)}
             self._cols[key] = np.array(sorted({idx[c] for c in node.refs()}), dtype=np.int64)
         return self._ev[key]
