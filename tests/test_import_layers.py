@@ -22,7 +22,14 @@ def test_the_package_has_no_import_cycle_and_no_upward_import() -> None:
     tool = _tool()
     g = tool.graph(REPO / "emac_sim")
     assert tool.cycles(g) == []
-    assert tool.rule_violations(g) == []
+    assert tool.rule_violations(g, tool.graph(REPO / "emac_sim", module_level=True)) == []
+
+
+def test_an_operator_may_reach_up_only_inside_a_function() -> None:
+    tool = _tool()
+    g = {"emac_sim.operators.retry": {"emac_sim.engine.codegen"}, "emac_sim.engine.codegen": set()}
+    assert tool.rule_violations(g, {"emac_sim.operators.retry": set()}) == []
+    assert tool.rule_violations(g, g)[0].startswith("emac_sim.operators.retry imports emac_sim.engine.codegen, a layer above")
 
 
 def test_a_deferred_import_still_makes_a_cycle(tmp_path: Path) -> None:

@@ -56,9 +56,9 @@ ALONE = HIT + (1 - HIT) * A_D
 )
 def test_availability_is_exact_and_monte_carlo_agrees(root, exact: float) -> None:
     j = _journey(root)
-    a = bounds(j)["availability"]
-    assert a["independent"] == pytest.approx(exact, abs=1e-15)
-    lo, hi = a["dependenceFree"]
+    a = bounds(j).availability
+    assert a.independent == pytest.approx(exact, abs=1e-15)
+    lo, hi = a.dependence_free
     assert lo <= exact <= hi
     n = 200_000
     res = simulate(j, samples=n, seed=21, correlation="independent", details=False)
@@ -76,9 +76,9 @@ def test_hits_take_the_cache_latency_and_misses_add_the_step() -> None:
     p = HIT / ALONE  # P(hit | ok)
     assert abs(fast / res.counts.ok - p) <= 5 * math.sqrt(p * (1 - p) / res.counts.ok)
     # the analytic grid puts the same atoms at the same places
-    q = bounds(j)["latency"]
-    assert q["p50"]["independent"] == pytest.approx(0.001, abs=2e-4)
-    assert q["p99"]["independent"] == pytest.approx(0.011, abs=2e-4)
+    b = bounds(j)
+    assert b.quantile("p50").independent == pytest.approx(0.001, abs=2e-4)
+    assert b.quantile("p99").independent == pytest.approx(0.011, abs=2e-4)
 
 
 def test_the_reference_records_the_cache_call_and_a_miss_runs_the_step() -> None:

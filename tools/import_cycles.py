@@ -105,9 +105,10 @@ def imports_of(name: str, path: Path, modules: dict[str, Path], *, module_level:
     return found
 
 
-def graph(root: Path) -> dict[str, set[str]]:
+def graph(root: Path, module_level: bool = False) -> dict[str, set[str]]:
+    """Each module's imports (``module_level``: only those run at import time)."""
     modules = module_names(root)
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+    return {name: imports_of(name, path, modules, module_level=module_level) for name, path in modules.items()}
 
 
 def cycles(g: dict[str, set[str]]) -> list[list[str]]:
@@ -205,9 +206,7 @@ def main(argv: list[str]) -> int:
     found = cycles(g)
     for comp in found:
         print("import cycle among: " + ", ".join(comp))
-    modules = module_names(root)
-    eager = {name: imports_of(name, path, modules, module_level=True) for name, path in modules.items()}
-    bad = rule_violations(g, eager) if rules else []
+    bad = rule_violations(g, graph(root, module_level=True)) if rules else []
     for line in bad:
         print("layering: " + line)
     if not found and not bad:
