@@ -6,23 +6,26 @@ Public entry points: :func:`simulate`; for distributed backends the block API
 
 Design decisions (each module's docstring has the details):
 
-* **Compilation** (``compile``): the operator tree becomes a pre-order program of flat arrays;
-  the scenario is resolved with ``emac_sim.model.scenario`` (fate groups, gaussian factor
+* **Compilation** (``compile``): a journey under a scenario becomes a kernel and its parameter
+  arrays; the scenario is resolved with ``emac_sim.model.scenario`` (fate groups, gaussian factor
   loadings for failure and latency, shocks with calibrated a′ᵢ), exactly as the analytic layer
   does. Latency samplers: closed forms, exact piecewise inverses, logit-grid quantile tables.
-* **Kernel** (``emac_sim.kernels.interpreter``): one ``@njit(cache=True, nogil=True)`` loop with
-  an explicit stack evaluates a block; it reads arrays only and advances a xoshiro256** state it
-  is given. The order of draws is a documented contract, reproduced by ``emac_sim.reference``.
-* **Randomness**: block ``b`` of seed ``s`` uses ``SeedSequence(s, spawn_key=(b,))`` (=
-  ``SeedSequence(s).spawn(n)[b]``); blocks have a fixed size (:data:`BLOCK_SIZE`), so results
-  are bit-identical for any number of threads or machines. An omitted seed is drawn
+* **Kernel** (``codegen``, ``kernelstore``): the operator tree is unrolled into numba source per
+  journey *structure*, each operator module emitting its own piece; parameters travel as arrays,
+  so a what-if sweep reuses one compiled kernel, cached on disk keyed by the source's hash.
+  Bookkeeping (calls, hedges, dominant component, Birnbaum passes) is generated only when asked.
+  The order of draws is a documented contract (``codegen``), reproduced by ``emac_sim.reference``.
+* **Randomness**: block ``b`` of seed ``s`` draws from PCG64 seeded with
+  ``SeedSequence(s, spawn_key=(b,))`` (= ``SeedSequence(s).spawn(n)[b]``), through NumPy's
+  ziggurat normal/exponential inside ``@njit``; blocks have a fixed size (:data:`BLOCK_SIZE`), so
+  results are bit-identical for any number of threads or machines. An omitted seed is drawn
   (< 2⁵³, exact in JSON), recorded and reported.
 * **Results** (``blocks``, ``result``): integer counts and log-bucketed histograms (≤ 0.39 %
   relative bucket error) merged exactly in block order; memory does not grow with samples.
   Wilson intervals for availability, order-statistic intervals for quantiles; tail
   amplification against the components' exact p99; tail attribution by the dominant call on the
-  critical path; Birnbaum importance by common random numbers on every 64th sample; hedge
-  rate; calls per journey.
+  critical path; Birnbaum importance exact from the analytic layer where it is computable, else
+  by common random numbers on every stride-th sample; hedge rate; calls per journey.
 * **Early stopping** (``simulate``): ``target_ci`` is checked after each block in index order,
   so the stopping point does not depend on scheduling.
 """
