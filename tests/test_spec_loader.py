@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from emac_sim import SpecError, load_spec
+from emac_sim.errors import SpecWarning
 from emac_sim.model import distributions as D
 from emac_sim.model.journey import CorrelationMatrix, Ref
 from emac_sim.operators import Backoff, Choice, Parallel, Race, Retry, Series
@@ -76,28 +77,30 @@ def test_retry_backoff_forms():
 
 
 def test_latency_forms():
-    j = load(
-        """\
-        spec:
-          operator: {type: series, steps: [{ref: a}, {ref: b}, {ref: c}]}
-          components:
-            a:
-              availability: 0.9
-              latency: {dist: lognormal, p50: 20ms, p99: 100ms}
-              errorLatency: fast
-            b:
-              availability: 0.9
-              latency: {dist: empirical, quantiles: {0.99: 120ms, 0.5: 20ms, 0.9: 45ms}}
-              errorLatency: {dist: constant, value: 1ms}
-            c:
-              availability: 0.9
-              latency:
-                dist: mixture
-                components:
-                  - {weight: 3, dist: {dist: exponential, mean: 10ms}}
-                  - {weight: 1, dist: constant}
-        """.replace("dist: constant}", "dist: {dist: constant, value: 0.5}}")
-    )
+    # the constant's bare 0.5 sits beside latencies written with units: read as seconds, with a warning
+    with pytest.warns(SpecWarning, match=r"bare number 0\.5 is read as 0\.5 seconds"):
+        j = load(
+            """\
+            spec:
+              operator: {type: series, steps: [{ref: a}, {ref: b}, {ref: c}]}
+              components:
+                a:
+                  availability: 0.9
+                  latency: {dist: lognormal, p50: 20ms, p99: 100ms}
+                  errorLatency: fast
+                b:
+                  availability: 0.9
+                  latency: {dist: empirical, quantiles: {0.99: 120ms, 0.5: 20ms, 0.9: 45ms}}
+                  errorLatency: {dist: constant, value: 1ms}
+                c:
+                  availability: 0.9
+                  latency:
+                    dist: mixture
+                    components:
+                      - {weight: 3, dist: {dist: exponential, mean: 10ms}}
+                      - {weight: 1, dist: constant}
+            """.replace("dist: constant}", "dist: {dist: constant, value: 0.5}}")
+        )
     assert j.latency_modelled
     assert j.component("a").latency == D.LogNormal.from_quantiles(0.02, 0.1)
     assert j.component("a").error_latency == "fast"
