@@ -7,6 +7,7 @@ Public API (each maps one to one onto an ``emac`` command)::
     simulate(journey, ...) -> Result    # emac simulate (.estimate: Estimate)
     compile_spec(path, out, ...)        # emac compile
     collect_evidence(journey, client)   # emac evidence
+    journey_schema() -> dict            # emac schema
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from . import govern as _govern  # noqa: F401  registers guard checks with the s
 from .core.version import __version__
 from .errors import SpecError
 from .model import Journey
-from .spec import dump_spec, load_spec
+from .spec import dump_spec, journey_schema, load_spec
 
 # heavy layers (numba, scipy grids) load on first use so `emac check` starts fast
 _LAZY = {
@@ -43,4 +44,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'emac_sim' has no attribute {name!r}")
 
 
-__all__ = ["Journey", "SpecError", "__version__", "dump_spec", "load_spec", *_LAZY]
+__all__ = ["Journey", "SpecError", "__version__", "dump_spec", "journey_schema", "load_spec", *_LAZY]

@@ -867,6 +867,32 @@ def report_cmd(
     run_guarded(body)
 
 
+# --------------------------------------------------------------------------- schema
+
+
+@app.command("schema")
+def schema_cmd(
+    out: Path | None = typer.Option(None, "--out", help="Write the schema to this file (atomically) instead of stdout."),
+) -> None:
+    """Print the JSON Schema of a JourneyIntent spec (for editors: yaml-language-server's $schema)."""
+
+    def body() -> int:
+        from .spec.schema import schema_text
+
+        text = schema_text()
+        if out is None:
+            sys.stdout.write(text)
+            return 0
+        from .outdir import check_output_file
+        from .pipeline.validate import write_bytes_atomic
+
+        check_output_file(out, "--out")
+        write_bytes_atomic(out, text.encode("utf-8"))
+        return 0
+
+    run_guarded(body)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

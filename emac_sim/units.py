@@ -18,6 +18,8 @@ _DURATION_UNITS = {
     "d": Decimal(86400),
     "w": Decimal(604800),
 }
+DURATION_UNITS: tuple[str, ...] = tuple(_DURATION_UNITS)
+"""The units a duration may carry (none means seconds)."""
 _DURATION_RE = re.compile(r"^\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ]+)?\s*$")
 
 

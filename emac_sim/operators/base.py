@@ -9,6 +9,11 @@ analytic-vs-Monte-Carlo and kernel-vs-reference agreement tests for every one of
 
 Heavy toolkits (the grid algebra, the kernel writer) are imported inside the rules, so loading a
 spec stays light and no layer below imports this package.
+
+An operator's spec keys are its :meth:`Operator.schema` fragment (JSON Schema, draft 2020-12);
+``emac_sim/spec/schema.py`` assembles the document schema from every registered operator's, and the
+loader reads the keys each operator accepts from it. The fragment is written with the shapes below
+(:func:`schema_ref` to the document's shared ``$defs``, :func:`schema_number` for bounded numbers).
 """
 
 from __future__ import annotations
@@ -28,14 +33,57 @@ if TYPE_CHECKING:  # the toolkits the rules are written against
 
 Ok = Callable[[Node], "np.ndarray"]
 
+#: Shared shapes the document schema defines in ``$defs`` (``emac_sim/spec/schema.py``): an operator
+#: node; an operator node with a ``weight`` key beside its own (a choice branch); a duration
+#: (``250ms``, ``1.5s``, seconds as a number); a probability; a number; a defined component's id.
+SHARED_SHAPES: tuple[str, ...] = ("node", "weightedNode", "duration", "probability", "number", "componentId")
+
+#: A number as the loader reads it: YAML numbers, or strings that parse as one (PyYAML reads ``1e5`` as a string).
+NUMBER_TEXT = r"^\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$"
+
+
+def schema_ref(shape: str) -> dict[str, str]:
+    """A reference to one of :data:`SHARED_SHAPES` in the document schema."""
+    if shape not in SHARED_SHAPES:
+        raise ValueError(f"no shared schema shape {shape!r} (one of {', '.join(SHARED_SHAPES)})")
+    return {"$ref": f"#/$defs/{shape}"}
+
+
+def schema_number(minimum: float | None = None, maximum: float | None = None, integer: bool = False) -> dict[str, Any]:
+    """A number (or numeric string, as the loader accepts) within ``[minimum, maximum]``."""
+    out: dict[str, Any] = {"type": ["integer" if integer else "number", "string"], "pattern": NUMBER_TEXT}
+    if minimum is not None:
+        out["minimum"] = minimum
+    if maximum is not None:
+        out["maximum"] = maximum
+    return out
+
+
+def schema_list(item: dict[str, Any]) -> dict[str, Any]:
+    """A non-empty list of ``item`` (an operator's steps or branches)."""
+    return {"type": "array", "minItems": 1, "items": item}
+
 
 class Operator(Node):
     """A composite operator. ``op`` is its spec ``type``; ``keys`` the spec keys it accepts
-    besides ``type``, ``name`` and ``description``."""
+    besides ``type``, ``name`` and ``description`` (the properties of its :meth:`schema`)."""
 
     keys: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "schema" in vars(cls):
+            cls.keys = tuple(cls.schema()["properties"])
+
     # ------------------------------------------------------------------ spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """The JSON Schema fragment (draft 2020-12) of the operator's own keys: ``properties``
+        (in the order messages list them), ``required`` (what :meth:`parse` needs), and any
+        further keywords (``if``/``then``, …). ``type``, ``name`` and ``description`` are added by
+        ``emac_sim/spec/schema.py``; the fragment stays open (the document closes it)."""
+        raise NotImplementedError
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Operator:
         """Build the node from its YAML mapping ``d`` at ``path``. ``p`` (the loader's
@@ -142,6 +190,7 @@ class Operator(Node):
 
 
 RULES: tuple[str, ...] = (
+    "schema",
     "parse",
     "dump",
     "call_count",

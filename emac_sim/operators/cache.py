@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node, Ref
-from .base import Operator
+from .base import Operator, schema_ref
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,6 @@ class Cache(Operator):
     hit_ratio: float
     step: Node
     op: ClassVar[str] = "cache"
-    keys: ClassVar[tuple[str, ...]] = ("ref", "hitRatio", "step")
 
     @property
     def cache(self) -> Ref:
@@ -43,6 +42,13 @@ class Cache(Operator):
         return f"Cache({self.component}, {self.hit_ratio:g}, {self.step})"
 
     # ---- spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {
+            "properties": {"ref": schema_ref("componentId"), "hitRatio": schema_ref("probability"), "step": schema_ref("node")},
+            "required": ["ref", "hitRatio", "step"],
+        }
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Cache:
         component = p.component(p.need("ref"), p.at("ref"))

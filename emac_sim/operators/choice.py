@@ -10,7 +10,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_list, schema_number, schema_ref
+
+WEIGHT = schema_number(minimum=0.0)
+STEP_BRANCH: dict[str, Any] = {
+    "type": "object",
+    "properties": {"weight": WEIGHT, "step": schema_ref("node"), "name": {"type": "string"}, "description": {"type": "string"}},
+    "required": ["weight", "step"],
+    "additionalProperties": False,
+}
+"""A branch written ``{weight, step: node}``."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +29,6 @@ class Choice(Operator):
     branches: tuple[Node, ...]
     weights: tuple[float, ...]
     op: ClassVar[str] = "choice"
-    keys: ClassVar[tuple[str, ...]] = ("branches",)
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return tuple((f"branches[{i}]", c) for i, c in enumerate(self.branches))
@@ -39,6 +47,11 @@ class Choice(Operator):
 
     # ---- spec
     @classmethod
+    def schema(cls) -> dict[str, Any]:
+        # a branch is {weight, step: node}, or a node (a ref or an inline operator) with a weight beside its keys
+        return {"properties": {"branches": schema_list({"anyOf": [STEP_BRANCH, schema_ref("weightedNode")]})}, "required": ["branches"]}
+
+    @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Choice:
         items = p.sequence(p.need("branches"), p.at("branches"))
         if not items:
@@ -52,7 +65,7 @@ class Choice(Operator):
             weights.append(p.number(bm["weight"], p.join(bp, "weight"), lo=0.0))
             # a branch is {weight, step: node} or a node (a ref or any inline operator) with a weight
             if "step" in bm and "type" not in bm and "ref" not in bm:
-                p.keys(bm, ("weight", "step", "name", "description"), bp)
+                p.keys(bm, tuple(STEP_BRANCH["properties"]), bp)
                 nodes.append(p.node(bm["step"], p.join(bp, "step")))
             else:
                 nodes.append(p.node({k: v for k, v in bm.items() if k != "weight"}, bp))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_list, schema_ref
 from .series import any_of_bounds, emit_in_order, run_in_order
 
 
@@ -20,7 +20,6 @@ class Fallback(Operator):
 
     branches: tuple[Node, ...]
     op: ClassVar[str] = "fallback"
-    keys: ClassVar[tuple[str, ...]] = ("branches",)
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return tuple((f"branches[{i}]", c) for i, c in enumerate(self.branches))
@@ -29,6 +28,10 @@ class Fallback(Operator):
         return f"Fallback({', '.join(map(str, self.branches))})"
 
     # ---- spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {"properties": {"branches": schema_list(schema_ref("node"))}, "required": ["branches"]}
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Fallback:
         return cls(branches=p.children("branches"))

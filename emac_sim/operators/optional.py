@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_ref
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,6 @@ class Optional(Operator):
     step: Node
     probability: float
     op: ClassVar[str] = "optional"
-    keys: ClassVar[tuple[str, ...]] = ("step", "probability")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return (("step", self.step),)
@@ -29,6 +28,10 @@ class Optional(Operator):
         return f"Optional({self.step}, {self.probability:g})"
 
     # ---- spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {"properties": {"step": schema_ref("node"), "probability": schema_ref("probability")}, "required": ["step", "probability"]}
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Optional:
         step = p.child("step")

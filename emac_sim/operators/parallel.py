@@ -12,8 +12,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_list, schema_number, schema_ref
 from .series import any_of_bounds
+
+JOINS: tuple[str, ...] = ("all", "any", "quorum")
+"""The ``join`` values, ``all`` the default."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,6 @@ class Parallel(Operator):
     join: Literal["all", "any", "quorum"] = "all"
     k: int | None = None
     op: ClassVar[str] = "parallel"
-    keys: ClassVar[tuple[str, ...]] = ("branches", "join", "k")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return tuple((f"branches[{i}]", c) for i, c in enumerate(self.branches))
@@ -50,13 +52,28 @@ class Parallel(Operator):
 
     # ---- spec
     @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {
+            "properties": {
+                "branches": schema_list(schema_ref("node")),
+                "join": {"enum": list(JOINS), "default": "all"},
+                "k": schema_number(minimum=1, integer=True),
+            },
+            "required": ["branches"],
+            # k is needed by a quorum and meaningless otherwise
+            "if": {"properties": {"join": {"const": "quorum"}}, "required": ["join"]},
+            "then": {"required": ["k"]},
+            "else": {"not": {"required": ["k"]}},
+        }
+
+    @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Parallel:
         from ..spec import limits as L
 
         branches = p.children("branches")
         join = d.get("join", "all")
-        if join not in ("all", "any", "quorum"):
-            raise p.fail(p.at("join"), f"join must be all, any or quorum, got {join!r}")
+        if join not in JOINS:
+            raise p.fail(p.at("join"), f"join must be {', '.join(JOINS[:-1])} or {JOINS[-1]}, got {join!r}")
         k = None
         if join == "quorum":
             if "k" not in d:

@@ -13,8 +13,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node, fmt_seconds
-from .base import Operator
+from .base import Operator, schema_list, schema_ref
 from .series import any_of_bounds
+
+SEMANTICS: tuple[str, ...] = ("hedged", "first")
+"""The ``semantics`` values (both the same race), ``hedged`` the default."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,6 @@ class Race(Operator):
     branches: tuple[Node, ...]
     hedge_delay: float = 0.0
     op: ClassVar[str] = "race"
-    keys: ClassVar[tuple[str, ...]] = ("branches", "semantics", "hedgeDelay")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return tuple((f"branches[{i}]", c) for i, c in enumerate(self.branches))
@@ -36,11 +38,22 @@ class Race(Operator):
 
     # ---- spec
     @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {
+            "properties": {
+                "branches": schema_list(schema_ref("node")),
+                "semantics": {"enum": list(SEMANTICS), "default": "hedged"},
+                "hedgeDelay": schema_ref("duration"),
+            },
+            "required": ["branches"],
+        }
+
+    @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Race:
         branches = p.children("branches")
         sem = d.get("semantics", "hedged")
-        if sem not in ("hedged", "first"):
-            raise p.fail(p.at("semantics"), f"semantics must be hedged or first, got {sem!r}")
+        if sem not in SEMANTICS:
+            raise p.fail(p.at("semantics"), f"semantics must be {' or '.join(SEMANTICS)}, got {sem!r}")
         delay = p.latency(d["hedgeDelay"], p.at("hedgeDelay"), zero_ok=True) if "hedgeDelay" in d else 0.0
         return cls(branches=branches, hedge_delay=delay)
 

@@ -11,8 +11,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_number, schema_ref
 from .series import replay_in_order, run_in_order, series_band, series_law
+
+MAX_COUNT = 10_000
+"""The most repetitions a ``repeat`` may declare."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,6 @@ class Repeat(Operator):
     step: Node
     count: int
     op: ClassVar[str] = "repeat"
-    keys: ClassVar[tuple[str, ...]] = ("step", "count")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return (("step", self.step),)
@@ -32,9 +34,16 @@ class Repeat(Operator):
 
     # ---- spec
     @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {
+            "properties": {"step": schema_ref("node"), "count": schema_number(minimum=1, maximum=MAX_COUNT, integer=True)},
+            "required": ["step", "count"],
+        }
+
+    @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Repeat:
         step = p.child("step")
-        return cls(step=step, count=int(p.number(p.need("count"), p.at("count"), lo=1, hi=10_000, integer=True)))
+        return cls(step=step, count=int(p.number(p.need("count"), p.at("count"), lo=1, hi=MAX_COUNT, integer=True)))
 
     def dump(self, dump: Callable[[Node], dict]) -> dict:
         return {"type": "repeat", "count": self.count, "step": dump(self.step)}

@@ -14,8 +14,22 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node, fmt_seconds
-from .base import Operator
+from .base import Operator, schema_number, schema_ref
 from .fallback import co_fallback, fallback_band, fallback_law
+
+MAX_ATTEMPTS = 100
+"""The most tries a ``retry`` may declare."""
+
+BACKOFF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "initial": schema_ref("duration"),
+        "multiplier": schema_number(minimum=1.0),
+        "max": schema_ref("duration"),
+    },
+    "additionalProperties": False,
+}
+"""``backoff`` as a mapping (a bare duration is a constant wait)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,6 @@ class Retry(Operator):
     per_try_timeout: float | None = None
     backoff: Backoff = field(default_factory=Backoff)
     op: ClassVar[str] = "retry"
-    keys: ClassVar[tuple[str, ...]] = ("step", "attempts", "perTryTimeout", "backoff")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return (("step", self.step),)
@@ -67,11 +80,23 @@ class Retry(Operator):
 
     # ---- spec
     @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {
+            "properties": {
+                "step": schema_ref("node"),
+                "attempts": schema_number(minimum=1, maximum=MAX_ATTEMPTS, integer=True),
+                "perTryTimeout": schema_ref("duration"),
+                "backoff": {"anyOf": [schema_ref("duration"), BACKOFF_SCHEMA]},
+            },
+            "required": ["step", "attempts"],
+        }
+
+    @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Retry:
         from ..spec import limits as L
 
         step = p.child("step")
-        attempts = int(p.number(p.need("attempts"), p.at("attempts"), lo=1, hi=100, integer=True))
+        attempts = int(p.number(p.need("attempts"), p.at("attempts"), lo=1, hi=MAX_ATTEMPTS, integer=True))
         ptt = p.latency(d["perTryTimeout"], p.at("perTryTimeout")) if "perTryTimeout" in d else None
         backoff = _parse_backoff(p, d.get("backoff"), p.at("backoff"))
         waits = backoff.total(attempts)
@@ -247,7 +272,7 @@ def _parse_backoff(p: Any, raw: Any, path: str) -> Backoff:
         return Backoff()
     if not isinstance(raw, dict):
         return Backoff(initial=p.latency(raw, path, zero_ok=True))
-    p.keys(raw, ("initial", "multiplier", "max"), path)
+    p.keys(raw, tuple(BACKOFF_SCHEMA["properties"]), path)
     return Backoff(
         initial=p.latency(raw.get("initial", 0), p.join(path, "initial"), zero_ok=True),
         multiplier=p.in_range(raw.get("multiplier", 1.0), p.join(path, "multiplier"), 1.0, L.MAX_BACKOFF_MULTIPLIER, "backoff multiplier"),

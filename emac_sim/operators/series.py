@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node
-from .base import Operator
+from .base import Operator, schema_list, schema_ref
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,6 @@ class Series(Operator):
 
     steps: tuple[Node, ...]
     op: ClassVar[str] = "series"
-    keys: ClassVar[tuple[str, ...]] = ("steps",)
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return tuple((f"steps[{i}]", c) for i, c in enumerate(self.steps))
@@ -28,6 +27,10 @@ class Series(Operator):
         return f"Series({', '.join(map(str, self.steps))})"
 
     # ---- spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {"properties": {"steps": schema_list(schema_ref("node"))}, "required": ["steps"]}
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Series:
         return cls(steps=p.children("steps"))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..model.node import Node, fmt_seconds
-from .base import Operator
+from .base import Operator, schema_ref
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,6 @@ class Timeout(Operator):
     step: Node
     deadline: float
     op: ClassVar[str] = "timeout"
-    keys: ClassVar[tuple[str, ...]] = ("step", "deadline")
 
     def children_named(self) -> tuple[tuple[str, Node], ...]:
         return (("step", self.step),)
@@ -29,6 +28,10 @@ class Timeout(Operator):
         return f"Timeout({self.step}, {fmt_seconds(self.deadline)})"
 
     # ---- spec
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        return {"properties": {"step": schema_ref("node"), "deadline": schema_ref("duration")}, "required": ["step", "deadline"]}
+
     @classmethod
     def parse(cls, p: Any, d: dict, path: str) -> Timeout:
         step = p.child("step")

@@ -2,7 +2,9 @@
 
 Every problem is a :class:`~emac_sim.errors.SpecError` naming the file, the path inside the
 document (``spec.operator.steps[2].branches[1]``) and what is wrong. Unknown keys are errors with a
-did-you-mean; defaults are filled in here and nowhere else.
+did-you-mean; defaults are filled in here and nowhere else. The keys each mapping accepts and
+requires, and the values of enumerated keys, come from the document's JSON Schema
+(:mod:`emac_sim.spec.schema`); the checks a schema cannot express are written here.
 """
 
 from __future__ import annotations
@@ -39,16 +41,18 @@ from ..model.journey import (
 from ..operators import OPERATOR_TYPES, REGISTRY
 from ..units import parse_duration
 from . import limits as L
+from . import schema as S
 from .atomic import TIMESLICES_NOTE, AtomicSLOIndex
 from .yamlio import display_path, load_yaml_documents, load_yaml_text, scalar_text
 
-API_VERSION = "emac.dev/v1alpha1"
-KINDS = ("JourneyIntent", "DiscoveredJourneyModel")
+API_VERSION = S.API_VERSION
+KINDS = S.enum("document", "kind")
 #: ``spec.components.<id>.kind`` values (the paper's service and external_dependency, and the usual tiers).
-COMPONENT_KINDS = ("service", "external_dependency", "database", "datastore", "cache", "queue", "gateway", "function", "library")
+COMPONENT_KINDS = S.enum("component", "kind")
+#: ``dist`` values, in the order messages list them.
+DIST_KINDS = S.enum("distribution", "dist")
 #: A bare latency number at least this large (seconds) is probably milliseconds.
 SUSPICIOUS_BARE_SECONDS = 10.0
-FREE_FORM = object()  # marker: the value under this key is not validated
 
 
 @dataclass
@@ -88,6 +92,10 @@ class _Ctx:
         for k in required:
             if k not in d:
                 raise self.fail(path, f"missing required key {k!r}")
+
+    def fields(self, d: dict, path: str, definition: str, *at: str) -> None:
+        """:meth:`keys` with the keys the schema's ``definition`` (then ``at``) allows and requires."""
+        self.keys(d, S.allowed(definition, *at), path, required=S.required(definition, *at))
 
     def number(
         self,
@@ -197,19 +205,6 @@ def _join(path: str, key: str) -> str:
 
 # --------------------------------------------------------------------------- distributions
 
-_DIST_PARAMS: dict[str, tuple[str, ...]] = {
-    "lognormal": ("p50", "p99", "mu", "sigma"),
-    "gamma": ("mean", "cv", "shape", "scale"),
-    "weibull": ("shape", "scale"),
-    "exponential": ("mean",),
-    "pareto": ("scale", "alpha"),
-    "constant": ("value",),
-    "empirical": ("quantiles",),
-    "histogram": ("buckets",),
-    "mixture": ("components",),
-}
-
-
 def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Distribution:
     """Parse a ``{dist: …}`` mapping (DESIGN §3 table) into a distribution.
 
@@ -219,13 +214,13 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Dist
         raise ctx.fail(path, f"mixtures nested more than {L.MAX_MIXTURE_DEPTH} levels deep")
     d = ctx.mapping(raw, path)
     if "dist" not in d:
-        raise ctx.fail(path, f"missing required key 'dist' (one of {', '.join(D.DISTRIBUTION_KINDS)})")
+        raise ctx.fail(path, f"missing required key 'dist' (one of {', '.join(DIST_KINDS)})")
     kind = d["dist"]
-    if not isinstance(kind, str) or kind not in _DIST_PARAMS:
-        hint = difflib.get_close_matches(str(kind), D.DISTRIBUTION_KINDS, n=1)
-        dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(D.DISTRIBUTION_KINDS)})"
+    if not isinstance(kind, str) or kind not in DIST_KINDS:
+        hint = difflib.get_close_matches(str(kind), DIST_KINDS, n=1)
+        dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(DIST_KINDS)})"
         raise ctx.fail(_join(path, "dist"), f"unknown distribution {kind!r}{dym}")
-    ctx.keys(d, ("dist", *_DIST_PARAMS[kind]), path)
+    ctx.keys(d, S.allowed(f"dist.{kind}"), path)
 
     def dur(key: str, positive: bool = True) -> float:
         if key not in d:
@@ -328,7 +323,7 @@ def parse_distribution(ctx: _Ctx, raw: Any, path: str, depth: int = 0) -> D.Dist
     for i, item in enumerate(items):
         ip = f"{cpath}[{i}]"
         m = ctx.mapping(item, ip)
-        ctx.keys(m, ("weight", "dist"), ip, required=("weight", "dist"))
+        ctx.fields(m, ip, "mixtureComponent")
         w = ctx.number(m["weight"], _join(ip, "weight"), lo=0.0)
         inner = m["dist"] if isinstance(m["dist"], dict) else {"dist": m["dist"]}
         parts.append((w, parse_distribution(ctx, inner, _join(ip, "dist"), depth + 1)))
@@ -409,9 +404,8 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
     if depth > MAX_OPERATOR_DEPTH:
         raise ctx.fail(path, f"operators nested more than {MAX_OPERATOR_DEPTH} levels deep")
     d = ctx.mapping(raw, path, "an operator mapping (with 'type' or 'ref')")
-    common = ("name", "description")
     if "ref" in d and "type" not in d:
-        ctx.keys(d, ("ref", *common), path)
+        ctx.keys(d, S.allowed("ref"), path)
         return Ref(component=_component_ref(ctx, d["ref"], _join(path, "ref"), components))
     if "type" not in d:
         raise ctx.fail(path, "operator needs 'type' (one of " + ", ".join(OPERATOR_TYPES) + ") or 'ref'")
@@ -419,50 +413,18 @@ def parse_operator(ctx: _Ctx, raw: Any, path: str, components: dict[str, Any], d
     if not isinstance(op, str):
         raise ctx.fail(_join(path, "type"), f"expected an operator name (one of {', '.join(OPERATOR_TYPES)}), got {_typename(op)}")
     if op == "ref":
-        ctx.keys(d, ("type", "component", *common), path, required=("component",))
+        ctx.fields(d, path, "operator.ref")
         return parse_operator(ctx, {"ref": d["component"]}, path, components, depth)
     cls = REGISTRY.get(op)
     if cls is None:
         hint = difflib.get_close_matches(str(op), OPERATOR_TYPES, n=1)
         dym = f" (did you mean {hint[0]!r}?)" if hint else f" (one of {', '.join(OPERATOR_TYPES)})"
         raise ctx.fail(_join(path, "type"), f"unknown operator type {op!r}{dym}")
-    ctx.keys(d, ("type", *cls.keys, *common), path)
+    ctx.keys(d, S.allowed(f"operator.{op}"), path)
     return cls.parse(OperatorParser(ctx, d, path, op, components, depth), d, path)
 
 
 # --------------------------------------------------------------------------- the document
-
-_TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
-_SPEC_KEYS = (
-    "objectives",
-    "operator",
-    "components",
-    "evidence",
-    "failureDomains",
-    "correlation",
-    "governance",
-    "load",
-    # DiscoveredJourneyModel extras
-    "confidence",
-    "topology",
-    "redundancy",
-    "provenance",
-    "evidenceFlags",
-)
-_COMPONENT_KEYS = (
-    "kind",
-    "availability",
-    "atomicSLORef",
-    "telemetry",
-    "failureDomains",
-    "latency",
-    "errorLatency",
-    "capacity",
-    "description",
-    "provenance",
-    "confidence",
-)
-
 
 def load_spec(path: str | os.PathLike, slo_paths: Iterable[str | os.PathLike] = ()) -> Journey:
     """Load, resolve and validate an EmaC spec.
@@ -559,19 +521,20 @@ def _sha256(p: Path) -> str:
 
 def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> Journey:
     """Validate one parsed YAML document into a :class:`Journey`."""
-    doc = ctx.mapping(doc, "", "a mapping at the top level (apiVersion, kind, metadata, spec)")
-    ctx.keys(doc, _TOP_KEYS, "")
+    top = S.allowed("document")
+    doc = ctx.mapping(doc, "", f"a mapping at the top level ({', '.join(top)})")
+    ctx.keys(doc, top, "")
     if doc.get("apiVersion") != API_VERSION:
         raise ctx.fail("apiVersion", f"expected {API_VERSION!r}, got {doc.get('apiVersion')!r}")
     kind = doc.get("kind")
     if kind not in KINDS:
         raise ctx.fail("kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
     meta = ctx.mapping(doc.get("metadata"), "metadata")
-    ctx.keys(meta, ("name", "labels", "annotations", "namespace"), "metadata", required=("name",))
+    ctx.fields(meta, "metadata", "metadata")
     name = ctx.string(meta["name"], "metadata.name")
     labels = tuple(sorted((scalar_text(k), scalar_text(v)) for k, v in ctx.mapping(meta.get("labels") or {}, "metadata.labels").items()))
     spec = ctx.mapping(doc.get("spec"), "spec")
-    ctx.keys(spec, _SPEC_KEYS, "spec", required=("operator", "components"))
+    ctx.fields(spec, "spec", "spec")
 
     raw_components = ctx.mapping(spec["components"], "spec.components")
     if not raw_components:
@@ -596,13 +559,13 @@ def parse_document(ctx: _Ctx, doc: Any, index: AtomicSLOIndex | None = None) -> 
     load_rate = None
     if "load" in spec:
         load = ctx.mapping(spec["load"], "spec.load")
-        ctx.keys(load, ("rate",), "spec.load", required=("rate",))
+        ctx.fields(load, "spec.load", "load")
         load_rate = ctx.number(load["rate"], "spec.load.rate", lo=0.0, lo_open=True, hi=L.MAX_LOAD_RATE)
     confidence = None
     if "confidence" in spec:
         c = spec["confidence"]
         if isinstance(c, dict):
-            ctx.keys(c, ("overall", "notes", "formula", "fields"), "spec.confidence")
+            ctx.fields(c, "spec.confidence", "confidence")
             c = c.get("overall")
         confidence = ctx.probability(c, "spec.confidence.overall") if c is not None else None
     flags = tuple(str(f) for f in ctx.sequence(spec.get("evidenceFlags", []), "spec.evidenceFlags"))
@@ -642,7 +605,7 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
     if not isinstance(cid, str) or not cid:
         raise ctx.fail(path, "component ids must be non-empty strings")
     d = ctx.mapping(raw, path)
-    ctx.keys(d, _COMPONENT_KEYS, path)
+    ctx.keys(d, S.allowed("component"), path)
     has_inline, has_ref = "availability" in d, "atomicSLORef" in d
     if has_inline and has_ref:
         raise ctx.fail(path, "give availability or atomicSLORef, not both")
@@ -674,7 +637,7 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
     err: Any = "same"
     if "errorLatency" in d:
         e = d["errorLatency"]
-        if e in ("same", "fast"):
+        if e in S.ERROR_LATENCY:
             err = e
         elif isinstance(e, dict):
             err = parse_distribution(ctx, e, _join(path, "errorLatency"))
@@ -690,7 +653,7 @@ def _parse_component(ctx: _Ctx, cid: Any, raw: Any, path: str, index: AtomicSLOI
     if "capacity" in d:
         cp = _join(path, "capacity")
         c = ctx.mapping(d["capacity"], cp)
-        ctx.keys(c, ("replicas", "serviceTime"), cp, required=("replicas", "serviceTime"))
+        ctx.fields(c, cp, "capacity")
         capacity = Capacity(
             replicas=int(ctx.number(c["replicas"], _join(cp, "replicas"), lo=1, hi=L.MAX_REPLICAS, integer=True)),
             service_time=parse_distribution(ctx, c["serviceTime"], _join(cp, "serviceTime")),
@@ -741,18 +704,13 @@ def _parse_domain_rules(ctx: _Ctx, raw: Any) -> list[_Rule]:
     if raw is None:
         return []
     d = ctx.mapping(raw, "spec.failureDomains")
-    ctx.keys(d, ("rules",), "spec.failureDomains")
+    ctx.fields(d, "spec.failureDomains", "failureDomains")
     rules: list[_Rule] = []
     seen: set[str] = set()
     for i, r in enumerate(ctx.sequence(d.get("rules", []), "spec.failureDomains.rules")):
         p = f"spec.failureDomains.rules[{i}]"
         m = ctx.mapping(r, p)
-        ctx.keys(
-            m,
-            ("name", "kind", "source", "key", "description", "correlation", "members", "confidence", "provenance"),
-            p,
-            required=("name",),
-        )
+        ctx.fields(m, p, "domainRule")
         name = ctx.string(m["name"], _join(p, "name"))
         if name in seen:
             raise ctx.fail(_join(p, "name"), f"domain {name!r} defined twice")
@@ -761,16 +719,16 @@ def _parse_domain_rules(ctx: _Ctx, raw: Any) -> list[_Rule]:
         if "correlation" in m:
             cp = _join(p, "correlation")
             c = ctx.mapping(m["correlation"], cp)
-            ctx.keys(c, ("model", "rho", "latencyRho", "probability", "beta"), cp)
+            ctx.fields(c, cp, "domainCorrelation")
             model = c.get("model", "gaussian")
             if model == "gaussian":
-                ctx.keys(c, ("model", "rho", "latencyRho"), cp)
+                ctx.fields(c, cp, "gaussianCorrelation")
                 rho = ctx.number(c.get("rho", 0.0), _join(cp, "rho"), lo=0.0, hi=1.0)
                 lrho = ctx.number(c.get("latencyRho", 0.0), _join(cp, "latencyRho"), lo=0.0, hi=1.0)
                 if "rho" not in c and "latencyRho" not in c:
                     raise ctx.fail(cp, "gaussian correlation needs rho and/or latencyRho")
             elif model == "shock":
-                ctx.keys(c, ("model", "probability", "beta"), cp)
+                ctx.fields(c, cp, "shockCorrelation")
                 if ("probability" in c) == ("beta" in c):
                     raise ctx.fail(cp, "shock correlation needs exactly one of probability or beta")
                 if "probability" in c:
@@ -778,7 +736,8 @@ def _parse_domain_rules(ctx: _Ctx, raw: Any) -> list[_Rule]:
                 else:
                     beta = ctx.probability(c["beta"], _join(cp, "beta"))
             else:
-                raise ctx.fail(_join(cp, "model"), f"correlation model must be gaussian or shock, got {model!r}")
+                models = S.enum("domainCorrelation", "model")
+                raise ctx.fail(_join(cp, "model"), f"correlation model must be {' or '.join(models)}, got {model!r}")
         mp = _join(p, "members")
         members = tuple(ctx.string(x, f"{mp}[{j}]") for j, x in enumerate(ctx.sequence(m.get("members", []), mp)))
         conf = ctx.probability(m["confidence"], _join(p, "confidence")) if "confidence" in m else None
@@ -888,7 +847,7 @@ def _parse_correlation(ctx: _Ctx, raw: Any, components: tuple[Component, ...], d
         return None
     p = "spec.correlation"
     d = ctx.mapping(raw, p)
-    ctx.keys(d, ("components", "matrix", "latencyMatrix"), p, required=("components", "matrix"))
+    ctx.fields(d, p, "correlation")
     names = tuple(str(x) for x in ctx.sequence(d["components"], _join(p, "components"), nonempty=True))
     ids = {c.id for c in components}
     for i, nm in enumerate(names):
@@ -910,16 +869,16 @@ def _parse_objectives(ctx: _Ctx, raw: Any) -> tuple[AvailabilityObjective | None
         return None, None
     p = "spec.objectives"
     d = ctx.mapping(raw, p)
-    ctx.keys(d, ("availability", "latency"), p)
+    ctx.fields(d, p, "objectives")
     avail = lat = None
     if "availability" in d:
         ap = _join(p, "availability")
         a = ctx.mapping(d["availability"], ap)
-        ctx.keys(a, ("window", "target", "sli"), ap, required=("target",))
+        ctx.fields(a, ap, "availabilityObjective")
         good = total = None
         if "sli" in a:
             s = ctx.mapping(a["sli"], _join(ap, "sli"))
-            ctx.keys(s, ("goodEventQuery", "totalEventQuery"), _join(ap, "sli"))
+            ctx.fields(s, _join(ap, "sli"), "availabilityObjective", "sli")
             good, total = s.get("goodEventQuery"), s.get("totalEventQuery")
         target = ctx.probability(a["target"], _join(ap, "target"))
         if target >= 1.0:
@@ -935,16 +894,16 @@ def _parse_objectives(ctx: _Ctx, raw: Any) -> tuple[AvailabilityObjective | None
     if "latency" in d:
         lp = _join(p, "latency")
         latd = ctx.mapping(d["latency"], lp)
-        ctx.keys(latd, ("window", "objective", "evidence"), lp, required=("objective",))
+        ctx.fields(latd, lp, "latencyObjective")
         o = ctx.mapping(latd["objective"], _join(lp, "objective"))
-        ctx.keys(o, ("metric", "threshold"), _join(lp, "objective"), required=("threshold",))
+        ctx.fields(o, _join(lp, "objective"), "latencyObjective", "objective")
         metric = str(o.get("metric", "p99"))
         if not (metric.startswith("p") and metric[1:].isdigit()):
             raise ctx.fail(_join(lp, "objective.metric"), f"metric must look like p50, p99 or p999, got {metric!r}")
         promql = None
         if "evidence" in latd:
             e = ctx.mapping(latd["evidence"], _join(lp, "evidence"))
-            ctx.keys(e, ("promql",), _join(lp, "evidence"))
+            ctx.fields(e, _join(lp, "evidence"), "latencyObjective", "evidence")
             promql = _strip(e.get("promql"))
         lat = LatencyObjective(
             threshold=ctx.latency(o["threshold"], _join(lp, "objective.threshold")),
@@ -964,23 +923,19 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
         return Governance()
     p = "spec.governance"
     d = ctx.mapping(raw, p)
-    ctx.keys(
-        d,
-        ("evaluationMode", "useBoundsForAutomation", "alerts", "progressiveDelivery", "actions", "confidenceThreshold", "deltaThreshold"),
-        p,
-    )
+    ctx.fields(d, p, "governance")
     kw: dict[str, Any] = {}
     if "evaluationMode" in d:
         kw["evaluation_mode"] = str(d["evaluationMode"])
     if "useBoundsForAutomation" in d:
         u = ctx.mapping(d["useBoundsForAutomation"], _join(p, "useBoundsForAutomation"))
-        ctx.keys(u, ("availability", "latency"), _join(p, "useBoundsForAutomation"))
+        ctx.fields(u, _join(p, "useBoundsForAutomation"), "governance", "useBoundsForAutomation")
         kw["availability_bound"] = str(u.get("availability", "pessimistic"))
         kw["latency_bound"] = str(u.get("latency", "upperConfidence"))
     if "alerts" in d:
         ap = _join(p, "alerts")
         a = ctx.mapping(d["alerts"], ap)
-        ctx.keys(a, ("promRuleOutput", "sloBudgetWindow", "burnRatePolicy", "slothCompatible"), ap)
+        ctx.fields(a, ap, "alerts")
         if "sloBudgetWindow" in a:
             kw["budget_window"] = ctx.window(a["sloBudgetWindow"], _join(ap, "sloBudgetWindow"))
         if "slothCompatible" in a:
@@ -988,13 +943,13 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
         if "burnRatePolicy" in a:
             bp = _join(ap, "burnRatePolicy")
             b = ctx.mapping(a["burnRatePolicy"], bp)
-            ctx.keys(b, ("page", "ticket"), bp)
+            ctx.fields(b, bp, "alerts", "burnRatePolicy")
             windows = []
             for sev in ("page", "ticket"):
                 for i, w in enumerate(ctx.sequence(b.get(sev, []), _join(bp, sev))):
                     wp = f"{bp}.{sev}[{i}]"
                     wm = ctx.mapping(w, wp)
-                    ctx.keys(wm, ("burnRate", "longWindow", "shortWindow"), wp, required=("burnRate", "longWindow", "shortWindow"))
+                    ctx.fields(wm, wp, "burnRateWindow")
                     lw = ctx.window(wm["longWindow"], _join(wp, "longWindow"))
                     sw = ctx.window(wm["shortWindow"], _join(wp, "shortWindow"))
                     if sw >= lw:
@@ -1009,12 +964,12 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
     if "progressiveDelivery" in d:
         pp = _join(p, "progressiveDelivery")
         pd = ctx.mapping(d["progressiveDelivery"], pp)
-        ctx.keys(pd, ("provider", "analysisTemplateOutput", "gate"), pp)
+        ctx.fields(pd, pp, "governance", "progressiveDelivery")
         kw["delivery_provider"] = str(pd.get("provider", "argo-rollouts"))
         if "gate" in pd:
             gp = _join(pp, "gate")
             g = ctx.mapping(pd["gate"], gp)
-            ctx.keys(g, ("maxCanaryBurnRate", "maxP99LatencySeconds"), gp)
+            ctx.fields(g, gp, "governance", "progressiveDelivery", "gate")
             if "maxCanaryBurnRate" in g:
                 kw["max_canary_burn_rate"] = ctx.number(g["maxCanaryBurnRate"], _join(gp, "maxCanaryBurnRate"), lo=0.0, lo_open=True)
             if "maxP99LatencySeconds" in g:
@@ -1027,7 +982,7 @@ def _parse_governance(ctx: _Ctx, raw: Any) -> Governance:
     for i, a in enumerate(ctx.sequence(d.get("actions", []), _join(p, "actions"))):
         ap = f"{p}.actions[{i}]"
         am = ctx.mapping(a, ap)
-        ctx.keys(am, ("kind", "guard", "parameterBounds", "rollback", "rateLimit"), ap, required=("kind",))
+        ctx.fields(am, ap, "action")
         bounds = []
         for k, v in ctx.mapping(am.get("parameterBounds", {}), _join(ap, "parameterBounds")).items():
             bounds.append((str(k), ctx.number(v, _join(ap, f"parameterBounds.{k}"))))
@@ -1075,12 +1030,12 @@ def _parse_evidence(ctx: _Ctx, raw: Any) -> Evidence:
         return Evidence()
     p = "spec.evidence"
     d = ctx.mapping(raw, p)
-    ctx.keys(d, ("modelDiscovery",), p)
+    ctx.fields(d, p, "evidence")
     if "modelDiscovery" not in d:
         return Evidence()
     mp = _join(p, "modelDiscovery")
     m = ctx.mapping(d["modelDiscovery"], mp)
-    ctx.keys(m, ("enabled", "evidenceWindow", "freshness", "coveragePolicy", "discoveredModelRef", "inputs"), mp)
+    ctx.fields(m, mp, "modelDiscovery")
     window = ctx.window(m["evidenceWindow"], _join(mp, "evidenceWindow")) if "evidenceWindow" in m else None
     policy = ctx.mapping(m.get("coveragePolicy", {}), _join(mp, "coveragePolicy"))
     return Evidence(
