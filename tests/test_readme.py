@@ -85,8 +85,9 @@ def test_readme_commands_write_to_distinct_places() -> None:
     assert len(set(outs)) == len(outs), outs
     for a in outs:  # none inside another
         assert not any(b != a and (b + "/").startswith(a + "/") for b in outs), outs
-    # the validate example in prose writes its JUnit report under the ignored out/ too
-    assert re.search(r"`emac validate configs/ --junit out/validate/report\.xml`", (REPO / "README.md").read_text())
+    # the main job owns out/; the tour writes under the ignored runs/, the validate example in prose too
+    assert outs[0] == "out" and all(o.startswith("runs/") for o in outs[1:]), outs
+    assert re.search(r"`emac validate configs/ --junit runs/validate/report\.xml`", (REPO / "README.md").read_text())
 
 
 def _start_demo(env: dict[str, str]) -> subprocess.Popen | None:
@@ -113,7 +114,7 @@ def test_readme_commands_run_in_order_twice(tmp_path: Path) -> None:
     (work / "configs").symlink_to(REPO / "configs")
     (tmp_path / "shared").symlink_to(SHARED)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    commands = readme_commands() + [["emac", "validate", "configs/", "--junit", "out/validate/report.xml"]]
+    commands = readme_commands() + [["emac", "validate", "configs/", "--junit", "runs/validate/report.xml"]]
     demo = _start_demo(env)  # the README's terminal 1
     try:
         for round_ in (1, 2):
@@ -129,4 +130,4 @@ def test_readme_commands_run_in_order_twice(tmp_path: Path) -> None:
         if demo is not None:
             demo.terminate()
             demo.wait(timeout=30)
-    assert (work / "out" / "validate" / "report.xml").is_file() and (work / "out" / "compile" / "MANIFEST.sha256").is_file()
+    assert (work / "runs" / "validate" / "report.xml").is_file() and (work / "out" / "MANIFEST.sha256").is_file()
