@@ -351,3 +351,14 @@ def test_generated_cuda_source_reuses_the_operator_rules() -> None:
     assert body(gpu) == expected
     assert "cuda.shared.array" in gpu and "cuda.atomic.add" in gpu
 
+
+def test_benchmark_section_says_not_measured_without_a_gpu() -> None:
+    from benchmarks import report as T
+    from benchmarks import run as R
+
+    res = R.external("bench_cuda", True)
+    if res.get("measured"):
+        pytest.skip("a GPU is present: the section measures (its numbers are never asserted)")
+    assert res["why"] == "not measured (no GPU)" and res["referenceJourneysPerSecond"] == 1.5e10
+    text = "\n".join(T._section_cuda({"cuda": res}))
+    assert "not measured (no GPU)" in text and "1.5e+10 journeys/s on an H100" in text
