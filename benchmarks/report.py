@@ -1203,6 +1203,30 @@ def _section_dask(res: dict) -> list[str]:
     return out
 
 
+def _section_cuda(res: dict) -> list[str]:
+    out = ["## 9. CUDA backend (issue 18): checkout journeys per second", ""]
+    cu = res.get("cuda")
+    if not ok(cu):
+        return out + [na(cu) or "", ""]
+    ref, goal = cu.get("referenceJourneysPerSecond", math.nan), cu.get("goal", math.nan)
+    if not cu.get("measured"):
+        why = cu.get("why", "not measured")
+        return out + [f"{why}: the reference hand-written kernel reached {ref:.1e} journeys/s on an H100 (goal ≥ {goal:g} of it).", ""]
+    off, on = cu.get("detailsOff", {}), cu.get("detailsOn", {})
+    rows = [
+        ["device", str(cu.get("device"))],
+        ["details off (marginal)", f"{off.get('journeysPerSecond', math.nan):.3e} journeys/s"],
+        ["details on (marginal)", f"{on.get('journeysPerSecond', math.nan):.3e} journeys/s"],
+        ["reference (hand-written float32 kernel, H100)", f"{ref:.1e} journeys/s"],
+        ["ratio to the reference (details off)", f"{fmt(cu.get('ratioToReference'))} (goal ≥ {goal:g}: {_yes(bool(cu.get('goalMet')))})"],
+        ["precision", str(cu.get("precision"))],
+        [LOAD_HEADER, load_cell(cu.get("load"))],
+    ]
+    out.append(table(["benchmarks/bench_cuda.py", ""], rows))
+    out.append("")
+    return out
+
+
 def _section_analytic(res: dict) -> list[str]:
     out = ["## 8. Analytic bounds for a 200-leaf journey", ""]
     an = res.get("analytic")
@@ -1280,7 +1304,7 @@ def report(r: Any, argv: list[str], note: str | None, plot_files: dict[str, str]
     out += _section_hand(res) + _section_numpy(res) + _section_simpy(res)
     out += ["## 4. Scaling", ""]
     out += _section_samples(res, r, plot_files) + _section_leaves(res, plot_files) + _section_bounds(res) + _section_threads(res)
-    out += _section_startup(res) + _section_accuracy(res) + _section_dask(res) + _section_analytic(res)
+    out += _section_startup(res) + _section_accuracy(res) + _section_dask(res) + _section_analytic(res) + _section_cuda(res)
     out += ["## Section times", ""]
     out.append(table(["section", "seconds"], [[k, f"{v:.1f}"] for k, v in r.seconds.items()]))
     out += [

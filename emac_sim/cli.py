@@ -372,6 +372,25 @@ class Correlation(str, Enum):
     pessimistic = "pessimistic"
 
 
+class Backend(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def check_backend(backend: Backend, scheduler: str) -> None:
+    """Refuse ``--backend cuda`` where it cannot run (no GPU and no simulator) or beside a Dask
+    ``--scheduler`` (one line, exit 2), before any input is read."""
+    if backend is not Backend.cuda:
+        return
+    if scheduler != "threads":
+        raise SpecError(COMMAND_LINE, "--backend", f"cuda runs on one GPU and cannot be combined with --scheduler {scheduler}")
+    from .engine.cuda import cuda_problem
+
+    problem = cuda_problem()
+    if problem is not None:
+        raise SpecError(COMMAND_LINE, "--backend", f"cuda: {problem}")
+
+
 def parse_samples(text: str, option: str = "--samples", minimum: int = 1) -> int:
     """``100000``, ``1e5``, ``1_000_000`` or ``2.5e6`` → int; anything else is a SpecError.
 
@@ -404,6 +423,11 @@ def simulate_cmd(
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
     workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
+    backend: Backend = typer.Option(
+        Backend.cpu,
+        "--backend",
+        help="cpu (default: threads or --scheduler) or cuda (one GPU; numba's simulator with NUMBA_ENABLE_CUDASIM=1). See docs/cuda.md.",
+    ),
     confidence: float = typer.Option(0.95, "--confidence", help="Coverage of the intervals."),
     traces: Path | None = typer.Option(None, "--traces", help="Also write the simulated requests as OTLP JSON traces to this file."),
     slo_path: list[Path] = SloPath,
@@ -418,6 +442,7 @@ def simulate_cmd(
     def body() -> int:
         n = parse_samples(samples)
         check_run_options(seed, workers)
+        check_backend(backend, scheduler)
         if target_ci is not None and not 0 < target_ci < 1:
             raise SpecError("<command line>", "--target-ci", f"must be a half-width in (0, 1), got {target_ci:g}")
         if not 0 < confidence < 1:
@@ -444,6 +469,7 @@ def simulate_cmd(
                     workers=workers,
                     progress=fmt is Format.text,
                     confidence=confidence,
+                    backend=backend.value,
                 )
             except (ValueError, RuntimeError) as err:
                 raise SpecError(str(spec), "", str(err)) from None

@@ -89,6 +89,7 @@ class Estimate:
     fate_groups: tuple[tuple[str, ...], ...] = ()
     notes: tuple[str, ...] = ()
     pessimistic_shared: tuple[str, ...] | None = None
+    backend: str = "cpu"
 
     def quantile(self, key: str) -> EstimatedQuantile | None:
         """The successful journeys' quantile ``key`` (``p99`` …), ``None`` when not modelled."""
@@ -127,6 +128,8 @@ class Estimate:
         }
         if self.pessimistic_shared is not None:
             d["pessimisticShared"] = list(self.pessimistic_shared)
+        if self.backend != "cpu":  # the default backend's JSON stays as it always was
+            d["backend"] = self.backend
         return d
 
     @classmethod
@@ -165,6 +168,7 @@ class Estimate:
             fate_groups=tuple(tuple(g) for g in d.get("fateGroups") or ()),
             notes=tuple(d.get("notes") or ()),
             pessimistic_shared=tuple(ps) if ps is not None else None,
+            backend=str(d.get("backend", "cpu")),
         )
 
 
@@ -207,6 +211,7 @@ class SimulationResult:
     wall_seconds: float = 0.0
     details: bool = True
     exact_birnbaum: dict[str, float] | None = None
+    backend: str = "cpu"
 
     @property
     def samples(self) -> int:
@@ -313,6 +318,7 @@ class SimulationResult:
             fate_groups=self.fate_groups,
             notes=tuple(self.notes),
             pessimistic_shared=self.pessimistic_shared,
+            backend=self.backend,
         )
 
     def to_dict(self) -> dict:

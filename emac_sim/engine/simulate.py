@@ -97,6 +97,7 @@ def simulate(
     birnbaum_stride: int | None = None,
     client: Any = None,
     details: bool = True,
+    backend: str = "cpu",
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
 
@@ -137,6 +138,11 @@ def simulate(
         Also record calls per component, hedge rates, tail attribution and Birnbaum importance
         (the ``emac simulate`` output). Off, the kernel counts only successes and latency:
         what validation and sweeps need, and faster.
+    backend
+        ``cpu`` (threads, or Dask with ``client``) or ``cuda`` (one GPU, or numba's simulator
+        under ``NUMBA_ENABLE_CUDASIM=1``: :mod:`emac_sim.engine.cuda`, docs/cuda.md). The same
+        seed gives the same counts on each backend; the backends draw different streams, so
+        their estimates agree within their intervals, not bit for bit.
 
     Returns
     -------
@@ -149,6 +155,16 @@ def simulate(
         raise ValueError(f"target_ci must be in (0, 1), got {target_ci!r}")
     if not (0.0 < confidence < 1.0):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if backend not in ("cpu", "cuda"):
+        raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+    if backend == "cuda":
+        from .cuda import cuda_problem
+
+        if (client if client is not None else dask_backend.active_client()) is not None:
+            raise ValueError("backend 'cuda' runs on one GPU: it cannot be combined with a Dask scheduler")
+        problem = cuda_problem()
+        if problem is not None:
+            raise RuntimeError(f"backend 'cuda': {problem}")
     from ..analytic.scenarios import resolve_scenario
 
     scenario, shared = resolve_scenario(journey, correlation, pessimistic_shared)
@@ -174,18 +190,14 @@ def simulate(
     merged = BlockResult.empty(compiled)
     reached = False
     try:
-        client = client if client is not None else dask_backend.active_client()
-        if client is None:
-            blocks = iter_blocks(compiled, seed, sizes, n_workers)
+        if backend == "cuda":
+            from .cuda import describe, run_cuda
+
+            merged, run = run_cuda(compiled, seed, int(samples), target_ci=target_ci, confidence=confidence, advance=advance)
+            reached, block_size = run.reached, run.launch_samples
+            notes.append(describe(run))
         else:
-            blocks = dask_backend.iter_blocks(client, compiled, seed, sizes, target_ci=target_ci, confidence=confidence)
-        for res in blocks:
-            merged = merged.merge(res)
-            advance(res.samples)
-            if target_ci is not None and wilson_half_width(merged.ok, merged.samples, confidence) <= target_ci:
-                reached = True
-                blocks.close()
-                break
+            merged, reached = _run_cpu(compiled, seed, sizes, n_workers, client, target_ci, confidence, advance)
     finally:
         stop()
     if target_ci is not None:
@@ -208,5 +220,32 @@ def simulate(
         notes=notes,
         exact_birnbaum=exact_birnbaum,
     )
+    result.backend = backend
     result.wall_seconds = time.perf_counter() - t0
     return result
+
+
+def _run_cpu(
+    compiled: CompiledJourney,
+    seed: int,
+    sizes: list[int],
+    n_workers: int,
+    client: Any,
+    target_ci: float | None,
+    confidence: float,
+    advance: Callable[[int], None],
+) -> tuple[BlockResult, bool]:
+    """The CPU backend: blocks on threads (or Dask tasks) merged in index order; ``(merged, reached)``."""
+    merged = BlockResult.empty(compiled)
+    client = client if client is not None else dask_backend.active_client()
+    if client is None:
+        blocks = iter_blocks(compiled, seed, sizes, n_workers)
+    else:
+        blocks = dask_backend.iter_blocks(client, compiled, seed, sizes, target_ci=target_ci, confidence=confidence)
+    for res in blocks:
+        merged = merged.merge(res)
+        advance(res.samples)
+        if target_ci is not None and wilson_half_width(merged.ok, merged.samples, confidence) <= target_ci:
+            blocks.close()
+            return merged, True
+    return merged, False
