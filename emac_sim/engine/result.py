@@ -89,6 +89,8 @@ class Estimate:
     fate_groups: tuple[tuple[str, ...], ...] = ()
     notes: tuple[str, ...] = ()
     pessimistic_shared: tuple[str, ...] | None = None
+    importance: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
     def quantile(self, key: str) -> EstimatedQuantile | None:
         """The successful journeys' quantile ``key`` (``p99`` …), ``None`` when not modelled."""
@@ -127,6 +129,12 @@ class Estimate:
         }
         if self.pessimistic_shared is not None:
             d["pessimisticShared"] = list(self.pessimistic_shared)
+        if self.importance is not None:  # --method importance (emac_sim.engine.importance); plain runs add nothing
+            info = dict(self.importance)
+            for key in ("method", "unavailability", "effectiveSampleSize"):
+                d["availability"][key] = info.pop(key)
+            d["importance"] = info
+            d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
@@ -165,7 +173,16 @@ class Estimate:
             fate_groups=tuple(tuple(g) for g in d.get("fateGroups") or ()),
             notes=tuple(d.get("notes") or ()),
             pessimistic_shared=tuple(ps) if ps is not None else None,
+            importance=_importance_from_dict(d),
+            warnings=tuple(d.get("warnings") or ()),
         )
+
+
+def _importance_from_dict(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    a = d["availability"]
+    if a.get("method") != "importance":
+        return None
+    return {**{k: a[k] for k in ("method", "unavailability", "effectiveSampleSize") if k in a}, **dict(d.get("importance") or {})}
 
 
 def _quantiles_to_dict(q: Mapping[str, EstimatedQuantile] | None) -> dict[str, Any] | None:
