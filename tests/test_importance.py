@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rare_journeys import FATE, LEDGER, RARE, SHOCK, one, write
 from scipy import stats
 
 from emac_sim import load_spec
@@ -17,8 +18,6 @@ from emac_sim.analytic.scenarios import resolve_scenario
 from emac_sim.engine import simulate
 from emac_sim.engine.importance import Biasing, compile_importance, run_importance_block, weighted_estimate
 from emac_sim.model.scenario import Scenario
-
-from rare_journeys import FATE, LEDGER, RARE, SHOCK, one, write
 
 LEDGER_PATH = Path(__file__).resolve().parents[1] / "configs" / "ledger-7nines.yaml"
 LEDGER_EXACT = 4.670053e-7  # the issue's exact unavailability of the seven-nines journey
@@ -40,7 +39,7 @@ def test_weights_are_the_exact_likelihood_ratios_on_one_component(tmp_path):
     p = float(1.0 - lay.own_a[0])
     q = 0.25
     b = Biasing.nominal(lay)
-    biased = Biasing(np.array([q]), b.nu, b.mu, b.qg, b.qs)
+    biased = Biasing(np.array([q]), b.nu, b.mu, b.qg, b.qs, b.nb, b.mb)
     n = 20_000
     res = run_importance_block(compiled.kernel, biased.vector(lay), 5, (0,), n)
     k = res.failures
@@ -59,7 +58,9 @@ def test_weights_are_the_exact_likelihood_ratios_on_one_component(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "scenario"), [("ledger", LEDGER, "declared"), ("shock", SHOCK, "declared"), ("fate", FATE, "shared")], ids=["ledger", "shock", "fate"]
+    ("name", "text", "scenario"),
+    [("ledger", LEDGER, "declared"), ("shock", SHOCK, "declared"), ("fate", FATE, "shared")],
+    ids=["ledger", "shock", "fate"],
 )
 def test_estimate_is_unbiased_against_the_analytic_value(tmp_path, name, text, scenario):
     """Gaussian factors (ledger), shocks under retries (shock), fate groups (fate, shared): the
@@ -103,14 +104,15 @@ def test_target_rel_stops_at_a_block_boundary():
 
 
 def test_degenerate_biasing_is_flagged():
-    """A factor shift far beyond the failure region (μ = 8 where ~3 is right) gives log-normal
-    weights with σ = 8: a handful of requests carry the estimate, and the diagnostic says so."""
+    """A pure factor shift (β = 1, no defensive part) far beyond the failure region (μ = 8 where ~3
+    is right) gives log-normal weights with σ = 8: a handful of requests carry the estimate, and
+    the diagnostic says so."""
     from emac_sim.engine.importance import simulate_importance
 
     j = load_spec(LEDGER_PATH)
     _, lay = compile_importance(j, Scenario.declared())
     tuned = Biasing.level(lay, 0.2)
-    bad = Biasing(tuned.q, np.zeros_like(tuned.nu), np.array([8.0]), tuned.qg, tuned.qs)
+    bad = Biasing(tuned.q, np.zeros_like(tuned.nu), np.array([8.0]), tuned.qg, tuned.qs, np.zeros_like(tuned.nb), np.array([1.0]))
     r = simulate_importance(j, Scenario.declared(), samples=8192, seed=1, biasing=bad)
     d = r.to_dict()
     assert d["warnings"] and all(w.startswith("weight degeneracy") for w in d["warnings"])
@@ -165,7 +167,7 @@ def test_degeneracy_warning_reaches_stderr_and_json(cli, tmp_path, monkeypatch):
     def bad_tune(src, seed, **kw):
         lay = src.bias
         t = imp.Biasing.level(lay, 0.2)
-        return imp.Tuning(imp.Biasing(t.q, np.zeros_like(t.nu), np.array([8.0]), t.qg, t.qs), 0.2, 0, 0, 0.0)
+        return imp.Tuning(imp.Biasing(t.q, np.zeros_like(t.nu), np.array([8.0]), t.qg, t.qs, np.zeros_like(t.nb), np.array([1.0])), 0.2, 0, 0, 0.0)
 
     monkeypatch.setattr(imp, "tune", bad_tune)
     r = cli("simulate", LEDGER_PATH, "--method", "importance", "--samples", "8192", "--format", "json")
@@ -228,7 +230,8 @@ def test_importance_intervals_cover_the_exact_value(tmp_path):
         covered = 0
         rel = []
         for seed in range(SEEDS):
-            u = simulate(j, samples=16384, seed=1000 + seed, correlation=scenario, method="importance", workers=1).to_dict()["availability"]["unavailability"]
+            r = simulate(j, samples=16384, seed=1000 + seed, correlation=scenario, method="importance", workers=1)
+            u = r.to_dict()["availability"]["unavailability"]
             covered += u["ci"][0] <= exact <= u["ci"][1]
             rel.append(u["estimate"] / exact - 1)
         covered_total += covered

@@ -708,7 +708,10 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
 # log(nominal density / biased density) to ``lw[0]``:
 #
 # * a component's own failure (uniform): fails with probability q_i instead of 1 − a′_i;
-# * a gaussian factor W_k and a factor member's own noise ε_i: shifted by μ_k, ν_i;
+# * a gaussian factor W_k and a factor member's own noise ε_i: a defensive mixture
+#   (1 − β)·N(0, 1) + β·N(μ, 1) (one uniform picks the part, then the normal), whose likelihood
+#   ratio 1 / (1 − β + β·exp(μx − μ²/2)) is at most 1 / (1 − β): a pure mean shift would give
+#   log-normal weights to the failures the shift does not explain;
 # * a fate group's uniform: mass q_g instead of 1 − c_g on the failure region [c_g, 1)
 #   (c_g the smallest member availability), uniform within each region;
 # * a shock: occurs with probability q_s instead of p_s.
@@ -755,19 +758,24 @@ class BiasLayout:
     def n_shocks(self) -> int:
         return len(self.shock_p)
 
-    # ``bias`` offsets: threshold 1 − qᵢ, log LR if ok, log LR if failed, νᵢ; μ_k; 6 per group; 3 per shock
+    # ``bias`` offsets: threshold 1 − qᵢ, log LR if ok, log LR if failed, νᵢ, βᵢ; μ_k, β_k; 6 per group; 3 per shock
     def off(self, what: str) -> int:
         c, k, g = self.n_components, self.n_factors, self.n_groups
-        return {"thr": 0, "lok": c, "lfail": 2 * c, "nu": 3 * c, "mu": 4 * c, "grp": 4 * c + k, "shk": 4 * c + k + 6 * g}[what]
+        table = {"thr": 0, "lok": c, "lfail": 2 * c, "nu": 3 * c, "nb": 4 * c, "mu": 5 * c, "mb": 5 * c + k, "grp": 5 * c + 2 * k}
+        table["shk"] = table["grp"] + 6 * g
+        return table[what]
 
     @property
     def bias_size(self) -> int:
         return self.off("shk") + 3 * self.n_shocks
 
-    # ``ces`` offsets: calls, own failures, Σ own noise (per component); factor values; region flags; shock flags
+    # ``ces`` offsets: calls, own failures, Σ r and Σ r·x of own noises (per component: r the shifted
+    # part's responsibility); Σ r and Σ r·x per factor; region flags; shock flags
     def ce(self, what: str) -> int:
         c, k, g = self.n_components, self.n_factors, self.n_groups
-        return {"calls": 0, "fails": c, "eps": 2 * c, "wf": 3 * c, "grp": 3 * c + k, "shk": 3 * c + k + g}[what]
+        table = {"calls": 0, "fails": c, "er": 2 * c, "erx": 3 * c, "wr": 4 * c, "wrx": 4 * c + k, "grp": 4 * c + 2 * k}
+        table["shk"] = table["grp"] + g
+        return table[what]
 
     @property
     def ce_size(self) -> int:
@@ -805,11 +813,8 @@ def _emit_failure_is(g: KernelWriter, s: _Site, ok: str, c: str) -> None:
         return
     g.line(f"ces[{c}] += 1.0")
     if s.f_factors:
-        e, nu = g.name("e"), g.name("nu")
-        g.line(f"{nu} = bias[{3 * n} + {c}]")
-        g.line(f"{e} = {g.normal()} + {nu}")
-        g.line(f"lw[0] += {nu} * (0.5 * {nu} - {e})")
-        g.line(f"ces[{2 * n} + {c}] += {e}")
+        e = g.name("e")
+        _emit_latent_is(g, e, f"bias[{3 * n} + {c}]", f"bias[{4 * n} + {c}]", f"{2 * n} + {c}", f"{3 * n} + {c}", "+=")
         terms = " + ".join(f"{g.param(w)} * wf{k}" for k, w in s.f_factors)
         g.line(f"{ok} = {terms} + {g.param(s.f_sd)} * {e} <= {g.param(s.zthr)}")
         with g.block(f"if not {ok}:"):
@@ -823,13 +828,26 @@ def _emit_failure_is(g: KernelWriter, s: _Site, ok: str, c: str) -> None:
         g.line(f"ces[{n} + {c}] += 1.0")
 
 
+def _emit_latent_is(g: KernelWriter, x: str, mu: str, beta: str, at_r: str, at_rx: str, op: str) -> None:
+    """``x`` ~ (1 − β)·N(0, 1) + β·N(μ, 1), its log likelihood ratio, and the shifted part's
+    responsibility r (``ces[at_r] op r``, ``ces[at_rx] op r·x``) for the cross-entropy update."""
+    u, sh, den = g.name("u"), g.name("s"), g.name("den")
+    g.line(f"{u} = {g.uniform()}")
+    g.line(f"{x} = {g.normal()}")
+    with g.block(f"if {u} < {beta}:"):
+        g.line(f"{x} += {mu}")
+    g.line(f"{sh} = {beta} * math.exp({mu} * ({x} - 0.5 * {mu}))")
+    g.line(f"{den} = 1.0 - {beta} + {sh}")
+    g.line(f"lw[0] -= math.log({den})")
+    g.line(f"ces[{at_r}] {op} {sh} / {den}")
+    g.line(f"ces[{at_rx}] {op} {sh} / {den} * {x}")
+
+
 def _emit_domain_state_is(g: KernelWriter, lay: BiasLayout) -> None:
     """The request's domain state (factors, latency factors, groups, shocks) under the biasing."""
-    mu, grp, shk = lay.off("mu"), lay.off("grp"), lay.off("shk")
+    mu, mb, grp, shk = lay.off("mu"), lay.off("mb"), lay.off("grp"), lay.off("shk")
     for k in range(g.n_wf):
-        g.line(f"wf{k} = {g.normal()} + bias[{mu + k}]")
-        g.line(f"lw[0] += bias[{mu + k}] * (0.5 * bias[{mu + k}] - wf{k})")
-        g.line(f"ces[{lay.ce('wf') + k}] = wf{k}")
+        _emit_latent_is(g, f"wf{k}", f"bias[{mu + k}]", f"bias[{mb + k}]", str(lay.ce("wr") + k), str(lay.ce("wrx") + k), "=")
     for k in range(g.n_wl):
         g.line(f"wl{k} = {g.normal()}")
     for k in range(g.n_groups):

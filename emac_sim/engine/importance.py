@@ -5,7 +5,9 @@ Here every random quantity that decides a failure is drawn from a *biased* law i
 (:mod:`emac_sim.engine.codegen`, ``KernelOptions.importance``):
 
 * a component's own failure: probability qᵢ instead of pᵢ = 1 − a′ᵢ;
-* a gaussian failure factor W_k and a factor member's own noise εᵢ: mean μ_k, νᵢ instead of 0;
+* a gaussian failure factor W_k and a factor member's own noise εᵢ: the defensive mixture
+  (1 − β)·N(0, 1) + β·N(μ, 1) instead of N(0, 1) (its ratio is at most 1 / (1 − β), so failures
+  that the shift does not explain keep bounded weights);
 * a fate group's uniform: mass q_g on its failure region [c_g, 1) instead of 1 − c_g;
 * a shock domain: probability q_s instead of p_s,
 
@@ -19,15 +21,16 @@ unbiased for any biasing that gives positive probability wherever the nominal la
 interval is the CLT one: Û ± z·s/√n with s² = (Σ w²F − n Û²)/(n − 1); availability is 1 − Û.
 
 **Tuning.** The biasing starts from the one-parameter family qᵢ = pᵢᵗ (factor and noise shifts
-reaching the same marginal failure probabilities, split by least norm; group and shock masses
-alike), with t the first of :data:`START_LEVELS` at which at least :data:`START_FAILURE_SHARE` of
+reaching the same marginal failure probabilities, split by least norm, with mixture weight
+β = 1/2; group and shock masses alike), with t the first of :data:`START_LEVELS` at which at least :data:`START_FAILURE_SHARE` of
 a pilot block fails. :data:`CE_ITERATIONS` cross-entropy iterations follow (Rubinstein & Kroese,
 *The Cross-Entropy Method*, 2004, §3): on a pilot block under the current biasing, each
 parameter becomes its weighted maximum-likelihood value over the failed requests — qᵢ = Σ w F ·
-(own failures of i) / Σ w F · (calls of i), μ_k = Σ w F W_k / Σ w F, νᵢ the weighted mean own
-noise per call, q_g and q_s the weighted share of failed requests in the region / with the
+(own failures of i) / Σ w F · (calls of i); for a gaussian mixture the EM step with r the
+shifted part's responsibility, β = Σ w F r / Σ w F (per draw) and μ = Σ w F r x / Σ w F r; q_g
+and q_s the weighted share of failed requests in the region / with the
 shock — smoothed (:data:`CE_SMOOTHING`) and clipped (qᵢ ∈ [pᵢ, :data:`Q_MAX`], shifts within
-±:data:`SHIFT_MAX`): the biasing never makes a failure less likely than nominal, and no single
+±:data:`SHIFT_MAX`, β ≤ :data:`BETA_MAX`): the biasing never makes a failure less likely than nominal, and no single
 draw's ratio can explode. Weights themselves are never clipped (that would bias Û). Pilot blocks
 draw from their own streams (``emac_sim.core.seeds.STREAM_PILOT``), independent of the
 estimation blocks, so the tuned biasing is a fixed function of the seed and Û stays unbiased
@@ -87,6 +90,8 @@ CE_ITERATIONS = 4
 CE_SMOOTHING = 0.7
 Q_MAX = 0.9
 SHIFT_MAX = 8.0
+BETA_MAX = 0.9
+START_BETA = 0.5
 MIN_FAILURES = 100
 """Failed requests needed before ``target_rel`` may stop a run."""
 MIN_ESS = 30.0
@@ -102,14 +107,17 @@ AUTO_MIN_FAILURES = 100
 @dataclass(frozen=True)
 class Biasing:
     """Biased laws: ``q`` own failure probability per component (used for ``uniform`` sites),
-    ``nu`` own-noise shift per component (``factor`` sites), ``mu`` shift per failure factor,
-    ``qg`` failure-region mass per fate group, ``qs`` probability per shock domain."""
+    ``nu``/``nb`` own-noise shift and mixture weight per component (``factor`` sites),
+    ``mu``/``mb`` shift and mixture weight per failure factor, ``qg`` failure-region mass per
+    fate group, ``qs`` probability per shock domain."""
 
     q: np.ndarray
     nu: np.ndarray
     mu: np.ndarray
     qg: np.ndarray
     qs: np.ndarray
+    nb: np.ndarray
+    mb: np.ndarray
 
     @staticmethod
     def nominal(lay: BiasLayout) -> Biasing:
@@ -120,6 +128,8 @@ class Biasing:
             mu=np.zeros(lay.n_factors),
             qg=1.0 - lay.group_c,
             qs=lay.shock_p.copy(),
+            nb=np.zeros(lay.n_components),
+            mb=np.zeros(lay.n_factors),
         )
 
     @staticmethod
@@ -140,7 +150,9 @@ class Biasing:
                 mu[k] = float(np.mean(delta[members] * lay.loadings[members, k]))
         with np.errstate(divide="ignore", invalid="ignore"):
             nu = np.where(lay.own_sd > 0, (delta - lay.loadings @ mu) / lay.own_sd, 0.0)
-        return Biasing(q=q, nu=nu, mu=mu, qg=_raise(nom.qg, t), qs=_raise(nom.qs, t)).clipped(lay)
+        nb = np.where(np.abs(nu) > 0, START_BETA, 0.0)
+        mb = np.where(np.abs(mu) > 0, START_BETA, 0.0)
+        return Biasing(q=q, nu=nu, mu=mu, qg=_raise(nom.qg, t), qs=_raise(nom.qs, t), nb=nb, mb=mb).clipped(lay)
 
     def clipped(self, lay: BiasLayout) -> Biasing:
         """Failure probabilities in [nominal, :data:`Q_MAX`] (never below nominal), shifts within
@@ -156,6 +168,8 @@ class Biasing:
             mu=np.clip(np.nan_to_num(self.mu), -SHIFT_MAX, SHIFT_MAX),
             qg=clip_q(self.qg, nom.qg),
             qs=clip_q(self.qs, nom.qs),
+            nb=np.clip(np.nan_to_num(self.nb), 0.0, BETA_MAX),
+            mb=np.clip(np.nan_to_num(self.mb), 0.0, BETA_MAX),
         )
 
     def vector(self, lay: BiasLayout) -> np.ndarray:
@@ -168,9 +182,12 @@ class Biasing:
         b[0:c] = 1.0 - q
         b[c : 2 * c] = _log_ratio(a, 1.0 - q)
         b[2 * c : 3 * c] = _log_ratio(1.0 - a, q)
-        b[3 * c : 4 * c] = np.where(np.array([k == "factor" for k in lay.kind]), self.nu, 0.0)
-        m = lay.off("mu")
+        fac = np.array([k == "factor" for k in lay.kind])
+        b[3 * c : 4 * c] = np.where(fac, self.nu, 0.0)
+        b[4 * c : 5 * c] = np.where(fac, self.nb, 0.0)
+        m, mb = lay.off("mu"), lay.off("mb")
         b[m : m + lay.n_factors] = self.mu
+        b[mb : mb + lay.n_factors] = self.mb
         for k in range(lay.n_groups):
             o, cg, qg = lay.off("grp") + 6 * k, float(lay.group_c[k]), float(self.qg[k])
             b[o : o + 6] = [1.0 - qg, cg / (1.0 - qg), _log_ratio(cg, 1.0 - qg), cg, (1.0 - cg) / qg if qg > 0 else 0.0, _log_ratio(1.0 - cg, qg)]
@@ -183,7 +200,8 @@ class Biasing:
         def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return alpha * b + (1.0 - alpha) * a
 
-        return Biasing(mix(self.q, new.q), mix(self.nu, new.nu), mix(self.mu, new.mu), mix(self.qg, new.qg), mix(self.qs, new.qs))
+        parts = ("q", "nu", "mu", "qg", "qs", "nb", "mb")
+        return Biasing(*(mix(getattr(self, k), getattr(new, k)) for k in parts))
 
     def to_dict(self, compiled: CompiledJourney, lay: BiasLayout) -> dict[str, Any]:
         """JSON of the biasing: per component the nominal and biased failure probability (own
@@ -196,12 +214,12 @@ class Biasing:
             if lay.kind[i] == "uniform":
                 comps[cid] = {"nominal": float(1.0 - lay.own_a[i]), "biased": float(self.q[i])}
             elif lay.kind[i] == "factor":
-                comps[cid] = {"noiseShift": float(self.nu[i])}
+                comps[cid] = {"noiseShift": float(self.nu[i]), "noiseShiftWeight": float(self.nb[i])}
             else:
                 comps[cid] = {"fateGroup": True}
         return {
             "components": comps,
-            "factorShifts": [float(v) for v in self.mu],
+            "factorShifts": [{"shift": float(v), "weight": float(b)} for v, b in zip(self.mu, self.mb)],
             "fateGroups": [
                 {"members": list(g), "nominal": float(1.0 - lay.group_c[k]), "biased": float(self.qg[k])} for k, g in enumerate(compiled.fate_groups)
             ],
@@ -336,14 +354,17 @@ def ce_update(cur: Biasing, res: ImportanceBlock, lay: BiasLayout) -> Biasing | 
     if res.failures == 0 or wf <= 0:
         return None
     ce = res.ce
-    calls, fails, eps = (ce[lay.ce(k) : lay.ce(k) + lay.n_components] for k in ("calls", "fails", "eps"))
+    calls, fails, er, erx = (ce[lay.ce(k) : lay.ce(k) + lay.n_components] for k in ("calls", "fails", "er", "erx"))
+    wr, wrx = (ce[lay.ce(k) : lay.ce(k) + lay.n_factors] for k in ("wr", "wrx"))
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(calls > 0, fails / calls, cur.q)
-        nu = np.where(calls > 0, eps / calls, cur.nu)
-    mu = ce[lay.ce("wf") : lay.ce("wf") + lay.n_factors] / wf
+        nb = np.where(calls > 0, er / calls, cur.nb)
+        nu = np.where(er > 0, erx / er, cur.nu)
+        mu = np.where(wr > 0, wrx / wr, cur.mu)
+    mb = wr / wf
     qg = ce[lay.ce("grp") : lay.ce("grp") + lay.n_groups] / wf
     qs = ce[lay.ce("shk") : lay.ce("shk") + lay.n_shocks] / wf
-    return Biasing(q, nu, mu, qg, qs)
+    return Biasing(q, nu, mu, qg, qs, nb, mb)
 
 
 def tune(src: KernelSource, seed: int, *, iterations: int = CE_ITERATIONS, pilot_size: int = PILOT_SIZE) -> Tuning:
