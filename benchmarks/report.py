@@ -1247,6 +1247,15 @@ def _section_analytic(res: dict) -> list[str]:
     return out
 
 
+def _section_rare(res: dict) -> list[str]:
+    from .bench_rare import section_lines
+
+    rare = res.get("rare")
+    if not ok(rare):
+        return ["## 9. Rare failures: CPU seconds to ±10 % relative half-width (issue 18)", "", na(rare) or "", ""]
+    return section_lines(rare)
+
+
 def report(r: Any, argv: list[str], note: str | None, plot_files: dict[str, str]) -> str:
     """The Markdown report of a finished :class:`benchmarks.run.Runner`."""
     res = r.results
@@ -1304,7 +1313,7 @@ def report(r: Any, argv: list[str], note: str | None, plot_files: dict[str, str]
     out += _section_hand(res) + _section_numpy(res) + _section_simpy(res)
     out += ["## 4. Scaling", ""]
     out += _section_samples(res, r, plot_files) + _section_leaves(res, plot_files) + _section_bounds(res) + _section_threads(res)
-    out += _section_startup(res) + _section_accuracy(res) + _section_dask(res) + _section_analytic(res) + _section_cuda(res)
+    out += _section_startup(res) + _section_accuracy(res) + _section_dask(res) + _section_analytic(res) + _section_rare(res) + _section_cuda(res)
     out += ["## Section times", ""]
     out.append(table(["section", "seconds"], [[k, f"{v:.1f}"] for k, v in r.seconds.items()]))
     out += [

@@ -135,7 +135,10 @@ TINY = Sizes(  # for tests of the machinery: seconds, not figures
     budget_seconds=600.0,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
-SECTIONS = ("draws", "hand", "numpy", "simpy", "accuracy", "threads", "leaves", "bounds", "analytic", "samples", "startup", "dask", "cuda", "billion")
+SECTIONS = (
+    *("draws", "hand", "numpy", "simpy", "accuracy", "threads", "leaves", "bounds"),
+    *("analytic", "samples", "startup", "dask", "rare", "cuda", "billion"),
+)
 BILLION = 1_000_000_000
 BILLION_MARGIN_SECONDS = 15.0  # the process start and warm-up before the billion samples run
 
@@ -239,6 +242,7 @@ def measure(sizes: Sizes, log: Callable[[str], None] = print) -> Runner:
     else:
         r.results["startup"] = {"error": "not run in this mode"}
     r.section("dask", lambda: _not_error(external("bench_dask", sizes.external_quick)))
+    r.section("rare", lambda: _not_error(external("bench_rare", sizes.external_quick)))
     r.section("cuda", lambda: _not_error(external("bench_cuda", sizes.external_quick)))  # "not measured (no GPU)" without one
     if sizes.billion:
         r.section("billion", lambda: _billion(r))

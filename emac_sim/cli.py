@@ -377,13 +377,15 @@ class Backend(str, Enum):
     cuda = "cuda"
 
 
-def check_backend(backend: Backend, scheduler: str) -> None:
-    """Refuse ``--backend cuda`` where it cannot run (no GPU and no simulator) or beside a Dask
-    ``--scheduler`` (one line, exit 2), before any input is read."""
+def check_backend(backend: Backend, scheduler: str, method: str = "plain", target_rel: float | None = None) -> None:
+    """Refuse ``--backend cuda`` where it cannot run (no GPU and no simulator), beside a Dask
+    ``--scheduler`` or with importance sampling (one line, exit 2), before any input is read."""
     if backend is not Backend.cuda:
         return
     if scheduler != "threads":
         raise SpecError(COMMAND_LINE, "--backend", f"cuda runs on one GPU and cannot be combined with --scheduler {scheduler}")
+    if method != "plain" or target_rel is not None:
+        raise SpecError(COMMAND_LINE, "--backend", "cuda runs plain Monte Carlo only: --method importance/auto and --target-rel need --backend cpu")
     from .engine.cuda import cuda_problem
 
     problem = cuda_problem()
@@ -406,6 +408,20 @@ def parse_samples(text: str, option: str = "--samples", minimum: int = 1) -> int
     return int(value)
 
 
+class Method(str, Enum):
+    plain = "plain"
+    importance = "importance"
+    auto = "auto"
+
+
+MethodOpt = typer.Option(
+    Method.plain,
+    "--method",
+    help="Monte Carlo method: plain, importance (failure biasing tuned by cross-entropy, exact likelihood ratios; availability only) "
+    "or auto (importance when fewer than 100 failures are expected in --samples).",
+)
+
+
 SchedulerOpt = typer.Option(
     "threads",
     "--scheduler",
@@ -421,6 +437,10 @@ def simulate_cmd(
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario: declared, independent, shared or pessimistic."),
     target_ci: float | None = typer.Option(None, "--target-ci", help="Stop once the availability interval half-width is at most this."),
+    method: Method = MethodOpt,
+    target_rel: float | None = typer.Option(
+        None, "--target-rel", help="Stop once the unavailability interval half-width is at most this share of the estimate (e.g. 0.1)."
+    ),
     workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     backend: Backend = typer.Option(
@@ -442,9 +462,11 @@ def simulate_cmd(
     def body() -> int:
         n = parse_samples(samples)
         check_run_options(seed, workers)
-        check_backend(backend, scheduler)
+        check_backend(backend, scheduler, method.value, target_rel)
         if target_ci is not None and not 0 < target_ci < 1:
             raise SpecError("<command line>", "--target-ci", f"must be a half-width in (0, 1), got {target_ci:g}")
+        if target_rel is not None and not 0 < target_rel < 1:
+            raise SpecError("<command line>", "--target-rel", f"must be a relative half-width in (0, 1), got {target_rel:g}")
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
         writer = None
@@ -470,10 +492,14 @@ def simulate_cmd(
                     progress=fmt is Format.text,
                     confidence=confidence,
                     backend=backend.value,
+                    method=method.value,
+                    target_rel=target_rel,
                 )
             except (ValueError, RuntimeError) as err:
                 raise SpecError(str(spec), "", str(err)) from None
         out = res.to_dict()
+        for line in out.get("warnings", ()):
+            typer.echo(f"warning: {line}", err=True)
         if writer is not None:
             out["traces"] = writer(j, traces, n, res.seed, correlation.value)
         if ev is not None:
@@ -508,6 +534,7 @@ def compile_cmd(
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help=SEED_HELP),
     correlation: Correlation = typer.Option(Correlation.declared, "--correlation", help="Scenario simulated and checked."),
     candidate: Path = typer.Option(None, "--candidate", help="Candidate model (DiscoveredJourneyModel or JourneyIntent) to judge against SPEC."),
+    method: Method = MethodOpt,
     workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
@@ -530,7 +557,7 @@ def compile_cmd(
         with scheduler_session(scheduler, workers):
             res = compile_spec(
                 spec, out, samples=n, seed=seed, correlation=correlation.value, candidate=candidate, slo_paths=slo_path or (), workers=workers,
-                evidence_request=request,
+                evidence_request=request, method=method.value,
             )
         if fmt is Format.json:
             print_json(res.to_dict())
@@ -607,6 +634,7 @@ def validate(
         [Correlation.declared], "--correlation", help="Scenario(s) to simulate and check; repeatable (declared, independent, shared, pessimistic)."
     ),
     junit: Path = typer.Option(None, "--junit", help="Also write JUnit XML test results to this file."),
+    method: Method = MethodOpt,
     workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     slo_path: list[Path] = SloPath,
@@ -634,7 +662,9 @@ def validate(
         from .engine.dask_backend import scheduler_session
 
         with scheduler_session(scheduler, workers):
-            report = validate_paths(paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers, evidence=request)
+            report = validate_paths(
+                paths, samples=n, seed=seed, scenarios=scenarios, slo_paths=slo_path or (), workers=workers, evidence=request, method=method.value
+            )
         if junit is not None:
             write_bytes_atomic(junit, report.junit_xml())
         for s in report.specs:

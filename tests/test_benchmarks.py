@@ -540,7 +540,7 @@ def test_failing_section_is_reported_and_the_run_goes_on() -> None:
 
 def test_quick_machinery_writes_the_report_and_plots(tmp_path) -> None:
     out = tmp_path / "reports" / "bench.md"
-    skip = "simpy,accuracy,leaves,bounds,analytic,dask"
+    skip = "simpy,accuracy,leaves,bounds,analytic,dask,rare"
     rc = R.main(["--sizes", "tiny", "--skip", skip, "--out", str(out), "--json", str(tmp_path / "raw.json")])
     assert rc == 0
     text = out.read_text()
@@ -601,3 +601,25 @@ def test_cold_and_warm_start_run() -> None:
     prof = s["profile"]
     assert prof["exits"] == [0, 0, 0, 0] and {"emac_sim", "numba"} <= set(prof["importByPackage"])
     assert P.GENERATED in prof["coldCompiles"] and prof["warmByPackage"]
+
+
+def test_rare_section_journeys_have_the_stated_unavailability(tmp_path) -> None:
+    """The rare-failure benchmark's journeys (issue 18) have exactly the unavailability they are
+    labelled with (analytic layer), and its report lines render a row per target."""
+    from benchmarks import bench_rare
+    from emac_sim import load_spec
+    from emac_sim.analytic.availability import declared_availability
+
+    for u in bench_rare.TARGETS:
+        p = tmp_path / f"r{u:.0e}.yaml"
+        p.write_text(bench_rare.spec_text(u), encoding="utf-8")
+        a, _ = declared_availability(load_spec(p))
+        assert a is not None and abs((1 - a) / u - 1) < 1e-6
+    row = {
+        "exact": 1e-6,
+        "importance": {"cpuSeconds": 0.1, "samples": 8192, "pilotSamples": 1000, "estimate": 1e-6, "ci": [0.9e-6, 1.1e-6], "covers": True},
+        "plain": {"cpuSeconds": 30.0, "label": "extrapolated", "samplesNeeded": 3.8e8},
+        "speedup": 300.0,
+    }
+    text = "\n".join(bench_rare.section_lines({"rows": [row]}))
+    assert "extrapolated" in text and "300x" in text

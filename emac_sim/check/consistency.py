@@ -281,6 +281,8 @@ def check_consistency(bounds: Bounds, simulation: Estimate, scenario: str | None
     slat = simulation.latency
     if blat is None and slat is None:
         items.append(CheckItem("latency", "skip", None, None, None, "band", 0.0, "latency not modelled"))
+    elif slat is None and simulation.importance is not None:
+        items.append(CheckItem("latency", "skip", None, None, None, "band", 0.0, "latency not estimated under importance sampling"))
     elif blat is None or slat is None:
         has, lacks = ("analytic layer", "simulation") if slat is None else ("simulation", "analytic layer")
         items.append(CheckItem("latency", "fail", None, None, None, "band", 0.0, f"the {has} models latency but the {lacks} reports none"))

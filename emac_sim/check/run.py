@@ -39,6 +39,7 @@ def run_check(
     correlation: str = "declared",
     bounds: Bounds | None = None,
     workers: int | None = None,
+    method: str = "plain",
 ) -> CheckRun:
     """Compute bounds (unless given), simulate ``correlation`` and hold one against the other.
 
@@ -58,6 +59,8 @@ def run_check(
         Precomputed ``emac_sim.analytic.bounds(journey)``.
     workers
         Engine threads (results do not depend on it).
+    method
+        ``plain``, ``importance`` or ``auto`` (:func:`emac_sim.engine.simulate`).
 
     Raises
     ------
@@ -78,5 +81,6 @@ def run_check(
         workers=workers,
         pessimistic_shared=b.availability.pessimistic_set,
         confidence=CHECK_CONFIDENCE,
+        method=method,
     ).estimate
     return CheckRun(journey=journey, bounds=b, simulation=sim, verdict=check_consistency(b, sim, scenario=correlation))

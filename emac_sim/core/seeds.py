@@ -36,3 +36,21 @@ def resolve_seed(seed: int | None) -> tuple[int, bool]:
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed), False
+
+
+#: Random streams derived from one seed (``SeedSequence(seed, spawn_key=(block, stream, …))``):
+#: stream 0 is a block's main stream (``spawn_key=(block,)``), 1 its Monte Carlo Birnbaum
+#: passes, 2 the importance-sampling pilot (cross-entropy tuning), which must be independent of
+#: the main run so that the tuned biasing and the estimate it weights share no draws.
+STREAM_MAIN = 0
+STREAM_BIRNBAUM = 1
+STREAM_PILOT = 2
+
+
+def stream_key(block_index: int, stream: int = STREAM_MAIN, *sub: int) -> tuple[int, ...]:
+    """``spawn_key`` of block ``block_index`` in ``stream`` (``sub``: further indices, such as a
+    pilot iteration); the main stream's key is ``(block_index,)`` =
+    ``SeedSequence(seed).spawn(n)[block_index]``."""
+    if stream == STREAM_MAIN and not sub:
+        return (int(block_index),)
+    return (int(block_index), int(stream), *(int(s) for s in sub))

@@ -45,7 +45,7 @@ from scipy import special
 from ..model import distributions as D
 from ..model.journey import Journey, Node, Ref
 from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
-from ..model.scenario import Scenario, factor_model, fate_groups, shocks
+from ..model.scenario import Scenario, Shocks, factor_model, fate_groups, shocks
 
 INLINE_LIMIT = 100
 """Journeys of at most this many tree nodes are emitted as one straight-line function; larger ones
@@ -74,6 +74,9 @@ class KernelOptions:
     details: bool = False
     trace: bool = False
     birnbaum: bool = False
+    importance: bool = False
+    """Generate the importance-sampling variant (:mod:`emac_sim.engine.importance`): biased
+    failure draws with exact log likelihood ratios; no details, trace or Birnbaum passes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +96,7 @@ class KernelSource:
     race_delays: tuple[float, ...]
     node_paths: tuple[str, ...]
     used: tuple[int, ...]
+    bias: BiasLayout | None = None
 
 
 @dataclass
@@ -250,6 +254,10 @@ class KernelWriter:
             return str(index)
         self.ip.append(int(index))
         return f"ip[{self.ip_base} + {len(self.ip) - 1 - self.ip_base_off}]"
+
+    def state_args(self) -> str:
+        """Arguments of the journey function and of outlined pieces."""
+        return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "")
 
     # ---- services for the operators' ``emit`` rules
     @property
@@ -438,7 +446,9 @@ def _emit_ref(g: KernelWriter, node: Ref, path: str) -> Res:
     ok, t = g.name("ok"), g.name("t")
     c = g.comp(s.index)
     # failure
-    if s.group >= 0:
+    if g.opts.importance:
+        _emit_failure_is(g, s, ok, c)
+    elif s.group >= 0:
         g.line(f"{ok} = g{s.group} < {g.param(s.own_a)}")
     elif s.f_factors:
         terms = " + ".join(f"{g.param(w)} * wf{k}" for k, w in s.f_factors)
@@ -525,7 +535,7 @@ def _outlined(g: KernelWriter, state: list[str], body: Callable[[list[str]], lis
             g.race_base, g.race_base_off, g.q_base, g.q_base_off, g.ip_base, g.ip_base_off,
         ) = saved  # fmt: skip
     head = "".join(f"    {b} = ip[pi + {k}]\n" for k, b in enumerate(("pb", "tb", "rb", "qb", "ib")) if re.search(rf"\b{b}\b", text))
-    used = [a for a in (*_STATE_ARGS.split(", "), *_state_names(g)) if a == "ip" or re.search(rf"\b{a}\b", text)]
+    used = [a for a in (*g.state_args().split(", "), *_state_names(g)) if a == "ip" or re.search(rf"\b{a}\b", text)]
     params = ", ".join([*used, "pi", *inner])
     name = f"piece_{hashlib.sha256((params + text).encode()).hexdigest()[:12]}"
     if name not in g.pieces:
@@ -586,14 +596,18 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     sh = shocks(journey, scenario)
     g.depth = 1
     # the request's domain state
-    for k in range(n_wf):
-        g.line(f"wf{k} = {g.normal()}")
-    for k in range(n_wl):
-        g.line(f"wl{k} = {g.normal()}")
-    for k in range(n_groups):
-        g.line(f"g{k} = {g.uniform()}")
-    for k in range(n_shocks):
-        g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
+    layout = bias_layout(journey, sites, n_wf, n_groups, sh) if options.importance else None
+    if layout is not None:
+        _emit_domain_state_is(g, layout)
+    else:
+        for k in range(n_wf):
+            g.line(f"wf{k} = {g.normal()}")
+        for k in range(n_wl):
+            g.line(f"wl{k} = {g.normal()}")
+        for k in range(n_groups):
+            g.line(f"g{k} = {g.uniform()}")
+        for k in range(n_shocks):
+            g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
     r = g.emit(journey.root, "root")
     g.line(f"return {r.ok}, {r.t}, {r.d}")
     body = "\n".join(g.lines)
@@ -605,9 +619,11 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     parts += [p.text for p in g.pieces.values()]
     parts.append(
         "@njit(cache=True, nogil=True, error_model='numpy')\n"
-        f"def journey({_STATE_ARGS}):\n"
+        f"def journey({g.state_args()}):\n"
         f"{body}\n"
     )
+    if layout is not None:
+        return _finish_is(journey, g, parts, layout, used)
     loop = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
         "def sample_block(n, rng, rng_b, fp, ip, tab, totals, hist_ok, hist_all, joint, calls, race_issued, birn_up, birn_down, birn_stride,"
@@ -682,4 +698,232 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
         race_delays=tuple(d for _, d in g.races),
         node_paths=tuple(p for p, _ in journey.root.paths()),
         used=used,
+    )
+
+
+# --------------------------------------------------------------------------- importance sampling
+#
+# The importance variant (``KernelOptions.importance``) draws the same quantities in the same
+# order as the plain kernel, from biased laws, and adds each draw's exact log likelihood ratio
+# log(nominal density / biased density) to ``lw[0]``:
+#
+# * a component's own failure (uniform): fails with probability q_i instead of 1 − a′_i;
+# * a gaussian factor W_k and a factor member's own noise ε_i: a defensive mixture
+#   (1 − β)·N(0, 1) + β·N(μ, 1) (one uniform picks the part, then the normal), whose likelihood
+#   ratio 1 / (1 − β + β·exp(μx − μ²/2)) is at most 1 / (1 − β): a pure mean shift would give
+#   log-normal weights to the failures the shift does not explain;
+# * a fate group's uniform: mass q_g instead of 1 − c_g on the failure region [c_g, 1)
+#   (c_g the smallest member availability), uniform within each region;
+# * a shock: occurs with probability q_s instead of p_s.
+#
+# Latency, choice, optional and cache draws keep their laws (likelihood ratio 1). The biasing
+# values live in the ``bias`` array (layout :class:`BiasLayout`), so one compiled kernel serves
+# every biasing of a journey structure. ``ces`` collects per request what the cross-entropy
+# update needs (calls, own failures, sum of own noises, factor values, region and shock flags).
+
+_IS_ARGS = ", bias, lw, ces"
+
+
+@dataclass(frozen=True, eq=False)
+class BiasLayout:
+    """Where the importance kernel reads its biasing (``bias``) and writes its cross-entropy
+    statistics (``ces``), and the nominal laws the biasing is relative to.
+
+    Per component ``i`` (``kind[i]``: ``uniform`` | ``factor`` | ``group``): ``own_a[i]`` = a′ᵢ,
+    ``zthr[i]`` = Φ⁻¹(a′ᵢ), ``loadings[i]`` and ``own_sd[i]`` of its failure latent. Per fate group
+    ``c[k]`` (failure region [c, 1)), per shock ``shock_p[s]``.
+    """
+
+    kind: tuple[str, ...]
+    own_a: np.ndarray
+    zthr: np.ndarray
+    loadings: np.ndarray
+    own_sd: np.ndarray
+    group_c: np.ndarray
+    shock_p: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return len(self.kind)
+
+    @property
+    def n_factors(self) -> int:
+        return int(self.loadings.shape[1])
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_c)
+
+    @property
+    def n_shocks(self) -> int:
+        return len(self.shock_p)
+
+    # ``bias`` offsets: threshold 1 − qᵢ, log LR if ok, log LR if failed, νᵢ, βᵢ; μ_k, β_k; 6 per group; 3 per shock
+    def off(self, what: str) -> int:
+        c, k, g = self.n_components, self.n_factors, self.n_groups
+        table = {"thr": 0, "lok": c, "lfail": 2 * c, "nu": 3 * c, "nb": 4 * c, "mu": 5 * c, "mb": 5 * c + k, "grp": 5 * c + 2 * k}
+        table["shk"] = table["grp"] + 6 * g
+        return table[what]
+
+    @property
+    def bias_size(self) -> int:
+        return self.off("shk") + 3 * self.n_shocks
+
+    # ``ces`` offsets: calls, own failures, Σ r and Σ r·x of own noises (per component: r the shifted
+    # part's responsibility); Σ r and Σ r·x per factor; region flags; shock flags
+    def ce(self, what: str) -> int:
+        c, k, g = self.n_components, self.n_factors, self.n_groups
+        table = {"calls": 0, "fails": c, "er": 2 * c, "erx": 3 * c, "wr": 4 * c, "wrx": 4 * c + k, "grp": 4 * c + 2 * k}
+        table["shk"] = table["grp"] + g
+        return table[what]
+
+    @property
+    def ce_size(self) -> int:
+        return self.ce("shk") + self.n_shocks
+
+
+def bias_layout(journey: Journey, sites: dict[str, _Site], n_wf: int, n_groups: int, sh: Shocks) -> BiasLayout:
+    """The :class:`BiasLayout` of ``journey`` (``sites`` from the scenario)."""
+    ordered = sorted(sites.values(), key=lambda s: s.index)
+    kind = tuple("group" if s.group >= 0 else "factor" if s.f_factors else "uniform" for s in ordered)
+    load = np.zeros((len(ordered), n_wf))
+    for s in ordered:
+        for k, w in s.f_factors:
+            load[s.index, k] = w
+    c = np.ones(n_groups)
+    for s in ordered:
+        if s.group >= 0:
+            c[s.group] = min(c[s.group], s.own_a)
+    return BiasLayout(
+        kind=kind,
+        own_a=np.array([s.own_a for s in ordered]),
+        zthr=np.array([s.zthr for s in ordered]),
+        loadings=load,
+        own_sd=np.array([s.f_sd for s in ordered]),
+        group_c=c,
+        shock_p=np.asarray(sh.probability, dtype=np.float64),
+    )
+
+
+def _emit_failure_is(g: KernelWriter, s: _Site, ok: str, c: str) -> None:
+    """A call's own failure draw under the biasing, with its log likelihood ratio."""
+    n = len(g.journey.components)
+    if s.group >= 0:  # the group's uniform was drawn (and weighted) with the request's state
+        g.line(f"{ok} = g{s.group} < {g.param(s.own_a)}")
+        return
+    g.line(f"ces[{c}] += 1.0")
+    if s.f_factors:
+        e = g.name("e")
+        _emit_latent_is(g, e, f"bias[{3 * n} + {c}]", f"bias[{4 * n} + {c}]", f"{2 * n} + {c}", f"{3 * n} + {c}", "+=")
+        terms = " + ".join(f"{g.param(w)} * wf{k}" for k, w in s.f_factors)
+        g.line(f"{ok} = {terms} + {g.param(s.f_sd)} * {e} <= {g.param(s.zthr)}")
+        with g.block(f"if not {ok}:"):
+            g.line(f"ces[{n} + {c}] += 1.0")
+        return
+    g.line(f"{ok} = {g.uniform()} < bias[{c}]")
+    with g.block(f"if {ok}:"):
+        g.line(f"lw[0] += bias[{n} + {c}]")
+    with g.block("else:"):
+        g.line(f"lw[0] += bias[{2 * n} + {c}]")
+        g.line(f"ces[{n} + {c}] += 1.0")
+
+
+def _emit_latent_is(g: KernelWriter, x: str, mu: str, beta: str, at_r: str, at_rx: str, op: str) -> None:
+    """``x`` ~ (1 − β)·N(0, 1) + β·N(μ, 1), its log likelihood ratio, and the shifted part's
+    responsibility r (``ces[at_r] op r``, ``ces[at_rx] op r·x``) for the cross-entropy update."""
+    u, sh, den = g.name("u"), g.name("s"), g.name("den")
+    g.line(f"{u} = {g.uniform()}")
+    g.line(f"{x} = {g.normal()}")
+    with g.block(f"if {u} < {beta}:"):
+        g.line(f"{x} += {mu}")
+    g.line(f"{sh} = {beta} * math.exp({mu} * ({x} - 0.5 * {mu}))")
+    g.line(f"{den} = 1.0 - {beta} + {sh}")
+    g.line(f"lw[0] -= math.log({den})")
+    g.line(f"ces[{at_r}] {op} {sh} / {den}")
+    g.line(f"ces[{at_rx}] {op} {sh} / {den} * {x}")
+
+
+def _emit_domain_state_is(g: KernelWriter, lay: BiasLayout) -> None:
+    """The request's domain state (factors, latency factors, groups, shocks) under the biasing."""
+    mu, mb, grp, shk = lay.off("mu"), lay.off("mb"), lay.off("grp"), lay.off("shk")
+    for k in range(g.n_wf):
+        _emit_latent_is(g, f"wf{k}", f"bias[{mu + k}]", f"bias[{mb + k}]", str(lay.ce("wr") + k), str(lay.ce("wrx") + k), "=")
+    for k in range(g.n_wl):
+        g.line(f"wl{k} = {g.normal()}")
+    for k in range(g.n_groups):
+        u, o = g.name("u"), grp + 6 * k
+        g.line(f"{u} = {g.uniform()}")
+        with g.block(f"if {u} < bias[{o}]:"):
+            g.line(f"g{k} = {u} * bias[{o + 1}]")
+            g.line(f"lw[0] += bias[{o + 2}]")
+        with g.block("else:"):
+            g.line(f"g{k} = bias[{o + 3}] + ({u} - bias[{o}]) * bias[{o + 4}]")
+            g.line(f"lw[0] += bias[{o + 5}]")
+            g.line(f"ces[{lay.ce('grp') + k}] = 1.0")
+    for k in range(g.n_shocks):
+        o = shk + 3 * k
+        g.line(f"sh{k} = {g.uniform()} < bias[{o}]")
+        with g.block(f"if sh{k}:"):
+            g.line(f"lw[0] += bias[{o + 1}]")
+            g.line(f"ces[{lay.ce('shk') + k}] = 1.0")
+        with g.block("else:"):
+            g.line(f"lw[0] += bias[{o + 2}]")
+
+
+IS_SUMS = 8
+"""Entries of an importance block's ``sums``: Σw, Σw², Σw·F, Σw²·F, failures (count), max w·F,
+samples, Σw⁴·F (F = 1 for a failed journey)."""
+
+
+def _finish_is(journey: Journey, g: KernelWriter, parts: list[str], lay: BiasLayout, used: tuple[int, ...]) -> KernelSource:
+    """Append the importance sampling loop and package the kernel."""
+    n_races = len(g.races)
+    q = max(g.quorum_slots, 1)
+    loop = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def sample_block(n, rng, fp, ip, tab, bias, sums, ce_acc):",
+        f"    qt = np.zeros({q})",
+        f"    qd = np.zeros({q}, np.int64)",
+        f"    qdt = np.zeros({q})",
+        f"    hz = np.zeros({max(n_races, 1)}, np.bool_)",
+        f"    calls = np.zeros({max(len(journey.components), 1)}, np.int64)",
+        "    lw = np.zeros(1)",
+        f"    ces = np.zeros({max(lay.ce_size, 1)})",
+        "    for r in range(n):",
+        "        lw[0] = 0.0",
+        "        ces[:] = 0.0",
+        "        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False, bias, lw, ces)",
+        "        w = math.exp(lw[0])",
+        "        sums[0] += w",
+        "        sums[1] += w * w",
+        "        if not ok:",
+        "            sums[2] += w",
+        "            sums[3] += w * w",
+        "            sums[4] += 1.0",
+        "            if w > sums[5]:",
+        "                sums[5] = w",
+        "            sums[7] += (w * w) * (w * w)",
+        f"            for k in range({lay.ce_size}):",
+        "                ce_acc[k] += w * ces[k]",
+        "    sums[6] += n",
+        "",
+    ]
+    parts.append("\n".join(loop))
+    source = "\n\n".join(parts)
+    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
+    return KernelSource(
+        source=source,
+        key=key,
+        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
+        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
+        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
+        n_components=len(journey.components),
+        n_races=n_races,
+        quorum_slots=g.quorum_slots,
+        options=g.opts,
+        race_paths=tuple(p for p, _ in g.races),
+        race_delays=tuple(d for _, d in g.races),
+        node_paths=tuple(p for p, _ in journey.root.paths()),
+        used=used,
+        bias=lay,
     )

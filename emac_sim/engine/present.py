@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.quantiles import LATENCY_KEYS
-from .result import SimulationResult
+from .result import Estimate, SimulationResult
 
 
 def _ms(v: float | None) -> str:
@@ -29,6 +29,9 @@ def print_result(res: SimulationResult, console: Console | None = None) -> None:
         con.print(f"pessimistic shared set: {', '.join(e.pessimistic_shared) or '(none)'}")
     pct = f"{100 * e.confidence:g}%"
     lo, hi = e.availability_ci
+    if e.importance is not None:
+        _print_importance(e, con, pct)
+        return
     con.print(f"availability: {e.availability:.6f}  [{lo:.6f}, {hi:.6f}] ({pct} Wilson)  failures: {e.failures:,}")
     if e.latency is not None and e.latency_all is not None:
         t = Table(title=f"latency in ms ({pct} order-statistic intervals)")
@@ -55,5 +58,25 @@ def print_result(res: SimulationResult, console: Console | None = None) -> None:
     con.print(t)
     if e.hedge_rate is not None:
         con.print(f"hedge rate: {e.hedge_rate:.4g}")
+    for note in e.notes:
+        con.print(f"note: {note}")
+
+
+def _print_importance(e: Estimate, con: Console, pct: str) -> None:
+    """The importance-sampling summary: unavailability first (the number that is rare)."""
+    info = e.importance or {}
+    u = info["unavailability"]
+    lo, hi = e.availability_ci
+    it, pilot = info.get("ceIterations"), info.get("pilotSamples", 0)
+    con.print(f"method: importance sampling (cross-entropy biasing, {it} iterations, {pilot:,} pilot samples)")
+    con.print(f"unavailability: {u['estimate']:.4g}  [{u['ci'][0]:.4g}, {u['ci'][1]:.4g}] ({pct} CLT on the weighted mean)")
+    con.print(f"availability: {e.availability:.9f}  [{lo:.9f}, {hi:.9f}]  biased failures: {e.failures:,}")
+    eq = info.get("equivalentPlainSamples")
+    con.print(
+        f"effective sample size (failures, Kish): {info['effectiveSampleSize']:.1f}   max weight share: {info['maxWeightShare']:.3g}"
+        + (f"   equivalent plain samples: {eq:.3g}" if eq else "")
+    )
+    for w in e.warnings:
+        con.print(f"warning: {w}")
     for note in e.notes:
         con.print(f"note: {note}")

@@ -90,6 +90,8 @@ class Estimate:
     notes: tuple[str, ...] = ()
     pessimistic_shared: tuple[str, ...] | None = None
     backend: str = "cpu"
+    importance: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
     def quantile(self, key: str) -> EstimatedQuantile | None:
         """The successful journeys' quantile ``key`` (``p99`` …), ``None`` when not modelled."""
@@ -130,6 +132,12 @@ class Estimate:
             d["pessimisticShared"] = list(self.pessimistic_shared)
         if self.backend != "cpu":  # the default backend's JSON stays as it always was
             d["backend"] = self.backend
+        if self.importance is not None:  # --method importance (emac_sim.engine.importance); plain runs add nothing
+            info = dict(self.importance)
+            for key in ("method", "unavailability", "effectiveSampleSize"):
+                d["availability"][key] = info.pop(key)
+            d["importance"] = info
+            d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
@@ -169,7 +177,16 @@ class Estimate:
             notes=tuple(d.get("notes") or ()),
             pessimistic_shared=tuple(ps) if ps is not None else None,
             backend=str(d.get("backend", "cpu")),
+            importance=_importance_from_dict(d),
+            warnings=tuple(d.get("warnings") or ()),
         )
+
+
+def _importance_from_dict(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    a = d["availability"]
+    if a.get("method") != "importance":
+        return None
+    return {**{k: a[k] for k in ("method", "unavailability", "effectiveSampleSize") if k in a}, **dict(d.get("importance") or {})}
 
 
 def _quantiles_to_dict(q: Mapping[str, EstimatedQuantile] | None) -> dict[str, Any] | None:

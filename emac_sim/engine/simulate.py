@@ -81,6 +81,13 @@ def scenario_notes(journey: Journey, correlation: str) -> list[str]:
     return notes
 
 
+def _rel_reached(merged: BlockResult, target_rel: float, confidence: float) -> bool:
+    """Plain runs' ``target_rel``: the Wilson half-width at most ``target_rel`` × the observed
+    unavailability (at least one failure seen)."""
+    fail = merged.samples - merged.ok
+    return fail > 0 and wilson_half_width(merged.ok, merged.samples, confidence) <= target_rel * fail / merged.samples
+
+
 @numeric_layer("simulate")
 def simulate(
     journey: Journey,
@@ -98,6 +105,8 @@ def simulate(
     client: Any = None,
     details: bool = True,
     backend: str = "cpu",
+    method: str = "plain",
+    target_rel: float | None = None,
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
 
@@ -143,6 +152,15 @@ def simulate(
         under ``NUMBA_ENABLE_CUDASIM=1``: :mod:`emac_sim.engine.cuda`, docs/cuda.md). The same
         seed gives the same counts on each backend; the backends draw different streams, so
         their estimates agree within their intervals, not bit for bit.
+    method
+        ``plain`` (default): plain Monte Carlo; ``importance``: failure biasing tuned by
+        cross-entropy with exact likelihood ratios (:mod:`emac_sim.engine.importance`;
+        availability only, no latency; threads only); ``auto``: importance when a plain run of
+        ``samples`` would expect fewer than 100 failures (exact scenario availability where the
+        analytic layer computes it, else the independent one).
+    target_rel
+        Stop at the first block boundary (in index order) where the unavailability interval's
+        half-width is at most this share of the estimated unavailability.
 
     Returns
     -------
@@ -162,12 +180,35 @@ def simulate(
 
         if (client if client is not None else dask_backend.active_client()) is not None:
             raise ValueError("backend 'cuda' runs on one GPU: it cannot be combined with a Dask scheduler")
+        if method != "plain" or target_rel is not None:
+            raise ValueError("backend 'cuda' runs plain Monte Carlo only: --method importance/auto and --target-rel need the cpu backend")
         problem = cuda_problem()
         if problem is not None:
             raise RuntimeError(f"backend 'cuda': {problem}")
     from ..analytic.scenarios import resolve_scenario
 
     scenario, shared = resolve_scenario(journey, correlation, pessimistic_shared)
+    if method not in ("plain", "importance", "auto"):
+        raise ValueError(f"method must be plain, importance or auto, got {method!r}")
+    if target_rel is not None and not (0.0 < target_rel < 1.0):
+        raise ValueError(f"target_rel must be in (0, 1), got {target_rel!r}")
+    method_note = None
+    if method == "auto":
+        from .importance import AUTO_MIN_FAILURES, expected_failures
+
+        expect, how = expected_failures(journey, scenario, int(samples))
+        method = "importance" if expect < AUTO_MIN_FAILURES else "plain"
+        method_note = f"method auto: {method} ({expect:.3g} failures expected in {int(samples)} samples, {how} availability)"
+    if method == "importance":
+        from .importance import simulate_importance
+
+        notes = scenario_notes(journey, correlation) + ([method_note] if method_note else [])
+        if drawn:
+            notes.append(f"seed drawn at random: {seed}")
+        return simulate_importance(
+            journey, scenario, samples=int(samples), seed=seed, seed_drawn=drawn, target_rel=target_rel,
+            workers=workers or default_workers(), confidence=confidence, pessimistic_shared=shared, notes=notes,
+        )  # fmt: skip
     exact_birnbaum = None
     stride = 0
     if details and birnbaum_stride is None:
@@ -181,7 +222,7 @@ def simulate(
     compiled = compile_journey(journey, scenario, birnbaum_stride=stride, details=details)
     sizes = plan_blocks(int(samples), block_size)
     n_workers = min(workers or default_workers(), len(sizes))
-    notes = scenario_notes(journey, correlation)
+    notes = scenario_notes(journey, correlation) + ([method_note] if method_note else [])
     if drawn:
         notes.append(f"seed drawn at random: {seed}")
 
@@ -197,9 +238,14 @@ def simulate(
             reached, block_size = run.reached, run.launch_samples
             notes.append(describe(run))
         else:
-            merged, reached = _run_cpu(compiled, seed, sizes, n_workers, client, target_ci, confidence, advance)
+            merged, reached = _run_cpu(compiled, seed, sizes, n_workers, client, target_ci, confidence, advance, target_rel)
     finally:
         stop()
+    if target_rel is not None:
+        hw = wilson_half_width(merged.ok, merged.samples, confidence)
+        fail = (merged.samples - merged.ok) / merged.samples if merged.samples else 0.0
+        verb = "reached" if reached else "not reached within"
+        notes.append(f"target relative half-width {target_rel:g} {verb} {merged.samples} samples (half-width {hw:.3g}, unavailability {fail:.3g})")
     if target_ci is not None:
         hw = wilson_half_width(merged.ok, merged.samples, confidence)
         if reached:
@@ -234,6 +280,7 @@ def _run_cpu(
     target_ci: float | None,
     confidence: float,
     advance: Callable[[int], None],
+    target_rel: float | None = None,
 ) -> tuple[BlockResult, bool]:
     """The CPU backend: blocks on threads (or Dask tasks) merged in index order; ``(merged, reached)``."""
     merged = BlockResult.empty(compiled)
@@ -245,7 +292,9 @@ def _run_cpu(
     for res in blocks:
         merged = merged.merge(res)
         advance(res.samples)
-        if target_ci is not None and wilson_half_width(merged.ok, merged.samples, confidence) <= target_ci:
+        if (target_ci is not None and wilson_half_width(merged.ok, merged.samples, confidence) <= target_ci) or (
+            target_rel is not None and _rel_reached(merged, target_rel, confidence)
+        ):
             blocks.close()
             return merged, True
     return merged, False

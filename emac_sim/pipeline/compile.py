@@ -216,6 +216,7 @@ def compile_spec(
     workers: int | None = None,
     options: EmitOptions | None = None,
     evidence_request: EvidenceRequest | None = None,
+    method: str = "plain",
 ) -> CompileResult:
     """Compile a spec into budgets, a governance decision and reviewable artifacts.
 
@@ -246,6 +247,9 @@ def compile_spec(
         :class:`emac_sim.pipeline.evidence.EvidenceRequest`: read the spec's telemetry from Prometheus; its
         report (and provenance: URL, queries, window, time, counts) goes into the derivation
         report, and with ``mode="observed"`` the observed values replace the declared ones.
+    method
+        Monte Carlo method of the checks: ``plain``, ``importance`` or ``auto``
+        (:func:`emac_sim.engine.simulate`; recorded in the provenance when not ``plain``).
 
     Returns
     -------
@@ -274,13 +278,13 @@ def compile_spec(
     cand_journey = load_candidate(candidate, accepted, slo_paths=slo_paths) if candidate is not None else None
 
     b_acc = analytic_bounds(accepted)
-    run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers)
+    run_acc = run_check(accepted, samples=samples, seed=seed, correlation=correlation, bounds=b_acc, workers=workers, method=method)
     used_seed = run_acc.simulation.seed
     run_cand = None
     b_cand = None
     if cand_journey is not None:
         b_cand = analytic_bounds(cand_journey)
-        run_cand = run_check(cand_journey, samples=samples, seed=used_seed, correlation=correlation, bounds=b_cand, workers=workers)
+        run_cand = run_check(cand_journey, samples=samples, seed=used_seed, correlation=correlation, bounds=b_cand, workers=workers, method=method)
 
     out_dir = Path(out)
     ev_fields: dict[str, Any] = {"evidence": ev_report, "evidence_mode": ev.mode} if ev is not None else {}
@@ -299,6 +303,8 @@ def compile_spec(
     params: dict[str, Any] = {"samples": samples, "correlation": correlation, "checkConfidence": CHECK_CONFIDENCE}
     if candidate is not None:
         params["candidate"] = str(candidate)
+    if method != "plain":
+        params["method"] = method
     extra_inputs = tuple(cand_journey.inputs) if cand_journey is not None else ()
     if ev is not None and ev_report is not None:
         params.update(ev.parameters(ev_report))
@@ -309,7 +315,7 @@ def compile_spec(
         parameters=params,
         command=command_line(
             spec, samples=samples, seed=used_seed, correlation=correlation, candidate=candidate, slo_paths=slo_paths,
-            extra=ev.arguments() if ev is not None else (),
+            extra=(*(ev.arguments() if ev is not None else ()), *(("--method", method) if method != "plain" else ())),
         ),
         extra_inputs=extra_inputs,
     )

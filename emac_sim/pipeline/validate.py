@@ -251,6 +251,7 @@ def validate_paths(
     slo_paths: Sequence[str | os.PathLike] = (),
     workers: int | None = None,
     evidence: EvidenceRequest | None = None,
+    method: str = "plain",
 ) -> ValidationReport:
     """Validate every spec under ``paths``: bounds, Monte Carlo and the check per scenario.
 
@@ -271,6 +272,8 @@ def validate_paths(
     evidence
         :class:`emac_sim.pipeline.evidence.EvidenceRequest`: also hold each journey and its components
         against Prometheus (the declared model; a server or query failure is recorded per spec).
+    method
+        Monte Carlo method: ``plain``, ``importance`` or ``auto`` (:func:`emac_sim.engine.simulate`).
 
     Raises
     ------
@@ -289,7 +292,7 @@ def validate_paths(
             specs.append(SpecValidation(file=str(f), journey=None, runs=(), error=err.line()))
             continue
         b = analytic_bounds(j)
-        runs = tuple(run_check(j, samples=samples, seed=seed, correlation=sc, bounds=b, workers=workers) for sc in scenarios)
+        runs = tuple(run_check(j, samples=samples, seed=seed, correlation=sc, bounds=b, workers=workers, method=method) for sc in scenarios)
         report, ev_error = None, None
         if evidence is not None:
             try:
