@@ -495,6 +495,8 @@ def simulate_cmd(
                     method=method.value,
                     target_rel=target_rel,
                 )
+            except SpecError:
+                raise
             except (ValueError, RuntimeError) as err:
                 raise SpecError(str(spec), "", str(err)) from None
         out = res.to_dict()

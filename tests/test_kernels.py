@@ -177,3 +177,35 @@ def test_latent_helpers_keep_both_tails():
         assert 0.0 < u <= 1.0 and 0.0 < s <= 1.0
         assert u == pytest.approx(max(special.ndtr(z), 5e-324), rel=1e-12)
         assert draws.log_sf(z) == pytest.approx(special.log_ndtr(-z), rel=1e-12)
+
+
+def _wide_mixed_fork(width: int):
+    """A ``parallel`` fork ``width`` wide over components of three different samplers, in an
+    order that repeats no chunk of children: the shape outlining cannot share."""
+    from emac_sim.spec import load_spec_text
+
+    kinds = ["{dist: lognormal, p50: 20ms, p99: 80ms}", "{dist: gamma, mean: 30ms, cv: 0.5}", "{dist: exponential, mean: 10ms}"]
+    comps = "\n".join(f"    c{i}: {{availability: 0.999, latency: {k}}}" for i, k in enumerate(kinds))
+    rng = __import__("random").Random(3)
+    branches = ", ".join(f"{{ref: c{rng.randrange(3)}}}" for _ in range(width))
+    text = (
+        "apiVersion: emac.dev/v1alpha1\nkind: JourneyIntent\nmetadata: {name: wide}\n"
+        f"spec:\n  operator: {{type: parallel, join: all, branches: [{branches}]}}\n  components:\n{comps}\n"
+    )
+    return load_spec_text(text, "wide.yaml")
+
+
+def test_a_kernel_too_large_to_compile_is_refused_in_one_line_before_numba(monkeypatch) -> None:
+    from emac_sim.analytic.scenarios import resolve_scenario
+    from emac_sim.engine.codegen import KernelOptions, KernelTooLarge, generate
+    from emac_sim.errors import SpecError
+
+    j = _wide_mixed_fork(3000)
+    scenario, _ = resolve_scenario(j, "declared", None)
+    with pytest.raises(KernelTooLarge) as err:
+        generate(j, scenario, KernelOptions())
+    assert isinstance(err.value, SpecError)
+    assert str(err.value).startswith("wide.yaml: spec.operator: the journey's kernel would be ")
+    assert "over the limit of 8,000 (EMAC_MAX_KERNEL_LINES)" in str(err.value)
+    monkeypatch.setenv("EMAC_MAX_KERNEL_LINES", "1000000")  # raised: the same journey generates
+    assert generate(j, scenario, KernelOptions()).source.count("\n") > 8_000

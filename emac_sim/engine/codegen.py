@@ -34,6 +34,7 @@ sampler); one ``random`` per ``choice`` and per ``optional``.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from ..errors import SpecError
 from ..model import distributions as D
 from ..model.journey import Journey, Node, Ref
 from ..model.quantiles import TABLE_POINTS, TABLE_W, choice_cumulative, gamma_constants, piecewise_points, quantile_table
@@ -571,6 +573,77 @@ from emac_sim.kernels.histogram import bucket_index
 '''
 
 
+class KernelTooLarge(SpecError):
+    """A journey whose generated kernel exceeds :func:`max_kernel_lines`: a :class:`SpecError`
+    naming the journey's file and its operator, so every command refuses it in one line."""
+
+
+MAX_KERNEL_LINES_DEFAULT = 8_000
+"""Default limit on the generated source of one journey kernel, in lines (override:
+``EMAC_MAX_KERNEL_LINES``). Journeys of regular shape stay far below it however many leaves
+they have (identical subtrees share one outlined function: 1,000 staged leaves take about 2,600
+lines with details on); a fork thousands wide over components of differing samplers does not
+(500 wide: about 3,200 lines in 32 functions, 33 s to compile), and numba would spend many
+minutes compiling it."""
+
+
+def max_kernel_lines() -> int:
+    """The generated-kernel size limit in force (``EMAC_MAX_KERNEL_LINES`` or the default)."""
+    raw = os.environ.get("EMAC_MAX_KERNEL_LINES", "").strip().replace("_", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_KERNEL_LINES_DEFAULT
+
+
+def write_journey(
+    journey: Journey, scenario: Scenario, options: KernelOptions, writer: type[KernelWriter] | None = None
+) -> tuple[KernelWriter, str, BiasLayout | None, tuple[int, ...]]:
+    """Write the per-request function of ``journey`` with ``writer`` (a dialect: this module's
+    :class:`KernelWriter` for the CPU, ``emac_sim.engine.cuda_codegen.CudaWriter`` for CUDA): the
+    request's domain state (failure and latency factor normals, fate-group uniforms, shock
+    outcomes, in that order, or their biased versions under importance sampling), then the
+    operator tree. Returns the writer (its pieces, parameters and slots), the function's body,
+    the importance-sampling layout (``None`` for plain kernels) and the indexes of the components
+    the tree calls.
+
+    Raises
+    ------
+    KernelTooLarge
+        When the body and its outlined pieces exceed :func:`max_kernel_lines`.
+    """
+    sites, n_wf, n_wl, n_groups, n_shocks = _sites(journey, scenario)
+    g = (writer or KernelWriter)(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
+    g.outline = _size(journey.root) > INLINE_LIMIT
+    if g.outline:
+        g.remaining = PIECE_NODES
+    sh = shocks(journey, scenario)
+    g.depth = 1
+    layout = bias_layout(journey, sites, n_wf, n_groups, sh) if options.importance else None
+    if layout is not None:
+        _emit_domain_state_is(g, layout)
+    else:
+        for k in range(n_wf):
+            g.line(f"wf{k} = {g.normal()}")
+        for k in range(n_wl):
+            g.line(f"wl{k} = {g.normal()}")
+        for k in range(n_groups):
+            g.line(f"g{k} = {g.uniform()}")
+        for k in range(n_shocks):
+            g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
+    r = g.emit(journey.root, "root")
+    g.line(f"return {r.ok}, {r.t}, {r.d}")
+    lines = len(g.lines) + sum(p.text.count("\n") + 1 for p in g.pieces.values())
+    limit = max_kernel_lines()
+    if lines > limit:
+        raise KernelTooLarge(
+            getattr(journey, "source", None) or "<spec>",
+            "spec.operator",
+            f"the journey's kernel would be {lines:,} lines of generated code in {len(g.pieces) + 1} functions, over the limit of "
+            f"{limit:,} (EMAC_MAX_KERNEL_LINES): numba would take many minutes to compile it; wide forks over components of "
+            "differing samplers cost the most"
+        )
+    used = tuple(sorted({sites[c].index for c in journey.root.refs()}))
+    return g, "\n".join(g.lines), layout, used
+
+
 def generate(journey: Journey, scenario: Scenario, options: KernelOptions = KernelOptions()) -> KernelSource:
     """Generate the kernel of ``journey`` under ``scenario``.
 
@@ -588,32 +661,9 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     KernelSource
         ``source`` (a module defining ``sample_block``), its cache key, and the parameter arrays.
     """
-    sites, n_wf, n_wl, n_groups, n_shocks = _sites(journey, scenario)
-    g = KernelWriter(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
-    g.outline = _size(journey.root) > INLINE_LIMIT
-    if g.outline:
-        g.remaining = PIECE_NODES
-    sh = shocks(journey, scenario)
-    g.depth = 1
-    # the request's domain state
-    layout = bias_layout(journey, sites, n_wf, n_groups, sh) if options.importance else None
-    if layout is not None:
-        _emit_domain_state_is(g, layout)
-    else:
-        for k in range(n_wf):
-            g.line(f"wf{k} = {g.normal()}")
-        for k in range(n_wl):
-            g.line(f"wl{k} = {g.normal()}")
-        for k in range(n_groups):
-            g.line(f"g{k} = {g.uniform()}")
-        for k in range(n_shocks):
-            g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
-    r = g.emit(journey.root, "root")
-    g.line(f"return {r.ok}, {r.t}, {r.d}")
-    body = "\n".join(g.lines)
+    g, body, layout, used = write_journey(journey, scenario, options)
     n_comp = len(journey.components)
     n_races = len(g.races)
-    used = tuple(sorted({sites[c].index for c in journey.root.refs()}))
     det, trace, birn = options.details, options.trace, options.birnbaum
     parts = [_HEADER]
     parts += [p.text for p in g.pieces.values()]

@@ -4,9 +4,8 @@
 same :class:`~emac_sim.engine.codegen.KernelWriter`, the same component rule, samplers and
 operator ``emit`` rules, the same outlining of large journeys — through :class:`CudaWriter`, whose
 draw expressions call the device functions of :mod:`emac_sim.kernels.cuda_draws` on the thread's
-own xoroshiro128+ stream instead of NumPy's Generator. The per-request prologue (the domain
-state: failure and latency factor normals, fate-group uniforms, shock outcomes, in the CPU
-kernel's order) is written here with the same writer; what differs is the driver:
+own xoroshiro128+ stream instead of NumPy's Generator: the per-request function comes from
+:func:`~emac_sim.engine.codegen.write_journey` with that writer; what differs is the driver:
 
 ``sample_grid`` is a ``@cuda.jit`` kernel run by a fixed grid of threads, one stream per thread;
 thread ``tid`` evaluates samples ``tid, tid + S, tid + 2S, …`` of the launch (``S`` threads), and
@@ -33,8 +32,8 @@ import numpy as np
 
 from ..core.histogram import N_BUCKETS, SUB
 from ..model.journey import Journey
-from ..model.scenario import Scenario, shocks
-from .codegen import INLINE_LIMIT, KERNEL_ABI, PIECE_NODES, KernelOptions, KernelWriter, _sites, _size
+from ..model.scenario import Scenario
+from .codegen import KERNEL_ABI, KernelOptions, KernelWriter, write_journey
 
 #: Histogram buckets kept in shared memory per thread block: zero, underflow and every bucket of
 #: the first 40 powers of two (durations below 2^(E_MIN + 39) s, about 256 s).
@@ -120,24 +119,7 @@ def generate_cuda(journey: Journey, scenario: Scenario, options: KernelOptions =
     """
     if options.trace:
         raise CudaUnsupported("per-sample traces are not supported by the cuda backend")
-    sites, n_wf, n_wl, n_groups, n_shocks = _sites(journey, scenario)
-    g = CudaWriter(journey, sites, options, journey.latency_modelled, n_wf, n_wl, n_groups, n_shocks)
-    g.outline = _size(journey.root) > INLINE_LIMIT
-    if g.outline:
-        g.remaining = PIECE_NODES
-    sh = shocks(journey, scenario)
-    g.depth = 1
-    # the request's domain state, in the CPU kernel's order
-    for k in range(n_wf):
-        g.line(f"wf{k} = {g.normal()}")
-    for k in range(n_wl):
-        g.line(f"wl{k} = {g.normal()}")
-    for k in range(n_groups):
-        g.line(f"g{k} = {g.uniform()}")
-    for k in range(n_shocks):
-        g.line(f"sh{k} = {g.uniform()} < {g.param(float(sh.probability[k]))}")
-    r = g.emit(journey.root, "root")
-    g.line(f"return {r.ok}, {r.t}, {r.d}")
+    g, body, _, used = write_journey(journey, scenario, options, CudaWriter)
 
     pieces = []
     for p in g.pieces.values():
@@ -146,8 +128,6 @@ def generate_cuda(journey: Journey, scenario: Scenario, options: KernelOptions =
         pieces.append(_DEVICE_DECORATOR + p.text[len(_CPU_DECORATOR) :])
     n_comp = len(journey.components)
     n_races = len(g.races)
-    used = tuple(sorted({sites[c].index for c in journey.root.refs()}))
-    body = "\n".join(g.lines)
     parts = [_HEADER, *pieces]
     parts.append(f"{_DEVICE_DECORATOR}\ndef journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, force_c, force_ok):\n{body}\n")
     parts.append(_driver(options, n_comp, n_races, max(g.quorum_slots, 1), used))
