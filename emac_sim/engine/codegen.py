@@ -79,6 +79,10 @@ class KernelOptions:
     importance: bool = False
     """Generate the importance-sampling variant (:mod:`emac_sim.engine.importance`): biased
     failure draws with exact log likelihood ratios; no details, trace or Birnbaum passes."""
+    tilt: bool = False
+    """Generate the tilted-latency variant (:mod:`emac_sim.engine.tails`): the slow calls'
+    latency draws from exponentially tilted laws with exact log likelihood ratios, weighted
+    latency histograms; failures unbiased; no details, trace or Birnbaum passes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +103,7 @@ class KernelSource:
     node_paths: tuple[str, ...]
     used: tuple[int, ...]
     bias: BiasLayout | None = None
+    tilt: TiltLayout | None = None
 
 
 @dataclass
@@ -172,6 +177,7 @@ class KernelWriter:
     ip_base_off: int = 0
     outline: bool = False
     remaining: int = 1 << 30
+    tilt_slots: list[tuple[str, float]] = field(default_factory=list)
 
     # ---- text
     def line(self, text: str) -> None:
@@ -259,7 +265,18 @@ class KernelWriter:
 
     def state_args(self) -> str:
         """Arguments of the journey function and of outlined pieces."""
-        return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "")
+        return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "") + (_TILT_ARGS if self.opts.tilt else "")
+
+    def tilt_slot(self, kind: str, value: float) -> str:
+        """Register a tilted draw (``normal`` with shift coefficient ``value`` or ``scale`` with
+        gamma shape ``value``); returns the expression of its offset in ``tilt`` (two entries per
+        slot; read from ``ip`` inside outlined pieces, as component indexes are)."""
+        self.tilt_slots.append((kind, float(value)))
+        k = 2 * (len(self.tilt_slots) - 1)
+        if self.ip_base is None:
+            return str(k)
+        self.ip.append(k)
+        return f"ip[{self.ip_base} + {len(self.ip) - 1 - self.ip_base_off}]"
 
     # ---- services for the operators' ``emit`` rules
     @property
@@ -364,8 +381,12 @@ def _sites(j: Journey, scenario: Scenario) -> tuple[dict[str, _Site], int, int, 
 # --------------------------------------------------------------------------- samplers
 
 
-def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | None) -> None:
-    """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation."""
+def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | None, tilted: bool = False) -> None:
+    """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation;
+    ``tilted``: draw a lognormal, exponential or gamma from its tilted law (:func:`_sample_tilted`)."""
+    if tilted and z is None and isinstance(dist, (D.LogNormal, D.Exponential, D.Gamma)):
+        _sample_tilted(g, dist, target)
+        return
     if dist is None:
         g.line(f"{target} = 0.0")
         return
@@ -406,6 +427,36 @@ def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | 
                 _sample(g, comp, target, None)
     else:  # pragma: no cover - every distribution kind is handled above
         raise TypeError(f"no sampler for {type(dist).__name__}")
+
+
+def _sample_tilted(g: KernelWriter, dist: D.Distribution, target: str) -> None:
+    """A tilted latency draw and its exact log likelihood ratio added to ``lw[0]``.
+
+    Lognormal: the underlying normal x ~ N(θ, 1), log LR = −θx + θ²/2 (``tilt[s]`` = θ,
+    ``tilt[s + 1]`` = θ²/2). Exponential and gamma (shape a): the scale multiplied by k ≥ 1 (the
+    exponential tilt of the law), G the standard draw, log LR = a·log k − (k − 1)·G
+    (``tilt[s]`` = k, ``tilt[s + 1]`` = a·log k). The draws are the plain kernel's, in its order.
+    """
+    x = g.name("x")
+    if isinstance(dist, D.LogNormal):
+        s = g.tilt_slot("normal", 1.0)
+        mu, sg = g.param(dist.mu), g.param(dist.sigma)
+        g.line(f"{x} = {g.normal()} + tilt[{s}]")
+        g.line(f"lw[0] += tilt[{s} + 1] - tilt[{s}] * {x}")
+        g.line(f"{target} = math.exp({mu} + {sg} * {x})")
+        return
+    if isinstance(dist, D.Exponential):
+        s = g.tilt_slot("scale", 1.0)
+        g.line(f"{x} = {g.exponential()}")
+        g.line(f"{target} = {g.param(dist.mean_s)} * tilt[{s}] * {x}")
+    else:
+        assert isinstance(dist, D.Gamma)
+        s = g.tilt_slot("scale", dist.shape)
+        b, c = gamma_constants(dist.shape)
+        sh, bb, cc, sc = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
+        g.line(f"{x} = {g.gamma(sh, bb, cc)}")
+        g.line(f"{target} = {sc} * tilt[{s}] * {x}")
+    g.line(f"lw[0] += tilt[{s} + 1] - (tilt[{s}] - 1.0) * {x}")
 
 
 def _piecewise_call(g: KernelWriter, dist: D.Distribution, u: str, s: str) -> str:
@@ -467,17 +518,24 @@ def _emit_ref(g: KernelWriter, node: Ref, path: str) -> Res:
         g.line(f"{t} = 0.0")
     else:
         z = None
+        tl = g.opts.tilt
         if s.l_factors:
             z = g.name("z")
             terms = " + ".join(f"{g.param(w)} * wl{k}" for k, w in s.l_factors)
-            g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
+            if tl:  # the call's own latency noise, shifted by θ·sd (exact normal-shift ratio)
+                e, ts = g.name("e"), g.tilt_slot("normal", s.l_sd)
+                g.line(f"{e} = {g.normal()} + tilt[{ts}]")
+                g.line(f"lw[0] += tilt[{ts} + 1] - tilt[{ts}] * {e}")
+                g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {e}")
+            else:
+                g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
         if s.error_same:
-            _sample(g, s.latency, t, z)
+            _sample(g, s.latency, t, z, tl)
         else:
             with g.block(f"if {ok}:"):
-                _sample(g, s.latency, t, z)
+                _sample(g, s.latency, t, z, tl)
             with g.block("else:"):
-                _sample(g, s.error, t, z)
+                _sample(g, s.error, t, z, tl)
     if g.opts.details:
         g.line(f"calls[{c}] += 1")
         return Res(ok, t, c, t)
@@ -623,7 +681,12 @@ def write_journey(
         for k in range(n_wf):
             g.line(f"wf{k} = {g.normal()}")
         for k in range(n_wl):
-            g.line(f"wl{k} = {g.normal()}")
+            if options.tilt:  # a latency factor shifted by θ times its members' mean loading
+                ts = g.tilt_slot("normal", _mean_latency_loading(sites, k))
+                g.line(f"wl{k} = {g.normal()} + tilt[{ts}]")
+                g.line(f"lw[0] += tilt[{ts} + 1] - tilt[{ts}] * wl{k}")
+            else:
+                g.line(f"wl{k} = {g.normal()}")
         for k in range(n_groups):
             g.line(f"g{k} = {g.uniform()}")
         for k in range(n_shocks):
@@ -674,6 +737,8 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     )
     if layout is not None:
         return _finish_is(journey, g, parts, layout, used)
+    if options.tilt:
+        return _finish_tilt(journey, g, parts, used)
     loop = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
         "def sample_block(n, rng, rng_b, fp, ip, tab, totals, hist_ok, hist_all, joint, calls, race_issued, birn_up, birn_down, birn_stride,"
@@ -976,4 +1041,104 @@ def _finish_is(journey: Journey, g: KernelWriter, parts: list[str], lay: BiasLay
         node_paths=tuple(p for p, _ in journey.root.paths()),
         used=used,
         bias=lay,
+    )
+
+
+# --------------------------------------------------------------------------- tilted latency
+#
+# The tilted-latency variant (``KernelOptions.tilt``) draws the same quantities in the same order
+# as the plain kernel. Failures keep their laws; the latency draws of lognormal, exponential and
+# gamma samplers (outside mixtures) and the latency-correlation normals (factors and each member's
+# own noise) come from tilted laws (see :func:`_sample_tilted`), each adding its exact log
+# likelihood ratio to ``lw[0]``. Constant, empirical, histogram, Weibull, Pareto and mixture
+# samplers are not tilted (ratio 1) unless they are latency-factor members, whose latent normal is
+# shifted. The tilt values live in the ``tilt`` array (layout :class:`TiltLayout`), so one compiled
+# kernel serves every tilt. Per request the kernel adds w, w², w⁴, max w and a count into the bucket
+# of T (all requests, successful or not) and, for each threshold in ``thr``, into the row of the
+# requests with T > threshold.
+
+_TILT_ARGS = ", tilt, lw"
+TILT_STATS = 5
+"""Columns of the tilted kernel's weighted histogram and threshold rows: Σw, Σw², Σw⁴, max w, count."""
+
+
+@dataclass(frozen=True, eq=False)
+class TiltLayout:
+    """The tilted draws of a kernel, in ``tilt`` order (two entries each): ``kind[s]`` ``normal``
+    (a normal shifted by θ·``value[s]``) or ``scale`` (a gamma of shape ``value[s]``, exponential
+    1, whose scale is multiplied by k(θ))."""
+
+    kind: tuple[str, ...]
+    value: np.ndarray
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.kind)
+
+
+def _mean_latency_loading(sites: dict[str, _Site], k: int) -> float:
+    w = [lw for s in sites.values() for kk, lw in s.l_factors if kk == k]
+    return float(np.mean(w)) if w else 0.0
+
+
+def _finish_tilt(journey: Journey, g: KernelWriter, parts: list[str], used: tuple[int, ...]) -> KernelSource:
+    """Append the tilted sampling loop and package the kernel."""
+    n_races = len(g.races)
+    q = max(g.quorum_slots, 1)
+    loop = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def sample_block(n, rng, fp, ip, tab, tilt, thr, hist, xs, sums):",
+        f"    qt = np.zeros({q})",
+        f"    qd = np.zeros({q}, np.int64)",
+        f"    qdt = np.zeros({q})",
+        f"    hz = np.zeros({max(n_races, 1)}, np.bool_)",
+        f"    calls = np.zeros({max(len(journey.components), 1)}, np.int64)",
+        "    lw = np.zeros(1)",
+        "    for r in range(n):",
+        "        lw[0] = 0.0",
+        "        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False, tilt, lw)",
+        "        w = math.exp(lw[0])",
+        "        w2 = w * w",
+        "        b = bucket_index(t)",
+        "        hist[b, 0] += w",
+        "        hist[b, 1] += w2",
+        "        hist[b, 2] += w2 * w2",
+        "        if w > hist[b, 3]:",
+        "            hist[b, 3] = w",
+        "        hist[b, 4] += 1.0",
+        "        sums[0] += w",
+        "        sums[1] += w2",
+        "        if not ok:",
+        "            sums[2] += w",
+        "            sums[3] += w2",
+        "        for k in range(thr.shape[0]):",
+        "            if t > thr[k]:",
+        "                xs[k, 0] += w",
+        "                xs[k, 1] += w2",
+        "                xs[k, 2] += w2 * w2",
+        "                if w > xs[k, 3]:",
+        "                    xs[k, 3] = w",
+        "                xs[k, 4] += 1.0",
+        "    sums[4] += n",
+        "",
+    ]
+    parts.append("\n".join(loop))
+    source = "\n\n".join(parts)
+    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
+    lay = TiltLayout(kind=tuple(k for k, _ in g.tilt_slots), value=np.array([v for _, v in g.tilt_slots], dtype=np.float64))
+    return KernelSource(
+        source=source,
+        key=key,
+        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
+        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
+        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
+        n_components=len(journey.components),
+        n_races=n_races,
+        quorum_slots=g.quorum_slots,
+        options=g.opts,
+        race_paths=tuple(p for p, _ in g.races),
+        race_delays=tuple(d for _, d in g.races),
+        node_paths=tuple(p for p, _ in journey.root.paths()),
+        used=used,
+        tilt=lay,
     )
