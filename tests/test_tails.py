@@ -132,7 +132,8 @@ def test_exceedance_matches_the_closed_form(tmp_path, name, level, rel_se):
     exact = sf(t)
     assert abs(e.probability - exact) <= Z45 * e.std_error, (e, exact)
     assert e.std_error < rel_se * exact
-    assert r.theta > 0 and r.warnings == ()
+    assert r.runs[0].theta > 0 and r.warnings == ()
+    assert e.max_weight_share < 0.5 and e.ess > 30
     assert e.ci[0] <= e.probability <= e.ci[1]
 
 
@@ -159,7 +160,8 @@ def test_same_seed_same_bytes_for_any_number_of_workers(tmp_path):
     one = simulate(j, workers=1, **kw).to_dict()
     two = simulate(j, workers=2, **kw).to_dict()
     assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
-    assert set(one["tail"]) >= {"theta", "exceedance", "quantiles", "warnings"}
+    assert set(one["tail"]) >= {"runs", "exceedance", "quantiles", "warnings"}
+    assert [r["target"] for r in one["tail"]["runs"]] == ["P(T > 0.25s)", "p99.999"]
     assert [q["name"] for q in one["tail"]["quantiles"]] == ["p99.99", "p99.999"]
     other = simulate(j, workers=2, **{**kw, "seed": 6}).to_dict()
     assert other["tail"]["exceedance"][0]["probability"] != one["tail"]["exceedance"][0]["probability"]
@@ -219,7 +221,7 @@ def test_bad_tail_options_are_one_line_errors(cli, tmp_path, args, needle):
 # --------------------------------------------------------------------------- verification
 
 
-SEEDS = 150
+SEEDS = 200
 
 
 def _acceptance(n: int, p: float = 0.95, alpha: float = 1e-3) -> tuple[int, int]:
@@ -230,13 +232,15 @@ def _acceptance(n: int, p: float = 0.95, alpha: float = 1e-3) -> tuple[int, int]
 
 @pytest.mark.verification
 def test_tail_intervals_cover_the_closed_form(tmp_path):
-    """Over 150 seeds on a lognormal call at 1e-5 and two exponentials in series at 1e-6 (each
-    run tunes its own tilt on its own pilot), the 95 % intervals of P(T > t) cover the closed form
-    a number of times inside the two-sided α = 1e-3 binomial acceptance region of a procedure of
-    exact 95 % coverage (134–148 of 150)."""
+    """Over 200 seeds on a lognormal call at 1e-5, two exponentials in series at 1e-6 and the
+    maximum of two latency-correlated lognormal calls at 1e-5 (each run tunes its own tilt and
+    mixture on its own pilot), the 95 % intervals of P(T > t) cover the closed form a number of
+    times inside the two-sided α = 1e-3 binomial acceptance region of a procedure of exact 95 %
+    coverage (183–199 of 200). Observed with these seeds: 190, 189 and 184 of 200; the correlated
+    maximum, whose weights are the most skewed, covers least (0.92)."""
     lo_ok, hi_ok = _acceptance(SEEDS)
     report = []
-    for name, level in (("lognormal", 1e-5), ("series", 1e-6)):
+    for name, level in (("lognormal", 1e-5), ("series", 1e-6), ("latent", 1e-5)):
         j = load_spec(_write(tmp_path, name, JOURNEYS[name]))
         sf = _sf_factory(name, j)
         t = _threshold(sf, level)

@@ -268,11 +268,12 @@ class KernelWriter:
         return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "") + (_TILT_ARGS if self.opts.tilt else "")
 
     def tilt_slot(self, kind: str, value: float) -> str:
-        """Register a tilted draw (``normal`` with shift coefficient ``value`` or ``scale`` with
-        gamma shape ``value``); returns the expression of its offset in ``tilt`` (two entries per
-        slot; read from ``ip`` inside outlined pieces, as component indexes are)."""
+        """Register a tiltable draw site (``normal`` with shift coefficient ``value`` or ``scale``
+        with gamma shape ``value``); returns the expression of its slot number k (its values are
+        ``tilt[2k]``, ``tilt[2k + 1]``; read from ``ip`` inside outlined pieces, as component
+        indexes are)."""
         self.tilt_slots.append((kind, float(value)))
-        k = 2 * (len(self.tilt_slots) - 1)
+        k = len(self.tilt_slots) - 1
         if self.ip_base is None:
             return str(k)
         self.ip.append(k)
@@ -429,34 +430,49 @@ def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | 
         raise TypeError(f"no sampler for {type(dist).__name__}")
 
 
-def _sample_tilted(g: KernelWriter, dist: D.Distribution, target: str) -> None:
-    """A tilted latency draw and its exact log likelihood ratio added to ``lw[0]``.
+def _tilt_on(k: str) -> str:
+    """Whether slot ``k`` draws from its tilted law in this request (the mixture's pick)."""
+    return f"tsel[0] == {k} or tsel[0] == -2"
 
-    Lognormal: the underlying normal x ~ N(θ, 1), log LR = −θx + θ²/2 (``tilt[s]`` = θ,
-    ``tilt[s + 1]`` = θ²/2). Exponential and gamma (shape a): the scale multiplied by k ≥ 1 (the
-    exponential tilt of the law), G the standard draw, log LR = a·log k − (k − 1)·G
-    (``tilt[s]`` = k, ``tilt[s + 1]`` = a·log k). The draws are the plain kernel's, in its order.
+
+def _tilted_normal(g: KernelWriter, x: str, k: str) -> None:
+    """``x`` ~ N(0, 1), or N(θ_k, 1) when slot ``k`` is tilted; ``ll[k]`` += log ℓ = θ_k·x − θ_k²/2
+    (``tilt[2k]`` = θ_k, ``tilt[2k + 1]`` = θ_k²/2), the tilted-to-nominal density ratio."""
+    g.line(f"{x} = {g.normal()}")
+    with g.block(f"if {_tilt_on(k)}:"):
+        g.line(f"{x} += tilt[2 * {k}]")
+    g.line(f"ll[{k}] += tilt[2 * {k}] * {x} - tilt[2 * {k} + 1]")
+
+
+def _sample_tilted(g: KernelWriter, dist: D.Distribution, target: str) -> None:
+    """A latency draw of a tiltable site and its log density ratio added to ``ll[k]``.
+
+    Lognormal: the underlying normal (:func:`_tilted_normal`). Exponential and gamma (shape a):
+    the standard draw G, multiplied by k_s ≥ 1 when tilted (the scale times k_s: the exponential
+    tilt of the law); y the result, log ℓ = y·(1 − 1/k_s) − a·log k_s (``tilt[2k]`` = k_s,
+    ``tilt[2k + 1]`` = a·log k_s). The draws are the plain kernel's, in its order.
     """
     x = g.name("x")
     if isinstance(dist, D.LogNormal):
-        s = g.tilt_slot("normal", 1.0)
+        k = g.tilt_slot("normal", 1.0)
         mu, sg = g.param(dist.mu), g.param(dist.sigma)
-        g.line(f"{x} = {g.normal()} + tilt[{s}]")
-        g.line(f"lw[0] += tilt[{s} + 1] - tilt[{s}] * {x}")
+        _tilted_normal(g, x, k)
         g.line(f"{target} = math.exp({mu} + {sg} * {x})")
         return
     if isinstance(dist, D.Exponential):
-        s = g.tilt_slot("scale", 1.0)
+        k = g.tilt_slot("scale", 1.0)
         g.line(f"{x} = {g.exponential()}")
-        g.line(f"{target} = {g.param(dist.mean_s)} * tilt[{s}] * {x}")
+        scale = g.param(dist.mean_s)
     else:
         assert isinstance(dist, D.Gamma)
-        s = g.tilt_slot("scale", dist.shape)
+        k = g.tilt_slot("scale", dist.shape)
         b, c = gamma_constants(dist.shape)
-        sh, bb, cc, sc = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
+        sh, bb, cc, scale = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
         g.line(f"{x} = {g.gamma(sh, bb, cc)}")
-        g.line(f"{target} = {sc} * tilt[{s}] * {x}")
-    g.line(f"lw[0] += tilt[{s} + 1] - (tilt[{s}] - 1.0) * {x}")
+    with g.block(f"if {_tilt_on(k)}:"):
+        g.line(f"{x} *= tilt[2 * {k}]")
+    g.line(f"{target} = {scale} * {x}")
+    g.line(f"ll[{k}] += {x} * (1.0 - 1.0 / tilt[2 * {k}]) - tilt[2 * {k} + 1]")
 
 
 def _piecewise_call(g: KernelWriter, dist: D.Distribution, u: str, s: str) -> str:
@@ -522,10 +538,9 @@ def _emit_ref(g: KernelWriter, node: Ref, path: str) -> Res:
         if s.l_factors:
             z = g.name("z")
             terms = " + ".join(f"{g.param(w)} * wl{k}" for k, w in s.l_factors)
-            if tl:  # the call's own latency noise, shifted by θ·sd (exact normal-shift ratio)
-                e, ts = g.name("e"), g.tilt_slot("normal", s.l_sd)
-                g.line(f"{e} = {g.normal()} + tilt[{ts}]")
-                g.line(f"lw[0] += tilt[{ts} + 1] - tilt[{ts}] * {e}")
+            if tl:  # the call's own latency noise, shifted by θ·sd when tilted
+                e = g.name("e")
+                _tilted_normal(g, e, g.tilt_slot("normal", s.l_sd))
                 g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {e}")
             else:
                 g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
@@ -682,9 +697,7 @@ def write_journey(
             g.line(f"wf{k} = {g.normal()}")
         for k in range(n_wl):
             if options.tilt:  # a latency factor shifted by θ times its members' mean loading
-                ts = g.tilt_slot("normal", _mean_latency_loading(sites, k))
-                g.line(f"wl{k} = {g.normal()} + tilt[{ts}]")
-                g.line(f"lw[0] += tilt[{ts} + 1] - tilt[{ts}] * wl{k}")
+                _tilted_normal(g, f"wl{k}", g.tilt_slot("normal", _mean_latency_loading(sites, k)))
             else:
                 g.line(f"wl{k} = {g.normal()}")
         for k in range(n_groups):
@@ -1047,26 +1060,36 @@ def _finish_is(journey: Journey, g: KernelWriter, parts: list[str], lay: BiasLay
 # --------------------------------------------------------------------------- tilted latency
 #
 # The tilted-latency variant (``KernelOptions.tilt``) draws the same quantities in the same order
-# as the plain kernel. Failures keep their laws; the latency draws of lognormal, exponential and
-# gamma samplers (outside mixtures) and the latency-correlation normals (factors and each member's
-# own noise) come from tilted laws (see :func:`_sample_tilted`), each adding its exact log
-# likelihood ratio to ``lw[0]``. Constant, empirical, histogram, Weibull, Pareto and mixture
-# samplers are not tilted (ratio 1) unless they are latency-factor members, whose latent normal is
-# shifted. The tilt values live in the ``tilt`` array (layout :class:`TiltLayout`), so one compiled
-# kernel serves every tilt. Per request the kernel adds w, w², w⁴, max w and a count into the bucket
-# of T (all requests, successful or not) and, for each threshold in ``thr``, into the row of the
-# requests with T > threshold.
+# as the plain kernel, after one uniform per request that picks a component of a *mixture* of
+# tilts: none (the defensive part, probability π₀), one tiltable site k alone (π_k), or all of
+# them (π_all). Failures keep their laws. A tiltable site is a lognormal, exponential or gamma
+# latency sampler (outside mixtures) or a latency-correlation normal (a factor, or a member's own
+# noise); when its component is picked it draws from its tilted law (see :func:`_sample_tilted`).
+# Every draw of site k, tilted or not, adds log ℓ_k (tilted / nominal density of the value drawn)
+# to ``ll[k]``, so the request's exact likelihood ratio is
+#
+#     w = 1 / (π₀ + Σ_k π_k·exp(ll[k]) + π_all·exp(Σ_k ll[k]))  ≤ 1/π₀,
+#
+# the nominal path density over the mixture's. Constant, empirical, histogram, Weibull, Pareto and
+# mixture samplers are not tilted (ratio 1) unless they are latency-factor members, whose latent
+# normal is shifted. The tilts and mixture weights live in ``tilt`` and ``mixp`` (layout
+# :class:`TiltLayout`), so one compiled kernel serves every tilt. Per request the kernel adds w,
+# w², w⁴, max w and a count into the bucket of T (all requests, successful or not) and, for each
+# threshold in ``thr``, into the row of the requests with T > threshold; for the first threshold
+# it also adds w·r_c, r_c the responsibility of mixture component c, into ``resp`` (the
+# cross-entropy update of the mixture weights).
 
-_TILT_ARGS = ", tilt, lw"
+_TILT_ARGS = ", tilt, tsel, ll"
 TILT_STATS = 5
 """Columns of the tilted kernel's weighted histogram and threshold rows: Σw, Σw², Σw⁴, max w, count."""
 
 
 @dataclass(frozen=True, eq=False)
 class TiltLayout:
-    """The tilted draws of a kernel, in ``tilt`` order (two entries each): ``kind[s]`` ``normal``
-    (a normal shifted by θ·``value[s]``) or ``scale`` (a gamma of shape ``value[s]``, exponential
-    1, whose scale is multiplied by k(θ))."""
+    """The tiltable draw sites of a kernel, in slot order: ``kind[k]`` ``normal`` (a normal shifted
+    by θ·``value[k]`` when tilted) or ``scale`` (a gamma of shape ``value[k]``, exponential 1,
+    whose scale is multiplied by k(θ) when tilted). ``mixp`` (the mixture weights) has
+    ``n_slots + 2`` entries: π₀, π_1…π_S, π_all."""
 
     kind: tuple[str, ...]
     value: np.ndarray
@@ -1085,19 +1108,38 @@ def _finish_tilt(journey: Journey, g: KernelWriter, parts: list[str], used: tupl
     """Append the tilted sampling loop and package the kernel."""
     n_races = len(g.races)
     q = max(g.quorum_slots, 1)
+    n_slots = len(g.tilt_slots)
     loop = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
-        "def sample_block(n, rng, fp, ip, tab, tilt, thr, hist, xs, sums):",
+        "def sample_block(n, rng, fp, ip, tab, tilt, mixp, thr, hist, xs, sums, resp):",
         f"    qt = np.zeros({q})",
         f"    qd = np.zeros({q}, np.int64)",
         f"    qdt = np.zeros({q})",
         f"    hz = np.zeros({max(n_races, 1)}, np.bool_)",
         f"    calls = np.zeros({max(len(journey.components), 1)}, np.int64)",
-        "    lw = np.zeros(1)",
+        f"    ns = {n_slots}",
+        "    ll = np.zeros(max(ns, 1))",
+        "    tsel = np.zeros(1, np.int64)",
+        "    cum = np.cumsum(mixp)",
+        "    rc = np.zeros(ns + 2)",
         "    for r in range(n):",
-        "        lw[0] = 0.0",
-        "        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False, tilt, lw)",
-        "        w = math.exp(lw[0])",
+        "        ll[:] = 0.0",
+        "        u = rng.random() * cum[ns + 1]",
+        "        c = 0",
+        "        while c < ns + 1 and u >= cum[c]:",
+        "            c += 1",
+        "        tsel[0] = -1 if c == 0 else (-2 if c == ns + 1 else c - 1)",
+        "        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False, tilt, tsel, ll)",
+        "        rc[0] = mixp[0]",
+        "        tot = 0.0",
+        "        for k in range(ns):",
+        "            rc[k + 1] = mixp[k + 1] * math.exp(ll[k]) if mixp[k + 1] > 0.0 else 0.0",
+        "            tot += ll[k]",
+        "        rc[ns + 1] = mixp[ns + 1] * math.exp(tot) if mixp[ns + 1] > 0.0 else 0.0",
+        "        den = 0.0",
+        "        for k in range(ns + 2):",
+        "            den += rc[k]",
+        "        w = 1.0 / den",
         "        w2 = w * w",
         "        b = bucket_index(t)",
         "        hist[b, 0] += w",
@@ -1119,6 +1161,9 @@ def _finish_tilt(journey: Journey, g: KernelWriter, parts: list[str], used: tupl
         "                if w > xs[k, 3]:",
         "                    xs[k, 3] = w",
         "                xs[k, 4] += 1.0",
+        "                if k == 0:",
+        "                    for m in range(ns + 2):",
+        "                        resp[m] += w * rc[m] / den",
         "    sums[4] += n",
         "",
     ]

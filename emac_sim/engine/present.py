@@ -88,7 +88,8 @@ def _print_importance(e: Estimate, con: Console, pct: str) -> None:
 def print_tail(d: dict, con: Console) -> None:
     """The latency-tail table of ``--exceed`` / ``--tail`` (``TailEstimate.to_dict()``)."""
     pct = f"{100 * d['confidence']:g}%"
-    t = Table(title=f"latency tail by exponential tilting (theta {d['theta']:g}, {d['samples']:,} samples; {pct} CLT intervals; all requests)")
+    runs = ", ".join(f"{r['target']}: theta {r['theta']:g}, {r['samples']:,} samples" for r in d["runs"])
+    t = Table(title=f"latency tail by exponential tilting ({runs}; {pct} CLT intervals; all requests)")
     for col in ("quantity", "estimate", "interval", "exceeding samples", "ESS"):
         t.add_column(col, no_wrap=True)
     for x in d["exceedance"]:

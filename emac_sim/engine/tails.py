@@ -2,41 +2,54 @@
 
 A p99.999 needs about 4·10⁷ plain requests for ±10 % on its exceedance probability. Here the
 *slow* calls are drawn from tilted laws instead (:mod:`emac_sim.engine.codegen`,
-``KernelOptions.tilt``), all driven by one tilt θ ≥ 0:
+``KernelOptions.tilt``), all driven by one tilt θ ≥ 0. A *tiltable site* is
 
-* a lognormal call: its underlying normal x ~ N(θ, 1) instead of N(0, 1) (log likelihood ratio
-  −θx + θ²/2): its median moves to the nominal law's Φ(θ) quantile;
+* a lognormal call: its underlying normal x ~ N(θ, 1) instead of N(0, 1) (density ratio
+  ℓ = exp(θx − θ²/2)): its median moves to the nominal law's Φ(θ) quantile;
 * an exponential or gamma call (shape a): its scale multiplied by k(θ) = Q_a(Φ(θ)) / Q_a(½)
-  (Q_a the standard gamma quantile), which is the exponential tilt of the law (density ∝
-  e^{sx}·f(x), s = (1 − 1/k)/scale) and moves its median to the nominal Φ(θ) quantile too;
-  log likelihood ratio a·log k − (k − 1)·G for the standard draw G;
-* the latency-correlation normals: a latency factor shifted by θ times its members' mean
-  loading, a member's own noise by θ times its own standard deviation (so a member's latent moves
-  by about θ), whatever the member's sampler.
+  (Q_a the standard gamma quantile) — the exponential tilt of the law (density ∝ e^{sx}·f(x),
+  s = (1 − 1/k)/scale) — which moves its median to the nominal Φ(θ) quantile too;
+* a latency-correlation normal: a latency factor shifted by θ times its members' mean loading, a
+  member's own noise by θ times its own standard deviation (a member's latent moves by about θ),
+  whatever the member's sampler.
 
 Constant, empirical, histogram, Weibull, Pareto and mixture samplers are **not** tilted
-(likelihood ratio 1), nor are the draws of choices, caches and optional steps; failures keep
-their nominal laws too (use ``--method importance`` without ``--exceed``/``--tail`` for rare
-failures). Each request carries its exact weight w = Π nominal / tilted density over the draws it
-made, and the kernel adds w, w², w⁴, max w and a count into the log bucket of its latency T
-(:mod:`emac_sim.core.histogram`; *all* requests, successful and failed, with the latency the
-journey reports) and into one row per requested threshold.
+(ratio 1), nor are the draws of choices, caches and optional steps; failures keep their nominal
+laws too (``--method importance`` without ``--exceed``/``--tail`` biases failures).
+
+**The proposal is a mixture** over which sites are tilted in a request: none (probability π₀, the
+defensive part), one site k alone (π_k), or all of them (π_all). Tilting every call of a long
+series or of a fork by one θ costs a likelihood-ratio variance that grows with the number of
+calls, while a far latency is usually one slow call (or, for light tails, all a little slower): the
+mixture covers both. A request's exact weight is the nominal path density over the mixture's,
+
+    w = 1 / (π₀ + Σ_k π_k·ℓ_k + π_all·Π_k ℓ_k) ≤ 1/π₀,
+
+ℓ_k the product over the draws of site k of its tilted-to-nominal density ratio (1 when site k
+is not reached). The kernel adds w, w², w⁴, max w and a count into the log bucket of the
+request's latency T (:mod:`emac_sim.core.histogram`; *all* requests, successful and failed, with
+the latency the journey reports) and into one row per requested threshold.
 
 **Estimates.** For a threshold t, P̂(T > t) = Σ w·1{T > t} / n with the CLT interval
-P̂ ± z·s/√n, s² = (Σ w²·1{T > t} − n·P̂²)/(n − 1), unbiased for any θ. At bucket edges the same
-sums come from the histogram's suffix sums, so P(T ≥ e) is estimated at every edge e at once.
-The quantile of level q is the smallest bucket edge e with P̂(T ≥ e) ≤ 1 − q, and its interval
-inverts the pointwise intervals: from the largest edge whose interval lies wholly above 1 − q to
-the smallest edge whose interval lies wholly at or below it. These are **bucket-resolution**
-values: a bucket spans at most 1/128 (0.78 %) of its lower edge, so a quantile is known to within
-one bucket even with infinite samples, and the reported interval is at least that wide.
+P̂ ± z·s/√n, s² = (Σ w²·1{T > t} − n·P̂²)/(n − 1): unbiased for any tilt and mixture. At bucket
+edges the same sums come from the histogram's suffix sums, so P(T ≥ e) is estimated at every edge
+e at once. The quantile of level q is the smallest bucket edge e with P̂(T ≥ e) ≤ 1 − q, and its
+interval inverts the pointwise intervals: from the largest edge whose interval lies wholly above
+1 − q to the smallest edge whose interval lies wholly at or below it. These are
+**bucket-resolution** values: a bucket spans at most 1/128 (0.78 %) of its lower edge (its
+midpoint is within 0.39 % of every value in it), so a quantile is known only to within a bucket
+even with infinite samples, and the interval is at least one bucket wide.
 
-**Tuning.** Pilot blocks (their own streams) at θ = 0, ½, 1, … up to :data:`THETA_MAX`: at each
-the level (the threshold, or the pilot's own estimate of the farthest requested quantile), the
-share of pilot requests beyond it and the pilot's relative variance of the estimator. The search
-stops once at least :data:`STOP_SHARE` of the pilot lies beyond the level; the θ chosen is the one
-of least relative variance among those with at least :data:`MIN_PILOT_EXCEED` requests beyond
-(about 10–50 % of the pilot in practice). With none, the largest θ tried is used and a warning says so.
+**Tuning** (pilot blocks on their own streams, ``STREAM_TILT``): for quantiles, the level t is
+first the pilot's own estimate of the farthest requested quantile, at the first θ of the grid
+0, ½, 1, … :data:`THETA_MAX` whose pilot reaches it with :data:`MIN_PILOT_EXCEED` requests beyond.
+Then, with the default mixture (π₀ = :data:`PI0`, π_all = :data:`PI_ALL`, the rest split evenly
+over the sites), θ runs up the grid and the one of least pilot relative variance of the
+estimator of P(T > t) is kept (among pilots with at least :data:`MIN_PILOT_EXCEED` requests
+beyond t; the search stops once :data:`STOP_SHARE` of a pilot lies beyond t). Finally
+:data:`CE_ITERATIONS` cross-entropy (EM) updates set the mixture weights to the weighted
+responsibilities of each component over the pilot requests beyond t (smoothed, π₀ ≥
+:data:`PI0_MIN`). When both a threshold and quantiles are asked, each gets its own tuned run.
 
 **Diagnostics**, as for availability: Kish's effective sample size (Σ w·1)² / Σ w²·1 of the
 exceeding requests, the largest single weight's share, the variance estimate's relative error;
@@ -70,6 +83,11 @@ THETA_STEP = 0.5
 THETA_MAX = 7.0
 STOP_SHARE = 0.5
 MIN_PILOT_EXCEED = 100
+PI0 = 0.1
+PI_ALL = 0.2
+PI0_MIN = 0.05
+CE_ITERATIONS = 2
+CE_SMOOTHING = 0.7
 DEFAULT_QUANTILES = (0.9999, 0.99999)
 BUCKET_RESOLUTION = 1.0 / H.SUB
 """Largest relative width of a histogram bucket (hi/lo − 1)."""
@@ -94,6 +112,20 @@ def tilt_vector(lay: TiltLayout, theta: float) -> np.ndarray:
     return out
 
 
+def default_mixture(lay: TiltLayout) -> np.ndarray:
+    """π₀, π_1…π_S, π_all: :data:`PI0`, the rest split evenly over the sites, :data:`PI_ALL` for
+    all of them together (0 with fewer than two sites, where it would repeat a single site)."""
+    s = lay.n_slots
+    out = np.zeros(s + 2)
+    if s == 0:
+        out[0] = 1.0
+        return out
+    out[0] = PI0
+    out[s + 1] = PI_ALL if s > 1 else 0.0
+    out[1 : s + 1] = (1.0 - out[0] - out[s + 1]) / s
+    return out
+
+
 def scale_factor(shape: float, theta: float) -> float:
     """k(θ) = Q_a(Φ(θ)) / Q_a(½) ≥ 1 for a gamma law of shape a (exponential: a = 1)."""
     if theta <= 0:
@@ -108,17 +140,18 @@ def scale_factor(shape: float, theta: float) -> float:
 class TailBlock:
     """Weighted sums of one tilted block (or several merged in block order): ``hist`` per bucket
     and ``xs`` per threshold the columns Σw, Σw², Σw⁴, max w, count; ``sums`` Σw, Σw², Σw·F,
-    Σw²·F, requests."""
+    Σw²·F, requests; ``resp`` Σ w·r_c over the requests beyond the first threshold."""
 
     hist: np.ndarray
     xs: np.ndarray
     sums: np.ndarray
+    resp: np.ndarray
     first_block: int = 0
     n_blocks: int = 0
 
     @staticmethod
-    def empty(n_thr: int, first_block: int = 0) -> TailBlock:
-        return TailBlock(np.zeros((H.N_BUCKETS, TILT_STATS)), np.zeros((n_thr, TILT_STATS)), np.zeros(5), first_block, 0)
+    def empty(n_thr: int, n_mix: int, first_block: int = 0) -> TailBlock:
+        return TailBlock(np.zeros((H.N_BUCKETS, TILT_STATS)), np.zeros((n_thr, TILT_STATS)), np.zeros(5), np.zeros(n_mix), first_block, 0)
 
     def merge(self, other: TailBlock) -> TailBlock:
         """Sum of two results; ``other`` must cover the blocks right after ``self``."""
@@ -128,7 +161,7 @@ class TailBlock:
         h[:, 3] = np.maximum(self.hist[:, 3], other.hist[:, 3])
         x[:, 3] = np.maximum(self.xs[:, 3], other.xs[:, 3])
         first = self.first_block if self.n_blocks else other.first_block
-        return TailBlock(h, x, self.sums + other.sums, first, self.n_blocks + other.n_blocks)
+        return TailBlock(h, x, self.sums + other.sums, self.resp + other.resp, first, self.n_blocks + other.n_blocks)
 
     @property
     def samples(self) -> int:
@@ -151,14 +184,15 @@ def compile_tilt(journey: Journey, scenario: Scenario) -> KernelSource:
 
 
 def run_tail_block(
-    src: KernelSource, tilt: np.ndarray, thr: np.ndarray, seed: int, key: tuple[int, ...], size: int, first_block: int = 0
+    src: KernelSource, tilt: np.ndarray, mixp: np.ndarray, thr: np.ndarray, seed: int, key: tuple[int, ...], size: int, first_block: int = 0
 ) -> TailBlock:
-    """``size`` requests under the tilt vector ``tilt`` with the stream ``SeedSequence(seed, spawn_key=key)``."""
+    """``size`` requests under the tilt vector ``tilt`` and mixture weights ``mixp`` with the
+    stream ``SeedSequence(seed, spawn_key=key)``."""
     mod = load_module(src.source)
     thr = np.asarray(thr, dtype=np.float64).reshape(-1)
-    res = TailBlock.empty(len(thr), first_block)
+    res = TailBlock.empty(len(thr), len(mixp), first_block)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
-    mod.sample_block(int(size), rng, src.fp, src.ip, src.tab, tilt, thr, res.hist, res.xs, res.sums)
+    mod.sample_block(int(size), rng, src.fp, src.ip, src.tab, tilt, np.asarray(mixp, dtype=np.float64), thr, res.hist, res.xs, res.sums, res.resp)
     res.n_blocks = 1
     return res
 
@@ -279,70 +313,121 @@ def tail_quantile(res: TailBlock, q: float, confidence: float = 0.95, edges: np.
 
 @dataclass(frozen=True)
 class TiltTuning:
+    """What the pilot chose: tilt θ, mixture weights, the level it tuned for, and how."""
+
     theta: float
+    mixture: np.ndarray
+    level: float | None
     pilot_samples: int
     pilot_share: float
     pilot_rel_variance: float | None
     reached: bool
-    trace: tuple[tuple[float, float, float | None], ...]
 
 
-def _pilot_level(res: TailBlock, exceed_row: int | None, p_target: float | None) -> tuple[np.ndarray | None, float]:
-    """The pilot's sums beyond the level and the level itself."""
-    if exceed_row is not None:
-        return res.xs[exceed_row], math.nan
-    assert p_target is not None
+def _pilot_quantile(res: TailBlock, p_target: float) -> tuple[float, float] | None:
+    """The pilot's estimate of the level-``p_target`` quantile edge, if enough of it lies beyond."""
     es = res.edge_sums()
-    n = res.samples
-    ok = np.nonzero((np.arange(H.N_BUCKETS) >= 2) & (es[:, 0] / n <= p_target))[0]
-    if ok.size == 0:
-        return None, math.nan
-    return es[int(ok[0])], float(H.bucket_edges()[0][int(ok[0])])
+    ok = np.nonzero((np.arange(H.N_BUCKETS) >= 2) & (es[:, 0] / res.samples <= p_target))[0]
+    if ok.size == 0 or es[int(ok[0]), 4] < MIN_PILOT_EXCEED:
+        return None
+    return float(H.bucket_edges()[0][int(ok[0])]), float(es[int(ok[0]), 4])
 
 
-def tune_tilt(src: KernelSource, seed: int, thr: np.ndarray, p_target: float | None, pilot_size: int = PILOT_SIZE) -> TiltTuning:
-    """The tilt θ for a threshold (``thr`` non-empty: its first entry) or for the quantile of
-    exceedance level ``p_target`` (see the module docstring)."""
+def tune_tilt(src: KernelSource, seed: int, exceed: float | None, p_target: float | None, run: int = 0, pilot_size: int = PILOT_SIZE) -> TiltTuning:
+    """The tilt θ and mixture weights for P(T > ``exceed``), or for the quantile of exceedance
+    level ``p_target`` (see the module docstring); ``run`` separates the pilot streams of two tuned
+    runs of one seed."""
     lay = src.tilt
     assert lay is not None
-    trace: list[tuple[float, float, float | None]] = []
-    best: tuple[float, float, float] | None = None  # (rel var, θ, share)
-    theta, used = 0.0, 0
-    steps = int(round(THETA_MAX / THETA_STEP))
-    for i in range(steps + 1):
-        theta = i * THETA_STEP
-        res = run_tail_block(src, tilt_vector(lay, theta), thr, seed, stream_key(i, STREAM_TILT, 1), pilot_size)
+    mix = default_mixture(lay)
+    grid = [i * THETA_STEP for i in range(int(round(THETA_MAX / THETA_STEP)) + 1)]
+    used, pilot = 0, 0
+
+    def one(theta: float, m: np.ndarray, thr: np.ndarray) -> TailBlock:
+        nonlocal used, pilot
+        res = run_tail_block(src, tilt_vector(lay, theta), m, thr, seed, stream_key(pilot, STREAM_TILT, 1 + run), pilot_size)
         used += pilot_size
-        row, _ = _pilot_level(res, 0 if len(thr) else None, p_target)
-        if row is None:
-            trace.append((theta, 0.0, None))
-            continue
+        pilot += 1
+        return res
+
+    level = exceed
+    if level is None:
+        assert p_target is not None
+        for theta in grid:
+            found = _pilot_quantile(one(theta, mix, np.zeros(0)), p_target)
+            if found is not None:
+                level = found[0]
+                break
+    if level is None:
+        return TiltTuning(THETA_MAX, mix, None, used, 0.0, None, False)
+    thr = np.array([level])
+    best: tuple[float, float, float] | None = None  # (rel var, θ, share)
+    last_share = 0.0
+    for theta in grid:
+        row = one(theta, mix, thr).xs[0]
         share = float(row[4]) / pilot_size
+        last_share = share
         m1, m2 = float(row[0]) / pilot_size, float(row[1]) / pilot_size
         rv = (m2 / (m1 * m1) - 1.0) if m1 > 0 else None
-        trace.append((theta, share, rv))
-        if row[4] >= MIN_PILOT_EXCEED and rv is not None and (best is None or rv < best[0]):
-            best = (rv, theta, share)
+        if row[4] >= MIN_PILOT_EXCEED and rv is not None:
+            if best is None or rv < best[0]:
+                best = (rv, theta, share)
+            elif rv > 4.0 * best[0]:
+                break  # well past the optimum
         if share >= STOP_SHARE:
             break
     if best is None:
-        return TiltTuning(theta, used, trace[-1][1], None, False, tuple(trace))
-    return TiltTuning(best[1], used, best[2], best[0], True, tuple(trace))
+        return TiltTuning(THETA_MAX, mix, level, used, last_share, None, False)
+    rv, theta, share = best
+    for _ in range(CE_ITERATIONS):
+        resp = one(theta, mix, thr).resp
+        tot = float(resp.sum())
+        if not tot > 0:
+            break
+        new = resp / tot
+        if lay.n_slots < 2:
+            new[-1] = 0.0
+        new[0] = max(new[0], PI0_MIN)
+        mix = CE_SMOOTHING * new / new.sum() + (1.0 - CE_SMOOTHING) * mix
+        mix = mix / mix.sum()
+    return TiltTuning(theta, mix, level, used, share, rv, True)
 
 
 # --------------------------------------------------------------------------- run
 
 
 @dataclass(frozen=True)
-class TailEstimate:
-    """Tail estimates of one tilted run: ``exceed`` per requested threshold, ``quantiles`` per
-    requested level, the tilt used and the diagnostics."""
+class TailRun:
+    """One tuned tilted run: its target, tilt, mixture and merged sums."""
 
+    target: str
     theta: float
-    samples: int
-    blocks: int
-    pilot_samples: int
+    mixture: np.ndarray
     tuning: TiltTuning | None
+    merged: TailBlock
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.tuning
+        m = self.mixture
+        return {
+            "target": self.target,
+            "theta": self.theta,
+            "mixture": {"none": float(m[0]), "oneSite": float(m[1:-1].sum()), "allSites": float(m[-1])},
+            "samples": self.merged.samples,
+            "blocks": self.merged.n_blocks,
+            "pilotSamples": t.pilot_samples if t else 0,
+            "pilotLevelSeconds": t.level if t else None,
+            "pilotShareBeyond": t.pilot_share if t else None,
+            "pilotRelVariance": t.pilot_rel_variance if t else None,
+        }
+
+
+@dataclass(frozen=True)
+class TailEstimate:
+    """Tail estimates: ``exceed`` per requested threshold, ``quantiles`` per requested level, the
+    tuned runs behind them and the diagnostics."""
+
+    runs: tuple[TailRun, ...]
     exceed: tuple[Exceedance, ...]
     quantiles: tuple[TailQuantile, ...]
     slots: dict[str, int]
@@ -351,23 +436,44 @@ class TailEstimate:
     wall_seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        t = self.tuning
         return {
-            "method": "exponential tilting of the slow calls' latency (exact likelihood ratios)",
+            "method": "exponential tilting of the slow calls' latency: a mixture over which calls are tilted, exact likelihood ratios",
             "population": "all requests, successful and failed",
-            "theta": self.theta,
-            "samples": self.samples,
-            "blocks": self.blocks,
-            "pilotSamples": self.pilot_samples,
-            "pilotShareBeyond": t.pilot_share if t else None,
-            "pilotRelVariance": t.pilot_rel_variance if t else None,
-            "tiltedDraws": self.slots,
+            "tiltableSites": self.slots,
             "untilted": "constant, empirical, histogram, Weibull, Pareto and mixture samplers (unless latency-factor members); failures",
             "confidence": self.confidence,
             "exceedance": [e.to_dict() for e in self.exceed],
             "quantiles": [q.to_dict() for q in self.quantiles],
+            "runs": [r.to_dict() for r in self.runs],
             "warnings": list(self.warnings),
         }
+
+
+def _tail_run(
+    src: KernelSource, seed: int, samples: int, workers: int, block_size: int, exceed: float | None, p_target: float | None,
+    run: int, theta: float | None, mixture: np.ndarray | None, target: str,
+) -> TailRun:  # fmt: skip
+    lay = src.tilt
+    assert lay is not None
+    tuning = None
+    if theta is None:
+        tuning = tune_tilt(src, seed, exceed, p_target, run)
+        theta, mix = tuning.theta, tuning.mixture
+    else:
+        mix = default_mixture(lay) if mixture is None else np.asarray(mixture, dtype=np.float64)
+    vec = tilt_vector(lay, theta)
+    thr = np.array([exceed] if exceed is not None else [], dtype=np.float64)
+    sizes = plan_blocks(int(samples), block_size)
+
+    def one(b: int) -> TailBlock:
+        key = stream_key(b, STREAM_TILT) if run == 0 else stream_key(b, STREAM_TILT, 0, run)
+        return run_tail_block(src, vec, mix, thr, seed, key, sizes[b], first_block=b)
+
+    load_module(src.source)
+    merged = TailBlock.empty(len(thr), len(mix))
+    for res in _ordered(one, len(sizes), min(max(workers, 1), len(sizes))):  # type: ignore[arg-type]
+        merged = merged.merge(res)
+    return TailRun(target, float(theta), mix, tuning, merged)
 
 
 def simulate_tail(
@@ -381,6 +487,7 @@ def simulate_tail(
     workers: int = 1,
     confidence: float = 0.95,
     theta: float | None = None,
+    mixture: np.ndarray | None = None,
     block_size: int = TAIL_BLOCK_SIZE,
 ) -> TailEstimate:
     """Tail estimates of ``journey``'s latency under ``scenario`` by exponential tilting.
@@ -390,7 +497,8 @@ def simulate_tail(
     journey, scenario
         The journey and the resolved correlation scenario.
     samples
-        Requests of the estimation run (the pilot's come on top).
+        Requests of each estimation run (one for ``exceed``, one for ``quantiles``; the pilots'
+        come on top).
     seed
         The run's seed (pilot and estimation streams: ``STREAM_TILT``).
     exceed
@@ -401,8 +509,9 @@ def simulate_tail(
         Threads; results do not depend on it.
     confidence
         Coverage of the intervals.
-    theta
-        Use this tilt instead of tuning one (tests, diagnostics).
+    theta, mixture
+        Use this tilt (and these mixture weights, default :func:`default_mixture`) instead of
+        tuning (tests, diagnostics).
 
     Returns
     -------
@@ -419,32 +528,25 @@ def simulate_tail(
     src = compile_tilt(journey, scenario)
     lay = src.tilt
     assert lay is not None
-    thr = np.array([exceed] if exceed is not None else [], dtype=np.float64)
-    tuning = None
-    if theta is None:
-        p_target = 1.0 - max(quantiles) if quantiles else None
-        tuning = tune_tilt(src, seed, thr, None if exceed is not None else p_target)
-        theta = tuning.theta
-    vec = tilt_vector(lay, theta)
-    sizes = plan_blocks(int(samples), block_size)
-
-    def one(b: int) -> TailBlock:
-        return run_tail_block(src, vec, thr, seed, stream_key(b, STREAM_TILT), sizes[b], first_block=b)
-
-    load_module(src.source)
-    merged = TailBlock.empty(len(thr))
-    for res in _ordered(one, len(sizes), min(max(workers, 1), len(sizes))):  # type: ignore[arg-type]
-        merged = merged.merge(res)
-    n = max(merged.samples, 1)
-    ex = tuple(exceedance(merged.xs[k], n, float(thr[k]), confidence) for k in range(len(thr)))
-    qs = tuple(tail_quantile(merged, q, confidence) for q in sorted(quantiles))
+    common = (src, seed, samples, workers, block_size)
+    runs: list[TailRun] = []
     warns: list[str] = []
-    if tuning is not None and not tuning.reached:
-        warns.append(f"tilt tuning: no pilot up to theta {THETA_MAX:g} put {MIN_PILOT_EXCEED} requests beyond the level; using theta {theta:g}")
+    ex: tuple[Exceedance, ...] = ()
+    qs: tuple[TailQuantile, ...] = ()
+    if exceed is not None:
+        r = _tail_run(*common, exceed, None, 0, theta, mixture, f"P(T > {exceed:.6g}s)")
+        runs.append(r)
+        ex = (exceedance(r.merged.xs[0], max(r.merged.samples, 1), float(exceed), confidence),)
+    if quantiles:
+        top = max(quantiles)
+        r = _tail_run(*common, None, 1.0 - top, 1, theta, mixture, quantile_name(top))
+        runs.append(r)
+        qs = tuple(tail_quantile(r.merged, q, confidence) for q in sorted(quantiles))
+    for r in runs:
+        if r.tuning is not None and not r.tuning.reached:
+            warns.append(f"tilt tuning for {r.target}: no pilot up to theta {THETA_MAX:g} put {MIN_PILOT_EXCEED} requests beyond the level")
     if lay.n_slots == 0:
-        warns.append(
-            "no latency draw of this journey can be tilted (constant, empirical, histogram, Weibull, Pareto or mixture samplers): plain sampling"
-        )
+        warns.append("no latency draw of this journey can be tilted (constant, empirical, histogram, Weibull, Pareto or mixture samplers)")
     for e in ex:
         warns += e.warnings()
     for q in qs:
@@ -454,11 +556,7 @@ def simulate_tail(
             warns += [f"{quantile_name(q.q)}: {w}" for w in q.at.warnings()]
     slots = {k: int(sum(1 for s in lay.kind if s == k)) for k in ("normal", "scale")}
     return TailEstimate(
-        theta=float(theta),
-        samples=merged.samples,
-        blocks=merged.n_blocks,
-        pilot_samples=tuning.pilot_samples if tuning else 0,
-        tuning=tuning,
+        runs=tuple(runs),
         exceed=ex,
         quantiles=qs,
         slots=slots,
