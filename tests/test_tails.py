@@ -167,6 +167,14 @@ def test_same_seed_same_bytes_for_any_number_of_workers(tmp_path):
     assert other["tail"]["exceedance"][0]["probability"] != one["tail"]["exceedance"][0]["probability"]
 
 
+def test_target_rel_stops_the_threshold_run_at_a_block_boundary(tmp_path):
+    j = load_spec(_write(tmp_path, "series", SERIES))
+    r = simulate_tail(j, Scenario.declared(), samples=10**6, seed=4, exceed=0.29, target_rel=0.1)
+    e, n = r.exceed[0], r.runs[0].merged.samples
+    assert n < 10**6 and n % 8192 == 0
+    assert (e.ci[1] - e.ci[0]) / 2 <= 0.1 * e.probability and e.exceeding >= 100
+
+
 def test_untilted_samplers_stay_plain(tmp_path):
     """A constant-latency journey has nothing to tilt: weights are 1 and a warning says so."""
     text = (

@@ -88,9 +88,8 @@ def _print_importance(e: Estimate, con: Console, pct: str) -> None:
 def print_tail(d: dict, con: Console) -> None:
     """The latency-tail table of ``--exceed`` / ``--tail`` (``TailEstimate.to_dict()``)."""
     pct = f"{100 * d['confidence']:g}%"
-    runs = ", ".join(f"{r['target']}: theta {r['theta']:g}, {r['samples']:,} samples" for r in d["runs"])
-    t = Table(title=f"latency tail by exponential tilting ({runs}; {pct} CLT intervals; all requests)")
-    for col in ("quantity", "estimate", "interval", "exceeding samples", "ESS"):
+    t = Table(title=f"latency tail by exponential tilting ({pct} CLT intervals; all requests)")
+    for col in ("quantity", "estimate", "interval", "beyond", "ESS"):
         t.add_column(col, no_wrap=True)
     for x in d["exceedance"]:
         t.add_row(
@@ -98,16 +97,18 @@ def print_tail(d: dict, con: Console) -> None:
             f"{x['probability']:.4g}",
             f"[{x['ci'][0]:.4g}, {x['ci'][1]:.4g}]",
             f"{x['exceedingSamples']:,}",
-            f"{x['effectiveSampleSize']:.0f}",
+            f"{x['effectiveSampleSize']:.3g}",
         )
     for q in d["quantiles"]:
         at = q["exceedanceAtEstimate"] or {}
         hi = q["ci"][1]
         t.add_row(
-            f"{q['name']} (ms, bucket edges)",
+            f"{q['name']} ms (bucket edge)",
             _ms(q["seconds"]) if q["seconds"] is not None else "-",
             f"[{_ms(q['ci'][0])}, {_ms(hi) if hi is not None else 'inf'}]",
             f"{at.get('exceedingSamples', 0):,}",
-            f"{at.get('effectiveSampleSize', 0.0):.0f}",
+            f"{at.get('effectiveSampleSize', 0.0):.3g}",
         )
     con.print(t)
+    for r in d["runs"]:
+        con.print(f"tail run {r['target']}: theta {r['theta']:g}, {r['samples']:,} samples (+{r['pilotSamples']:,} pilot)")

@@ -88,6 +88,8 @@ PI_ALL = 0.2
 PI0_MIN = 0.05
 CE_ITERATIONS = 2
 CE_SMOOTHING = 0.7
+MIN_TARGET_EXCEED = 100
+"""Exceeding requests needed before ``target_rel`` may stop a run."""
 DEFAULT_QUANTILES = (0.9999, 0.99999)
 BUCKET_RESOLUTION = 1.0 / H.SUB
 """Largest relative width of a histogram bucket (hi/lo − 1)."""
@@ -451,7 +453,7 @@ class TailEstimate:
 
 def _tail_run(
     src: KernelSource, seed: int, samples: int, workers: int, block_size: int, exceed: float | None, p_target: float | None,
-    run: int, theta: float | None, mixture: np.ndarray | None, target: str,
+    run: int, theta: float | None, mixture: np.ndarray | None, target: str, target_rel: float | None = None, confidence: float = 0.95,
 ) -> TailRun:  # fmt: skip
     lay = src.tilt
     assert lay is not None
@@ -471,8 +473,14 @@ def _tail_run(
 
     load_module(src.source)
     merged = TailBlock.empty(len(thr), len(mix))
-    for res in _ordered(one, len(sizes), min(max(workers, 1), len(sizes))):  # type: ignore[arg-type]
-        merged = merged.merge(res)
+    blocks = _ordered(one, len(sizes), min(max(workers, 1), len(sizes)))  # type: ignore[arg-type]
+    for res in blocks:
+        merged = merged.merge(res)  # type: ignore[arg-type]
+        if target_rel is not None and len(thr) and merged.xs[0, 4] >= MIN_TARGET_EXCEED:
+            e = exceedance(merged.xs[0], merged.samples, float(thr[0]), confidence)
+            if e.probability > 0 and (e.ci[1] - e.ci[0]) / 2 <= target_rel * e.probability:
+                blocks.close()  # type: ignore[attr-defined]
+                break
     return TailRun(target, float(theta), mix, tuning, merged)
 
 
@@ -489,6 +497,7 @@ def simulate_tail(
     theta: float | None = None,
     mixture: np.ndarray | None = None,
     block_size: int = TAIL_BLOCK_SIZE,
+    target_rel: float | None = None,
 ) -> TailEstimate:
     """Tail estimates of ``journey``'s latency under ``scenario`` by exponential tilting.
 
@@ -512,6 +521,10 @@ def simulate_tail(
     theta, mixture
         Use this tilt (and these mixture weights, default :func:`default_mixture`) instead of
         tuning (tests, diagnostics).
+    target_rel
+        Stop the threshold's run at the first block boundary (in index order) where the interval
+        of P(T > exceed) has a half-width of at most this share of the estimate (after at least
+        :data:`MIN_TARGET_EXCEED` exceeding requests); ``samples`` is then the cap.
 
     Returns
     -------
@@ -534,7 +547,7 @@ def simulate_tail(
     ex: tuple[Exceedance, ...] = ()
     qs: tuple[TailQuantile, ...] = ()
     if exceed is not None:
-        r = _tail_run(*common, exceed, None, 0, theta, mixture, f"P(T > {exceed:.6g}s)")
+        r = _tail_run(*common, exceed, None, 0, theta, mixture, f"P(T > {exceed:.6g}s)", target_rel, confidence)
         runs.append(r)
         ex = (exceedance(r.merged.xs[0], max(r.merged.samples, 1), float(exceed), confidence),)
     if quantiles:
