@@ -408,6 +408,25 @@ def parse_samples(text: str, option: str = "--samples", minimum: int = 1) -> int
     return int(value)
 
 
+TAIL_QUANTILES = (0.9999, 0.99999)
+"""The levels ``--tail`` reports."""
+
+
+def parse_exceed(text: str | None) -> float | None:
+    """``--exceed``: a positive duration (``2s``, ``750ms``; none means seconds), or ``None``."""
+    if text is None:
+        return None
+    from .units import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise SpecError(COMMAND_LINE, "--exceed", str(err)) from None
+    if not 0 < value < float("inf"):
+        raise SpecError(COMMAND_LINE, "--exceed", f"must be a positive duration such as 2s, got {text!r}")
+    return value
+
+
 class Method(str, Enum):
     plain = "plain"
     importance = "importance"
@@ -441,6 +460,12 @@ def simulate_cmd(
     target_rel: float | None = typer.Option(
         None, "--target-rel", help="Stop once the unavailability interval half-width is at most this share of the estimate (e.g. 0.1)."
     ),
+    exceed: str | None = typer.Option(
+        None, "--exceed", help="With --method importance: also estimate P(latency > this duration, e.g. 2s) by exponential tilting."
+    ),
+    tail: bool = typer.Option(
+        False, "--tail", help="With --method importance: also estimate p99.99 and p99.999 of the latency by exponential tilting."
+    ),
     workers: int | None = WorkersOpt,
     scheduler: str = SchedulerOpt,
     backend: Backend = typer.Option(
@@ -469,6 +494,10 @@ def simulate_cmd(
             raise SpecError("<command line>", "--target-rel", f"must be a relative half-width in (0, 1), got {target_rel:g}")
         if not 0 < confidence < 1:
             raise SpecError("<command line>", "--confidence", f"must be in (0, 1), got {confidence:g}")
+        exceed_s = parse_exceed(exceed)
+        for opt, given in (("--exceed", exceed is not None), ("--tail", tail)):
+            if given and method is not Method.importance:
+                raise SpecError(COMMAND_LINE, opt, "latency tails need --method importance")
         writer = None
         if traces is not None:
             from .discover.synth import check_traces_path
@@ -494,6 +523,8 @@ def simulate_cmd(
                     backend=backend.value,
                     method=method.value,
                     target_rel=target_rel,
+                    exceed=exceed_s,
+                    tail_quantiles=TAIL_QUANTILES if tail else (),
                 )
             except SpecError:
                 raise

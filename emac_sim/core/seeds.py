@@ -41,10 +41,12 @@ def resolve_seed(seed: int | None) -> tuple[int, bool]:
 #: Random streams derived from one seed (``SeedSequence(seed, spawn_key=(block, stream, …))``):
 #: stream 0 is a block's main stream (``spawn_key=(block,)``), 1 its Monte Carlo Birnbaum
 #: passes, 2 the importance-sampling pilot (cross-entropy tuning), which must be independent of
-#: the main run so that the tuned biasing and the estimate it weights share no draws.
+#: the main run so that the tuned biasing and the estimate it weights share no draws; 3 the
+#: tilted-latency runs (``emac_sim.engine.tails``: ``(block, 3)`` estimation, ``(i, 3, 1)`` pilots).
 STREAM_MAIN = 0
 STREAM_BIRNBAUM = 1
 STREAM_PILOT = 2
+STREAM_TILT = 3
 
 
 def stream_key(block_index: int, stream: int = STREAM_MAIN, *sub: int) -> tuple[int, ...]:

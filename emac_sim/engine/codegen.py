@@ -79,6 +79,10 @@ class KernelOptions:
     importance: bool = False
     """Generate the importance-sampling variant (:mod:`emac_sim.engine.importance`): biased
     failure draws with exact log likelihood ratios; no details, trace or Birnbaum passes."""
+    tilt: bool = False
+    """Generate the tilted-latency variant (:mod:`emac_sim.engine.tails`): the slow calls'
+    latency draws from exponentially tilted laws with exact log likelihood ratios, weighted
+    latency histograms; failures unbiased; no details, trace or Birnbaum passes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +103,7 @@ class KernelSource:
     node_paths: tuple[str, ...]
     used: tuple[int, ...]
     bias: BiasLayout | None = None
+    tilt: TiltLayout | None = None
 
 
 @dataclass
@@ -172,6 +177,7 @@ class KernelWriter:
     ip_base_off: int = 0
     outline: bool = False
     remaining: int = 1 << 30
+    tilt_slots: list[tuple[str, float]] = field(default_factory=list)
 
     # ---- text
     def line(self, text: str) -> None:
@@ -259,7 +265,19 @@ class KernelWriter:
 
     def state_args(self) -> str:
         """Arguments of the journey function and of outlined pieces."""
-        return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "")
+        return _STATE_ARGS + (_IS_ARGS if self.opts.importance else "") + (_TILT_ARGS if self.opts.tilt else "")
+
+    def tilt_slot(self, kind: str, value: float) -> str:
+        """Register a tiltable draw site (``normal`` with shift coefficient ``value`` or ``scale``
+        with gamma shape ``value``); returns the expression of its slot number k (its values are
+        ``tilt[2k]``, ``tilt[2k + 1]``; read from ``ip`` inside outlined pieces, as component
+        indexes are)."""
+        self.tilt_slots.append((kind, float(value)))
+        k = len(self.tilt_slots) - 1
+        if self.ip_base is None:
+            return str(k)
+        self.ip.append(k)
+        return f"ip[{self.ip_base} + {len(self.ip) - 1 - self.ip_base_off}]"
 
     # ---- services for the operators' ``emit`` rules
     @property
@@ -364,8 +382,12 @@ def _sites(j: Journey, scenario: Scenario) -> tuple[dict[str, _Site], int, int, 
 # --------------------------------------------------------------------------- samplers
 
 
-def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | None) -> None:
-    """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation."""
+def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | None, tilted: bool = False) -> None:
+    """Emit ``target = <a draw of dist>``; ``z`` is the latent normal under latency correlation;
+    ``tilted``: draw a lognormal, exponential or gamma from its tilted law (:func:`_sample_tilted`)."""
+    if tilted and z is None and isinstance(dist, (D.LogNormal, D.Exponential, D.Gamma)):
+        _sample_tilted(g, dist, target)
+        return
     if dist is None:
         g.line(f"{target} = 0.0")
         return
@@ -406,6 +428,51 @@ def _sample(g: KernelWriter, dist: D.Distribution | None, target: str, z: str | 
                 _sample(g, comp, target, None)
     else:  # pragma: no cover - every distribution kind is handled above
         raise TypeError(f"no sampler for {type(dist).__name__}")
+
+
+def _tilt_on(k: str) -> str:
+    """Whether slot ``k`` draws from its tilted law in this request (the mixture's pick)."""
+    return f"tsel[0] == {k} or tsel[0] == -2"
+
+
+def _tilted_normal(g: KernelWriter, x: str, k: str) -> None:
+    """``x`` ~ N(0, 1), or N(θ_k, 1) when slot ``k`` is tilted; ``ll[k]`` += log ℓ = θ_k·x − θ_k²/2
+    (``tilt[2k]`` = θ_k, ``tilt[2k + 1]`` = θ_k²/2), the tilted-to-nominal density ratio."""
+    g.line(f"{x} = {g.normal()}")
+    with g.block(f"if {_tilt_on(k)}:"):
+        g.line(f"{x} += tilt[2 * {k}]")
+    g.line(f"ll[{k}] += tilt[2 * {k}] * {x} - tilt[2 * {k} + 1]")
+
+
+def _sample_tilted(g: KernelWriter, dist: D.Distribution, target: str) -> None:
+    """A latency draw of a tiltable site and its log density ratio added to ``ll[k]``.
+
+    Lognormal: the underlying normal (:func:`_tilted_normal`). Exponential and gamma (shape a):
+    the standard draw G, multiplied by k_s ≥ 1 when tilted (the scale times k_s: the exponential
+    tilt of the law); y the result, log ℓ = y·(1 − 1/k_s) − a·log k_s (``tilt[2k]`` = k_s,
+    ``tilt[2k + 1]`` = a·log k_s). The draws are the plain kernel's, in its order.
+    """
+    x = g.name("x")
+    if isinstance(dist, D.LogNormal):
+        k = g.tilt_slot("normal", 1.0)
+        mu, sg = g.param(dist.mu), g.param(dist.sigma)
+        _tilted_normal(g, x, k)
+        g.line(f"{target} = math.exp({mu} + {sg} * {x})")
+        return
+    if isinstance(dist, D.Exponential):
+        k = g.tilt_slot("scale", 1.0)
+        g.line(f"{x} = {g.exponential()}")
+        scale = g.param(dist.mean_s)
+    else:
+        assert isinstance(dist, D.Gamma)
+        k = g.tilt_slot("scale", dist.shape)
+        b, c = gamma_constants(dist.shape)
+        sh, bb, cc, scale = g.param(dist.shape), g.param(b), g.param(c), g.param(dist.scale)
+        g.line(f"{x} = {g.gamma(sh, bb, cc)}")
+    with g.block(f"if {_tilt_on(k)}:"):
+        g.line(f"{x} *= tilt[2 * {k}]")
+    g.line(f"{target} = {scale} * {x}")
+    g.line(f"ll[{k}] += {x} * (1.0 - 1.0 / tilt[2 * {k}]) - tilt[2 * {k} + 1]")
 
 
 def _piecewise_call(g: KernelWriter, dist: D.Distribution, u: str, s: str) -> str:
@@ -467,17 +534,23 @@ def _emit_ref(g: KernelWriter, node: Ref, path: str) -> Res:
         g.line(f"{t} = 0.0")
     else:
         z = None
+        tl = g.opts.tilt
         if s.l_factors:
             z = g.name("z")
             terms = " + ".join(f"{g.param(w)} * wl{k}" for k, w in s.l_factors)
-            g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
+            if tl:  # the call's own latency noise, shifted by θ·sd when tilted
+                e = g.name("e")
+                _tilted_normal(g, e, g.tilt_slot("normal", s.l_sd))
+                g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {e}")
+            else:
+                g.line(f"{z} = {terms} + {g.param(s.l_sd)} * {g.normal()}")
         if s.error_same:
-            _sample(g, s.latency, t, z)
+            _sample(g, s.latency, t, z, tl)
         else:
             with g.block(f"if {ok}:"):
-                _sample(g, s.latency, t, z)
+                _sample(g, s.latency, t, z, tl)
             with g.block("else:"):
-                _sample(g, s.error, t, z)
+                _sample(g, s.error, t, z, tl)
     if g.opts.details:
         g.line(f"calls[{c}] += 1")
         return Res(ok, t, c, t)
@@ -623,7 +696,10 @@ def write_journey(
         for k in range(n_wf):
             g.line(f"wf{k} = {g.normal()}")
         for k in range(n_wl):
-            g.line(f"wl{k} = {g.normal()}")
+            if options.tilt:  # a latency factor shifted by θ times its members' mean loading
+                _tilted_normal(g, f"wl{k}", g.tilt_slot("normal", _mean_latency_loading(sites, k)))
+            else:
+                g.line(f"wl{k} = {g.normal()}")
         for k in range(n_groups):
             g.line(f"g{k} = {g.uniform()}")
         for k in range(n_shocks):
@@ -674,6 +750,8 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
     )
     if layout is not None:
         return _finish_is(journey, g, parts, layout, used)
+    if options.tilt:
+        return _finish_tilt(journey, g, parts, used)
     loop = [
         "@njit(cache=True, nogil=True, error_model='numpy')",
         "def sample_block(n, rng, rng_b, fp, ip, tab, totals, hist_ok, hist_all, joint, calls, race_issued, birn_up, birn_down, birn_stride,"
@@ -976,4 +1054,136 @@ def _finish_is(journey: Journey, g: KernelWriter, parts: list[str], lay: BiasLay
         node_paths=tuple(p for p, _ in journey.root.paths()),
         used=used,
         bias=lay,
+    )
+
+
+# --------------------------------------------------------------------------- tilted latency
+#
+# The tilted-latency variant (``KernelOptions.tilt``) draws the same quantities in the same order
+# as the plain kernel, after one uniform per request that picks a component of a *mixture* of
+# tilts: none (the defensive part, probability π₀), one tiltable site k alone (π_k), or all of
+# them (π_all). Failures keep their laws. A tiltable site is a lognormal, exponential or gamma
+# latency sampler (outside mixtures) or a latency-correlation normal (a factor, or a member's own
+# noise); when its component is picked it draws from its tilted law (see :func:`_sample_tilted`).
+# Every draw of site k, tilted or not, adds log ℓ_k (tilted / nominal density of the value drawn)
+# to ``ll[k]``, so the request's exact likelihood ratio is
+#
+#     w = 1 / (π₀ + Σ_k π_k·exp(ll[k]) + π_all·exp(Σ_k ll[k]))  ≤ 1/π₀,
+#
+# the nominal path density over the mixture's. Constant, empirical, histogram, Weibull, Pareto and
+# mixture samplers are not tilted (ratio 1) unless they are latency-factor members, whose latent
+# normal is shifted. The tilts and mixture weights live in ``tilt`` and ``mixp`` (layout
+# :class:`TiltLayout`), so one compiled kernel serves every tilt. Per request the kernel adds w,
+# w², w⁴, max w and a count into the bucket of T (all requests, successful or not) and, for each
+# threshold in ``thr``, into the row of the requests with T > threshold; for the first threshold
+# it also adds w·r_c, r_c the responsibility of mixture component c, into ``resp`` (the
+# cross-entropy update of the mixture weights).
+
+_TILT_ARGS = ", tilt, tsel, ll"
+TILT_STATS = 5
+"""Columns of the tilted kernel's weighted histogram and threshold rows: Σw, Σw², Σw⁴, max w, count."""
+
+
+@dataclass(frozen=True, eq=False)
+class TiltLayout:
+    """The tiltable draw sites of a kernel, in slot order: ``kind[k]`` ``normal`` (a normal shifted
+    by θ·``value[k]`` when tilted) or ``scale`` (a gamma of shape ``value[k]``, exponential 1,
+    whose scale is multiplied by k(θ) when tilted). ``mixp`` (the mixture weights) has
+    ``n_slots + 2`` entries: π₀, π_1…π_S, π_all."""
+
+    kind: tuple[str, ...]
+    value: np.ndarray
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.kind)
+
+
+def _mean_latency_loading(sites: dict[str, _Site], k: int) -> float:
+    w = [lw for s in sites.values() for kk, lw in s.l_factors if kk == k]
+    return float(np.mean(w)) if w else 0.0
+
+
+def _finish_tilt(journey: Journey, g: KernelWriter, parts: list[str], used: tuple[int, ...]) -> KernelSource:
+    """Append the tilted sampling loop and package the kernel."""
+    n_races = len(g.races)
+    q = max(g.quorum_slots, 1)
+    n_slots = len(g.tilt_slots)
+    loop = [
+        "@njit(cache=True, nogil=True, error_model='numpy')",
+        "def sample_block(n, rng, fp, ip, tab, tilt, mixp, thr, hist, xs, sums, resp):",
+        f"    qt = np.zeros({q})",
+        f"    qd = np.zeros({q}, np.int64)",
+        f"    qdt = np.zeros({q})",
+        f"    hz = np.zeros({max(n_races, 1)}, np.bool_)",
+        f"    calls = np.zeros({max(len(journey.components), 1)}, np.int64)",
+        f"    ns = {n_slots}",
+        "    ll = np.zeros(max(ns, 1))",
+        "    tsel = np.zeros(1, np.int64)",
+        "    cum = np.cumsum(mixp)",
+        "    rc = np.zeros(ns + 2)",
+        "    for r in range(n):",
+        "        ll[:] = 0.0",
+        "        u = rng.random() * cum[ns + 1]",
+        "        c = 0",
+        "        while c < ns + 1 and u >= cum[c]:",
+        "            c += 1",
+        "        tsel[0] = -1 if c == 0 else (-2 if c == ns + 1 else c - 1)",
+        "        ok, t, d = journey(rng, fp, ip, tab, qt, qd, qdt, calls, hz, -1, False, tilt, tsel, ll)",
+        "        rc[0] = mixp[0]",
+        "        tot = 0.0",
+        "        for k in range(ns):",
+        "            rc[k + 1] = mixp[k + 1] * math.exp(ll[k]) if mixp[k + 1] > 0.0 else 0.0",
+        "            tot += ll[k]",
+        "        rc[ns + 1] = mixp[ns + 1] * math.exp(tot) if mixp[ns + 1] > 0.0 else 0.0",
+        "        den = 0.0",
+        "        for k in range(ns + 2):",
+        "            den += rc[k]",
+        "        w = 1.0 / den",
+        "        w2 = w * w",
+        "        b = bucket_index(t)",
+        "        hist[b, 0] += w",
+        "        hist[b, 1] += w2",
+        "        hist[b, 2] += w2 * w2",
+        "        if w > hist[b, 3]:",
+        "            hist[b, 3] = w",
+        "        hist[b, 4] += 1.0",
+        "        sums[0] += w",
+        "        sums[1] += w2",
+        "        if not ok:",
+        "            sums[2] += w",
+        "            sums[3] += w2",
+        "        for k in range(thr.shape[0]):",
+        "            if t > thr[k]:",
+        "                xs[k, 0] += w",
+        "                xs[k, 1] += w2",
+        "                xs[k, 2] += w2 * w2",
+        "                if w > xs[k, 3]:",
+        "                    xs[k, 3] = w",
+        "                xs[k, 4] += 1.0",
+        "                if k == 0:",
+        "                    for m in range(ns + 2):",
+        "                        resp[m] += w * rc[m] / den",
+        "    sums[4] += n",
+        "",
+    ]
+    parts.append("\n".join(loop))
+    source = "\n\n".join(parts)
+    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
+    lay = TiltLayout(kind=tuple(k for k, _ in g.tilt_slots), value=np.array([v for _, v in g.tilt_slots], dtype=np.float64))
+    return KernelSource(
+        source=source,
+        key=key,
+        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
+        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
+        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
+        n_components=len(journey.components),
+        n_races=n_races,
+        quorum_slots=g.quorum_slots,
+        options=g.opts,
+        race_paths=tuple(p for p, _ in g.races),
+        race_delays=tuple(d for _, d in g.races),
+        node_paths=tuple(p for p, _ in journey.root.paths()),
+        used=used,
+        tilt=lay,
     )

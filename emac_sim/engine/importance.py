@@ -476,6 +476,14 @@ class ImportanceResult(SimulationResult):
     weighted: WeightedEstimate | None = None
     tuning_info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    tail: Any = None
+    """The latency-tail estimate (``emac_sim.engine.tails.TailEstimate``) when asked for."""
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.tail is not None:
+            d["tail"] = self.tail.to_dict()
+        return d
 
     @property
     def availability(self) -> float:

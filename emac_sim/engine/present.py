@@ -31,6 +31,9 @@ def print_result(res: SimulationResult, console: Console | None = None) -> None:
     lo, hi = e.availability_ci
     if e.importance is not None:
         _print_importance(e, con, pct)
+        tail = getattr(res, "tail", None)
+        if tail is not None:
+            print_tail(tail.to_dict(), con)
         return
     con.print(f"availability: {e.availability:.6f}  [{lo:.6f}, {hi:.6f}] ({pct} Wilson)  failures: {e.failures:,}")
     if e.latency is not None and e.latency_all is not None:
@@ -80,3 +83,32 @@ def _print_importance(e: Estimate, con: Console, pct: str) -> None:
         con.print(f"warning: {w}")
     for note in e.notes:
         con.print(f"note: {note}")
+
+
+def print_tail(d: dict, con: Console) -> None:
+    """The latency-tail table of ``--exceed`` / ``--tail`` (``TailEstimate.to_dict()``)."""
+    pct = f"{100 * d['confidence']:g}%"
+    t = Table(title=f"latency tail by exponential tilting ({pct} CLT intervals; all requests)")
+    for col in ("quantity", "estimate", "interval", "beyond", "ESS"):
+        t.add_column(col, no_wrap=True)
+    for x in d["exceedance"]:
+        t.add_row(
+            f"P(T > {_ms(x['seconds'])} ms)",
+            f"{x['probability']:.4g}",
+            f"[{x['ci'][0]:.4g}, {x['ci'][1]:.4g}]",
+            f"{x['exceedingSamples']:,}",
+            f"{x['effectiveSampleSize']:.3g}",
+        )
+    for q in d["quantiles"]:
+        at = q["exceedanceAtEstimate"] or {}
+        hi = q["ci"][1]
+        t.add_row(
+            f"{q['name']} ms (bucket edge)",
+            _ms(q["seconds"]) if q["seconds"] is not None else "-",
+            f"[{_ms(q['ci'][0])}, {_ms(hi) if hi is not None else 'inf'}]",
+            f"{at.get('exceedingSamples', 0):,}",
+            f"{at.get('effectiveSampleSize', 0.0):.3g}",
+        )
+    con.print(t)
+    for r in d["runs"]:
+        con.print(f"tail run {r['target']}: theta {r['theta']:g}, {r['samples']:,} samples (+{r['pilotSamples']:,} pilot)")

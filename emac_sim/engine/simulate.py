@@ -107,6 +107,8 @@ def simulate(
     backend: str = "cpu",
     method: str = "plain",
     target_rel: float | None = None,
+    exceed: float | None = None,
+    tail_quantiles: tuple[float, ...] = (),
 ) -> SimulationResult:
     """Monte Carlo estimate of a journey's availability and latency (DESIGN §6).
 
@@ -161,6 +163,11 @@ def simulate(
     target_rel
         Stop at the first block boundary (in index order) where the unavailability interval's
         half-width is at most this share of the estimated unavailability.
+    exceed, tail_quantiles
+        With ``method='importance'``: also estimate P(T > ``exceed``) (seconds) and the quantiles
+        of levels ``tail_quantiles`` (e.g. 0.9999, 0.99999) of the journey's latency by
+        exponential tilting of the slow calls (:mod:`emac_sim.engine.tails`; a second run of
+        ``samples`` requests), reported as the result's ``tail`` (JSON ``tail``).
 
     Returns
     -------
@@ -199,16 +206,30 @@ def simulate(
         expect, how = expected_failures(journey, scenario, int(samples))
         method = "importance" if expect < AUTO_MIN_FAILURES else "plain"
         method_note = f"method auto: {method} ({expect:.3g} failures expected in {int(samples)} samples, {how} availability)"
+    tails_asked = exceed is not None or bool(tail_quantiles)
+    if tails_asked and method != "importance":
+        raise ValueError("latency tails (exceed, tail_quantiles) need method='importance'")
     if method == "importance":
         from .importance import simulate_importance
 
         notes = scenario_notes(journey, correlation) + ([method_note] if method_note else [])
         if drawn:
             notes.append(f"seed drawn at random: {seed}")
-        return simulate_importance(
+        if tails_asked and not journey.latency_modelled:
+            raise ValueError("latency tails need latency: the journey models no latency")
+        res = simulate_importance(
             journey, scenario, samples=int(samples), seed=seed, seed_drawn=drawn, target_rel=target_rel,
             workers=workers or default_workers(), confidence=confidence, pessimistic_shared=shared, notes=notes,
         )  # fmt: skip
+        if tails_asked:
+            from .tails import simulate_tail
+
+            res.tail = simulate_tail(
+                journey, scenario, samples=int(samples), seed=seed, exceed=exceed, quantiles=tuple(tail_quantiles),
+                workers=workers or default_workers(), confidence=confidence,
+            )  # fmt: skip
+            res.warnings = [*res.warnings, *(f"tail: {w}" for w in res.tail.warnings)]
+        return res
     exact_birnbaum = None
     stride = 0
     if details and birnbaum_stride is None:
