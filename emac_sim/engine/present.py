@@ -88,26 +88,26 @@ def _print_importance(e: Estimate, con: Console, pct: str) -> None:
 def print_tail(d: dict, con: Console) -> None:
     """The latency-tail table of ``--exceed`` / ``--tail`` (``TailEstimate.to_dict()``)."""
     pct = f"{100 * d['confidence']:g}%"
-    t = Table(title=f"latency tail by exponential tilting ({pct} CLT intervals; all requests)")
+    t = Table(title=f"latency tail by exponential tilting ({pct} CLT intervals, all requests; quantiles at bucket edges)")
     for col in ("quantity", "estimate", "interval", "beyond", "ESS"):
         t.add_column(col, no_wrap=True)
     for x in d["exceedance"]:
         t.add_row(
             f"P(T > {_ms(x['seconds'])} ms)",
-            f"{x['probability']:.4g}",
-            f"[{x['ci'][0]:.4g}, {x['ci'][1]:.4g}]",
+            f"{x['probability']:.3g}",
+            f"[{x['ci'][0]:.3g}, {x['ci'][1]:.3g}]",
             f"{x['exceedingSamples']:,}",
-            f"{x['effectiveSampleSize']:.3g}",
+            f"{x['effectiveSampleSize']:,.0f}",
         )
     for q in d["quantiles"]:
         at = q["exceedanceAtEstimate"] or {}
         hi = q["ci"][1]
         t.add_row(
-            f"{q['name']} ms (bucket edge)",
+            f"{q['name']} (ms)",
             _ms(q["seconds"]) if q["seconds"] is not None else "-",
             f"[{_ms(q['ci'][0])}, {_ms(hi) if hi is not None else 'inf'}]",
             f"{at.get('exceedingSamples', 0):,}",
-            f"{at.get('effectiveSampleSize', 0.0):.3g}",
+            f"{at.get('effectiveSampleSize', 0.0):,.0f}",
         )
     con.print(t)
     for r in d["runs"]:
