@@ -1204,7 +1204,7 @@ def _section_dask(res: dict) -> list[str]:
 
 
 def _section_cuda(res: dict) -> list[str]:
-    out = ["## 9. CUDA backend (issue 18): checkout journeys per second", ""]
+    out = ["## 10. CUDA backend (issue 18): checkout journeys per second", ""]
     cu = res.get("cuda")
     if not ok(cu):
         return out + [na(cu) or "", ""]
