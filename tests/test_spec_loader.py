@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -376,3 +378,17 @@ spec:
         "spec.components.a.failureDomains: shock domains s1, s2 together fail it with probability 0.011964, "
         "more than its unavailability 0.01: its availability cannot be kept"
     )
+
+
+def test_slo_sources_keep_the_path_as_the_user_spelt_it_through_a_symlink(tmp_path, monkeypatch):
+    paper = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "paper-checkout"
+    if not paper.is_dir():
+        pytest.skip(f"reference inputs not found at {paper}")
+    shutil.copytree(paper, tmp_path / "real")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    j = load_spec("link/spec/emac.checkout.yaml")
+    assert j.component("front").availability_source == (
+        "openslo:slo.front.availability (link/atomic/openslo/slo.front.availability.yaml)"
+    )
+    assert [f for f, _ in j.inputs][0] == "link/spec/emac.checkout.yaml"

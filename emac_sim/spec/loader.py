@@ -451,7 +451,7 @@ def load_spec(path: str | os.PathLike, slo_paths: Iterable[str | os.PathLike] = 
     """
     shown = str(path)
     docs = load_yaml_documents(path, shown)
-    here = Path(path).resolve().parent
+    here = Path(os.path.abspath(path)).parent  # as the user spelt it: a symlinked folder stays in messages
     journey = _load_docs(shown, docs, here, slo_paths)
     index_inputs = journey.inputs
     inputs = ((shown, _sha256(Path(path))), *index_inputs)
@@ -479,7 +479,7 @@ def load_spec_text(
         only ``slo_paths`` are searched).
     """
     docs = load_yaml_text(text, source)
-    journey = _load_docs(source, docs, Path(base_dir).resolve() if base_dir is not None else None, slo_paths)
+    journey = _load_docs(source, docs, Path(os.path.abspath(base_dir)) if base_dir is not None else None, slo_paths)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return _replace(journey, inputs=((source, digest), *journey.inputs))
 
