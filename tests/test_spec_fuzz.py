@@ -94,6 +94,8 @@ def _copy(node: object) -> object:
 
 @st.composite
 def mutated_documents(draw: st.DrawFn) -> object:
+    # every drawn value is copied: sampled_from hands out the NASTY objects themselves, and adding
+    # into one of them would change the strategy (flaky generation) or nest it in itself (a cycle)
     name = draw(st.sampled_from(sorted(BASES)))
     doc = _copy(BASES[name])
     for _ in range(draw(st.integers(1, 3))):
@@ -102,14 +104,14 @@ def mutated_documents(draw: st.DrawFn) -> object:
         action = draw(st.sampled_from(["replace", "delete", "rename", "add"]))
         if not path:
             if action == "replace":
-                doc = draw(values)
+                doc = _copy(draw(values))
             continue
         parent = doc
         for step in path[:-1]:
             parent = parent[step]  # type: ignore[index]
         last = path[-1]
         if action == "replace":
-            parent[last] = draw(values)  # type: ignore[index]
+            parent[last] = _copy(draw(values))  # type: ignore[index]
         elif action == "delete":
             del parent[last]  # type: ignore[arg-type]
         elif action == "rename" and isinstance(parent, dict):
@@ -117,9 +119,9 @@ def mutated_documents(draw: st.DrawFn) -> object:
         elif action == "add":
             target = parent[last]  # type: ignore[index]
             if isinstance(target, dict):
-                target[draw(st.text(min_size=1, max_size=8))] = draw(values)
+                target[draw(st.text(min_size=1, max_size=8))] = _copy(draw(values))
             elif isinstance(target, list):
-                target.append(draw(values))
+                target.append(_copy(draw(values)))
     return doc
 
 
