@@ -296,6 +296,10 @@ def emit_parallel(node: Parallel, g: Any, path: str) -> Any:
         xd_, xdt_ = g.dom_state(s[2:])
         rest = s[4:] if det else s[2:]
         r = g.emit(branch, f"{path}.branches[{i}]")
+        if not det and k == nb:  # branch-free: fewer blocks for numba's SSA pass (see retry)
+            g.line(f"{sx_} = max({sx_}, {r.t})")
+            g.line(f"{sn_} += {r.ok}")
+            return
         with g.block(f"if {r.t} > {sx_}:"):
             g.line(f"{sx_} = {r.t}")
             if det:
@@ -333,6 +337,10 @@ def emit_parallel(node: Parallel, g: Any, path: str) -> Any:
     rest = s[4:] if det else s[2:]
     ok, t = g.name("ok"), g.name("t")
     d, dt = (g.name("d"), g.name("dt")) if det else ("-1", "-1.0")
+    if not det and k == nb:
+        g.line(f"{ok} = {sn} >= {k}")
+        g.line(f"{t} = {sx}")
+        return Res(ok, t, d, dt)
     with g.block(f"if {sn} < {k}:"):
         g.line(f"{ok} = False")
         g.line(f"{t} = {sx}")

@@ -201,16 +201,18 @@ class Race(Operator):
             r = g.emit(branch, f"{path}.branches[{j}]")
             f = g.name("f")
             g.line(f"{f} = {j} * {h_} + {r.t}")
-            with g.block(f"if {r.ok} and {f} < {st_}:"):
+            with g.block(f"if {r.ok} & ({f} < {st_}):"):  # `&`: no short-circuit block for numba's SSA pass
                 g.line(f"{st_} = {f}")
                 if det:
                     g.line(f"{sd_} = {r.d}")
                     g.line(f"{sdt_} = {r.dt}")
-            with g.block(f"if {f} > {sx_}:"):
-                g.line(f"{sx_} = {f}")
-                if det:
+            if det:
+                with g.block(f"if {f} > {sx_}:"):
+                    g.line(f"{sx_} = {f}")
                     g.line(f"{xd_} = {r.d}")
                     g.line(f"{xdt_} = {r.dt}")
+            else:
+                g.line(f"{sx_} = max({sx_}, {f})")
             if j:
                 g.depth -= 1
 

@@ -219,19 +219,22 @@ class Retry(Operator):
         g.line(f"{t} = 0.0")
         d, dt = g.dom_vars()
         tau = g.param(self.per_try_timeout) if self.per_try_timeout is not None else None
-        waits = g.params(self.waits()) if self.attempts > 1 else None
+        # the waits after tries 1 … attempts−1, and 0 after the last: added without a branch
+        waits = g.params([*self.waits(), 0.0]) if self.attempts > 1 else None
         with g.block(f"for {a} in range(1, {self.attempts + 1}):"):
             r = g.emit(self.step, f"{path}.step")
-            g.line(f"{oka} = {r.ok}")
-            g.line(f"{ta} = {r.t}")
+            # one assignment each and no branch: numba's SSA pass costs (variables assigned more
+            # than once) x (blocks), the larger part of compiling a retry-heavy journey
             if tau is not None:
-                with g.block(f"if {ta} > {tau}:"):
-                    g.line(f"{oka} = False")
-                    g.line(f"{ta} = {tau}")
+                g.line(f"{oka} = {r.ok} & (not ({r.t} > {tau}))")
+                g.line(f"{ta} = min({r.t}, {tau})")
+            else:
+                g.line(f"{oka} = {r.ok}")
+                g.line(f"{ta} = {r.t}")
             g.line(f"{t} += {ta}")
             if det:
                 x = g.name("x")
-                g.line(f"{x} = {r.dt} if {r.dt} < {ta} else {ta}")
+                g.line(f"{x} = min({r.dt}, {ta})")
                 with g.block(f"if {r.d} >= 0 and {x} > {dt}:"):
                     g.line(f"{d} = {r.d}")
                     g.line(f"{dt} = {x}")
@@ -239,8 +242,7 @@ class Retry(Operator):
                 g.line(f"{ok} = True")
                 g.line("break")
             if waits is not None:
-                with g.block(f"if {a} < {self.attempts}:"):
-                    g.line(f"{t} += fp[{waits} + {a} - 1]")
+                g.line(f"{t} += fp[{waits} + {a} - 1]")
         return Res(ok, t, d, dt)
 
     def replay(self, rp: Any, path: str, start: float) -> tuple:
