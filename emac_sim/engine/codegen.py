@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -720,6 +721,28 @@ def write_journey(
     return g, "\n".join(g.lines), layout, used
 
 
+def _kernel_source(journey: Journey, g: KernelWriter, parts: list[str], loop: list[str], used: tuple[int, ...], **extra: Any) -> KernelSource:
+    """The module of ``parts`` plus the driver ``loop``, its cache key and the writer's parameter
+    arrays (every kernel variant: plain, importance sampling, tilted latency)."""
+    source = "\n\n".join([*parts, "\n".join(loop)])
+    return KernelSource(
+        source=source,
+        key=hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20],
+        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
+        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
+        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
+        n_components=len(journey.components),
+        n_races=len(g.races),
+        quorum_slots=g.quorum_slots,
+        options=g.opts,
+        race_paths=tuple(p for p, _ in g.races),
+        race_delays=tuple(d for _, d in g.races),
+        node_paths=tuple(p for p, _ in journey.root.paths()),
+        used=used,
+        **extra,
+    )
+
+
 def generate(journey: Journey, scenario: Scenario, options: KernelOptions = KernelOptions()) -> KernelSource:
     """Generate the kernel of ``journey`` under ``scenario``.
 
@@ -808,25 +831,7 @@ def generate(journey: Journey, scenario: Scenario, options: KernelOptions = Kern
         "    totals[3] += n_birn",
         "",
     ]
-    parts.append("\n".join(loop))
-    source = "\n\n".join(parts)
-    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
-    tab = np.concatenate(g.tab) if g.tab else np.zeros(1)
-    return KernelSource(
-        source=source,
-        key=key,
-        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
-        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
-        tab=tab,
-        n_components=n_comp,
-        n_races=n_races,
-        quorum_slots=g.quorum_slots,
-        options=options,
-        race_paths=tuple(p for p, _ in g.races),
-        race_delays=tuple(d for _, d in g.races),
-        node_paths=tuple(p for p, _ in journey.root.paths()),
-        used=used,
-    )
+    return _kernel_source(journey, g, parts, loop, used)
 
 
 # --------------------------------------------------------------------------- importance sampling
@@ -1036,25 +1041,7 @@ def _finish_is(journey: Journey, g: KernelWriter, parts: list[str], lay: BiasLay
         "    sums[6] += n",
         "",
     ]
-    parts.append("\n".join(loop))
-    source = "\n\n".join(parts)
-    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
-    return KernelSource(
-        source=source,
-        key=key,
-        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
-        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
-        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
-        n_components=len(journey.components),
-        n_races=n_races,
-        quorum_slots=g.quorum_slots,
-        options=g.opts,
-        race_paths=tuple(p for p, _ in g.races),
-        race_delays=tuple(d for _, d in g.races),
-        node_paths=tuple(p for p, _ in journey.root.paths()),
-        used=used,
-        bias=lay,
-    )
+    return _kernel_source(journey, g, parts, loop, used, bias=lay)
 
 
 # --------------------------------------------------------------------------- tilted latency
@@ -1167,23 +1154,5 @@ def _finish_tilt(journey: Journey, g: KernelWriter, parts: list[str], used: tupl
         "    sums[4] += n",
         "",
     ]
-    parts.append("\n".join(loop))
-    source = "\n\n".join(parts)
-    key = hashlib.sha256(f"abi{KERNEL_ABI}\n{source}".encode()).hexdigest()[:20]
     lay = TiltLayout(kind=tuple(k for k, _ in g.tilt_slots), value=np.array([v for _, v in g.tilt_slots], dtype=np.float64))
-    return KernelSource(
-        source=source,
-        key=key,
-        fp=np.asarray(g.fp if g.fp else [0.0], dtype=np.float64),
-        ip=np.asarray(g.ip if g.ip else [0], dtype=np.int64),
-        tab=np.concatenate(g.tab) if g.tab else np.zeros(1),
-        n_components=len(journey.components),
-        n_races=n_races,
-        quorum_slots=g.quorum_slots,
-        options=g.opts,
-        race_paths=tuple(p for p, _ in g.races),
-        race_delays=tuple(d for _, d in g.races),
-        node_paths=tuple(p for p, _ in journey.root.paths()),
-        used=used,
-        tilt=lay,
-    )
+    return _kernel_source(journey, g, parts, loop, used, tilt=lay)
