@@ -22,10 +22,6 @@ GPU and under numba's simulator (up to the last-bit differences of libdevice's a
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
-import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +34,7 @@ from .blocks import BlockResult
 from .codegen import KernelOptions
 from .compile import CompiledJourney
 from .cuda_codegen import CudaKernelSource, generate_cuda
-from .kernelstore import _write_once, kernel_dir
+from .kernelstore import import_source
 
 THREADS_PER_BLOCK = 256
 MIN_SAMPLES_PER_THREAD = 64
@@ -52,8 +48,6 @@ and sets how often ``target_ci`` is checked."""
 CUDA_SPAWN_KEY = (0x43554441, 2)
 """SeedSequence spawn key of the CUDA streams (CPU blocks use ``(b,)`` and ``(b, 1)``)."""
 
-_LOCK = threading.Lock()
-_LOADED: dict[str, ModuleType] = {}
 
 
 def cuda_problem() -> str | None:
@@ -100,22 +94,7 @@ def stream_seed(seed: int) -> int:
 def load_cuda_module(source: str) -> ModuleType:
     """Import (writing it to the kernel cache directory first when needed) a generated CUDA kernel
     module. Its kernel is compiled by numba on its first launch in each process."""
-    key = hashlib.sha256(f"cuda\n{source}".encode()).hexdigest()[:24]
-    with _LOCK:
-        mod = _LOADED.get(key)
-        if mod is None:
-            path = kernel_dir() / f"cuda_{key}.py"
-            _write_once(path, source)
-            if path.read_text(encoding="utf-8") != source:
-                raise RuntimeError(f"kernel cache file {path} does not hold the expected source; remove it")
-            name = f"emac_cuda_kernel_{key}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod
-            spec.loader.exec_module(mod)
-            _LOADED[key] = mod
-    return mod
+    return import_source(source, "cuda", "emac_cuda_kernel")
 
 
 @contextlib.contextmanager

@@ -56,23 +56,30 @@ def _write_once(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def load_module(source: str) -> ModuleType:
-    """Import (writing it first when needed) the module of a generated kernel source; say so on
-    stderr when its kernels have to be compiled."""
+def import_source(source: str, file_stem: str, module_prefix: str) -> ModuleType:
+    """Import (writing it to the cache first when needed, once per process) the module of a
+    generated kernel source as ``<cache>/kernels/<file_stem>_<key>.py``, ``<module_prefix>_<key>``."""
     key = module_key(source)
     with _LOCK:
-        mod = _LOADED.get(key)
+        mod = _LOADED.get(f"{module_prefix}_{key}")
         if mod is None:
-            path = kernel_dir() / f"k_{key}.py"
+            path = kernel_dir() / f"{file_stem}_{key}.py"
             _write_once(path, source)
             if path.read_text(encoding="utf-8") != source:  # a hash collision or a tampered file
                 raise RuntimeError(f"kernel cache file {path} does not hold the expected source; remove it")
-            name = f"emac_kernel_{key}"
+            name = f"{module_prefix}_{key}"
             spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             mod = importlib.util.module_from_spec(spec)
             sys.modules[name] = mod
             spec.loader.exec_module(mod)
-            _LOADED[key] = mod
+            _LOADED[name] = mod
+    return mod
+
+
+def load_module(source: str) -> ModuleType:
+    """Import (writing it first when needed) the module of a generated kernel source; say so on
+    stderr when its kernels have to be compiled."""
+    mod = import_source(source, "k", "emac_kernel")
     announce_if_cold(mod.journey, mod.sample_block)
     return mod
