@@ -116,7 +116,11 @@ def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: in
     """
     stride = int(birnbaum_stride or 0)
     opts = KernelOptions(details=bool(details), birnbaum=stride > 0)
-    src = generate(journey, scenario, opts)
+    return compiled_from(journey, scenario, generate(journey, scenario, opts), birnbaum_stride=stride, latency_on=journey.latency_modelled)
+
+
+def compiled_from(journey: Journey, scenario: Scenario, src: KernelSource, *, birnbaum_stride: int, latency_on: bool) -> CompiledJourney:
+    """A :class:`CompiledJourney` around a generated kernel ``src`` (any variant)."""
     sh = shocks(journey, scenario)
     return CompiledJourney(
         journey=journey,
@@ -127,8 +131,8 @@ def compile_journey(journey: Journey, scenario: Scenario, *, birnbaum_stride: in
         race_delays=src.race_delays,
         fate_groups=fate_groups(journey, scenario),
         shock_names=tuple(sh.names),
-        latency_on=journey.latency_modelled,
-        birnbaum_stride=stride,
-        details=bool(details),
+        latency_on=latency_on,
+        birnbaum_stride=birnbaum_stride,
+        details=src.options.details,
         kernel=src,
     )

@@ -72,10 +72,10 @@ from scipy import special
 
 from ..core.seeds import STREAM_MAIN, STREAM_PILOT, stream_key
 from ..model.journey import Journey
-from ..model.scenario import Scenario, fate_groups, shocks
+from ..model.scenario import Scenario
 from .blocks import BlockResult, plan_blocks
 from .codegen import IS_SUMS, BiasLayout, KernelOptions, KernelSource, generate
-from .compile import CompiledJourney
+from .compile import CompiledJourney, compiled_from
 from .kernelstore import load_module
 from .result import Estimate, SimulationResult
 
@@ -283,21 +283,7 @@ def compile_importance(journey: Journey, scenario: Scenario) -> tuple[CompiledJo
     """The importance kernel of ``journey`` under ``scenario`` (no details, trace or Birnbaum)."""
     src = generate(journey, scenario, KernelOptions(importance=True))
     assert src.bias is not None
-    sh = shocks(journey, scenario)
-    compiled = CompiledJourney(
-        journey=journey,
-        scenario=scenario,
-        component_ids=tuple(journey.component_ids),
-        node_paths=src.node_paths,
-        race_paths=src.race_paths,
-        race_delays=src.race_delays,
-        fate_groups=fate_groups(journey, scenario),
-        shock_names=tuple(sh.names),
-        latency_on=False,
-        birnbaum_stride=0,
-        details=False,
-        kernel=src,
-    )
+    compiled = compiled_from(journey, scenario, src, birnbaum_stride=0, latency_on=False)
     return compiled, src.bias
 
 
